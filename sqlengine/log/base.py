@@ -1,0 +1,143 @@
+"""The event log interface: Kafka's concepts (topics, partitions, offsets, consumer groups).
+
+The embedded log (sqlengine.log.embedded) is the default implementation; a Kafka backend
+implements the same interface. Nothing here is file-specific.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+Headers = tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerRecord:
+    """A record to append. partition None: chosen by the default partitioner
+    (murmur2 of the key bytes, or round-robin/sticky for a null key)."""
+
+    key: bytes | None
+    value: bytes | None
+    timestamp: int  # epoch milliseconds
+    headers: Headers = ()
+    partition: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A record as read back: where it sits in the log and what it holds."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    name: str
+    partitions: int
+    replicas: int = 1
+    config: dict[str, str] = field(default_factory=dict)
+
+
+class TopicExistsError(Exception):
+    pass
+
+
+class UnknownTopicError(Exception):
+    pass
+
+
+class Log(ABC):
+    """A set of topics. Implementations are thread-safe."""
+
+    @abstractmethod
+    def create_topic(
+        self, name: str, partitions: int = 1, replicas: int = 1, config: dict[str, str] | None = None
+    ) -> TopicInfo:
+        """Create a topic; raises TopicExistsError if it exists."""
+
+    @abstractmethod
+    def delete_topic(self, name: str) -> None: ...
+
+    @abstractmethod
+    def topics(self) -> list[TopicInfo]: ...
+
+    @abstractmethod
+    def topic(self, name: str) -> TopicInfo | None: ...
+
+    @abstractmethod
+    def append(self, topic: str, records: list[ProducerRecord]) -> list[tuple[int, int]]:
+        """Append records durably, in order; returns (partition, offset) of each.
+        When this returns, the records survive a crash of the process (kill -9)."""
+
+    @abstractmethod
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+        """Records of one partition from `offset` on (fewer or none at the end)."""
+
+    @abstractmethod
+    def end_offset(self, topic: str, partition: int) -> int:
+        """The offset the next appended record of this partition will get."""
+
+    @abstractmethod
+    def start_offset(self, topic: str, partition: int) -> int:
+        """The first offset still stored in this partition."""
+
+    @abstractmethod
+    def wait_for_data(self, positions: dict[tuple[str, int], int], timeout: float) -> bool:
+        """Block until any (topic, partition) has data at or beyond its offset, or timeout.
+        Returns True if data is available."""
+
+    @abstractmethod
+    def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        """Durably record a consumer group's next offsets to read."""
+
+    @abstractmethod
+    def committed(self, group: str) -> dict[tuple[str, int], int]:
+        """A consumer group's committed offsets (empty if none)."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash (org.apache.kafka.common.utils.Utils.murmur2), as a signed int."""
+    length = len(data)
+    seed = 0x9747B28C
+    m = 0x5BD1E995
+    r = 24
+    h = (seed ^ length) & 0xFFFFFFFF
+    length4 = length // 4
+    for i in range(length4):
+        i4 = i * 4
+        k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24)
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = (h * m) & 0xFFFFFFFF
+        h ^= k
+    rest = length % 4
+    tail = length4 * 4
+    if rest == 3:
+        h ^= data[tail + 2] << 16
+    if rest >= 2:
+        h ^= data[tail + 1] << 8
+    if rest >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def default_partition(key: bytes | None, partitions: int, counter: int = 0) -> int:
+    """Kafka's default partitioner: murmur2 of the key bytes; null keys spread by counter."""
+    if key is None:
+        return counter % partitions
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
