@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal as PyDecimal
-from typing import Union
 
 from sqlengine import types as T
 
@@ -205,7 +204,7 @@ class SelectStructAll(Node):
     expr: Expr
 
 
-SelectItem = Union[SelectColumn, SelectStar, SelectStructAll]
+SelectItem = SelectColumn | SelectStar | SelectStructAll
 
 
 @dataclass(frozen=True)
@@ -269,7 +268,7 @@ class Join(Node):
     within: Within | None = None
 
 
-Relation = Union[SourceRef, Join]
+Relation = SourceRef | Join
 
 
 @dataclass(frozen=True)

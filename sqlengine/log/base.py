@@ -58,7 +58,11 @@ class Log(ABC):
 
     @abstractmethod
     def create_topic(
-        self, name: str, partitions: int = 1, replicas: int = 1, config: dict[str, str] | None = None
+        self,
+        name: str,
+        partitions: int = 1,
+        replicas: int = 1,
+        config: dict[str, str] | None = None,
     ) -> TopicInfo:
         """Create a topic; raises TopicExistsError if it exists."""
 
@@ -77,7 +81,9 @@ class Log(ABC):
         When this returns, the records survive a crash of the process (kill -9)."""
 
     @abstractmethod
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 1000) -> list[Record]:
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 1000
+    ) -> list[Record]:
         """Records of one partition from `offset` on (fewer or none at the end)."""
 
     @abstractmethod
