@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 Headers = tuple[tuple[str, bytes | None], ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ProducerRecord:
+class ProducerRecord(NamedTuple):
     """A record to append. partition None: chosen by the default partitioner
-    (murmur2 of the key bytes, or round-robin/sticky for a null key)."""
+    (murmur2 of the key bytes, or round-robin for a null key)."""
 
     key: bytes | None
     value: bytes | None
@@ -24,8 +24,7 @@ class ProducerRecord:
     partition: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """A record as read back: where it sits in the log and what it holds."""
 
     topic: str
@@ -35,6 +34,36 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: Headers = ()
+
+
+@dataclass(slots=True)
+class RecordBatch:
+    """Records of one partition, column by column (the fast path: no object per record).
+    Offsets are increasing but need not be contiguous (a Kafka backend may have gaps)."""
+
+    topic: str
+    partition: int
+    offsets: list[int]
+    timestamps: list[int]
+    keys: list[bytes | None]
+    values: list[bytes | None]
+    headers: list[Headers]
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @property
+    def next_offset(self) -> int:
+        """The offset to read from after this batch (only meaningful when non-empty)."""
+        return self.offsets[-1] + 1
+
+    def records(self) -> list[Record]:
+        return [
+            Record(self.topic, self.partition, o, t, k, v, h)
+            for o, t, k, v, h in zip(
+                self.offsets, self.timestamps, self.keys, self.values, self.headers, strict=True
+            )
+        ]
 
 
 @dataclass(frozen=True)
