@@ -22,6 +22,7 @@ SQL NULL is None everywhere. Types are immutable and hashable so they can key ca
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 
@@ -157,6 +158,11 @@ def quote_identifier(name: str) -> str:
     if plain and name not in _RESERVED_IN_SCHEMA:
         return name
     return "`" + name.replace("`", "``") + "`"
+
+
+def long_name(t: SqlType) -> str:
+    """The type as ksqlDB names it in messages: INTEGER rather than INT."""
+    return re.sub(r"\bINT\b", "INTEGER", str(t))
 
 
 def widen_numeric(left: SqlType, right: SqlType) -> SqlType | None:

@@ -295,7 +295,7 @@ class ScalarFunction:
         `arg_types` holds the types of the arguments before `index` (lambdas after them are
         not needed by any ksqlDB function)."""
         for ov in self.overloads:
-            if not ov.arity_ok(index + 1):
+            if index >= len(ov.patterns) and not ov.variadic:
                 continue
             binder = _Binder()
             if not all(binder.match(ov.pattern_at(i), t) for i, t in enumerate(arg_types)):
@@ -367,7 +367,7 @@ def _show(t: ArgType) -> str:
         return "null"
     if isinstance(t, LambdaType):
         return "LAMBDA"
-    return str(t)
+    return T.long_name(t) if isinstance(t, T.SqlType) else str(t)
 
 
 # ---------------------------------------------------------------------------- the registry

@@ -6,6 +6,7 @@ implements the same interface. Nothing here is file-specific.
 
 from __future__ import annotations
 
+import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -110,10 +111,26 @@ class Log(ABC):
         When this returns, the records survive a crash of the process (kill -9)."""
 
     @abstractmethod
+    def append_batch(
+        self,
+        topic: str,
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        timestamps: list[int],
+        headers: list[Headers] | None = None,
+        partition: int | None = None,
+    ) -> dict[int, range]:
+        """The columnar fast path of `append`: record i is (keys[i], values[i], timestamps[i],
+        headers[i] or ()). partition None: each record goes where the default partitioner
+        puts it. Returns, per partition written, the range of offsets its records got (in
+        input order). Same durability as `append`."""
+
+    @abstractmethod
     def read(
-        self, topic: str, partition: int, offset: int, max_records: int = 1000
-    ) -> list[Record]:
-        """Records of one partition from `offset` on (fewer or none at the end)."""
+        self, topic: str, partition: int, offset: int, max_records: int = 10000
+    ) -> RecordBatch:
+        """Records of one partition from `offset` on (fewer or none at the end). An offset
+        below start_offset reads from start_offset."""
 
     @abstractmethod
     def end_offset(self, topic: str, partition: int) -> int:
@@ -143,19 +160,13 @@ class Log(ABC):
 def murmur2(data: bytes) -> int:
     """Kafka's murmur2 hash (org.apache.kafka.common.utils.Utils.murmur2), as a signed int."""
     length = len(data)
-    seed = 0x9747B28C
     m = 0x5BD1E995
-    r = 24
-    h = (seed ^ length) & 0xFFFFFFFF
+    h = 0x9747B28C ^ length
     length4 = length // 4
-    for i in range(length4):
-        i4 = i * 4
-        k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (data[i4 + 3] << 24)
+    for k in struct.unpack_from(f"<{length4}I", data):
         k = (k * m) & 0xFFFFFFFF
-        k ^= k >> r
-        k = (k * m) & 0xFFFFFFFF
-        h = (h * m) & 0xFFFFFFFF
-        h ^= k
+        k ^= k >> 24
+        h = ((h * m) & 0xFFFFFFFF) ^ ((k * m) & 0xFFFFFFFF)
     rest = length % 4
     tail = length4 * 4
     if rest == 3:

@@ -1,0 +1,52 @@
+"""Runs registered benchmark scenarios and prints a table.
+
+python -m bench              all scenarios of all bench/*_bench.py modules
+python -m bench log          only those of bench/log_bench.py
+python -m bench --runs 3     median of 3 runs per scenario (default 5)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import statistics
+from pathlib import Path
+
+from bench import Scenario
+
+_SUFFIX = "_bench"
+
+
+def discover() -> dict[str, dict[str, Scenario]]:
+    """Group name (module name without _bench) -> its scenarios."""
+    groups: dict[str, dict[str, Scenario]] = {}
+    for module in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=str):
+        if module.name.endswith(_SUFFIX):
+            imported = importlib.import_module(f"bench.{module.name}")
+            groups[module.name.removesuffix(_SUFFIX)] = imported.SCENARIOS
+    return groups
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("groups", nargs="*", help="scenario groups to run (default: all)")
+    parser.add_argument("--runs", type=int, default=5, help="runs per scenario (median)")
+    args = parser.parse_args()
+    groups = discover()
+    unknown = set(args.groups) - groups.keys()
+    if unknown:
+        parser.error(f"unknown group(s) {sorted(unknown)}; known: {sorted(groups)}")
+    selected = args.groups or list(groups)
+    print(f"{'scenario':<32} {'records':>10} {'seconds':>9} {'records/s':>12}")
+    for group in selected:
+        for name, scenario in groups[group].items():
+            runs = [scenario() for _ in range(args.runs)]
+            records = runs[0][0]
+            seconds = statistics.median(s for _, s in runs)
+            rate = records / seconds if seconds else float("inf")
+            print(f"{group + '.' + name:<32} {records:>10,} {seconds:>9.3f} {rate:>12,.0f}")
+
+
+if __name__ == "__main__":
+    main()

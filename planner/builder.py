@@ -1,0 +1,192 @@
+"""AST query -> logical plan: name resolution, select expansion, key rules, type checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grammar import ast
+from grammar.printer import format_expr
+from planner.errors import PlanError
+from planner.logical import FilterNode, PlanNode, ProjectNode, SourceNode
+from planner.scope import Column, Scope
+from planner.typing import infer_type
+from sqlengine import catalog as C
+from sqlengine import types as T
+
+_UNSUPPORTED_YET = "is not supported yet"
+
+
+@dataclass
+class OutputColumn:
+    name: str
+    type: T.SqlType
+    expr: ast.Expr
+    is_key: bool
+
+
+@dataclass
+class QueryPlan:
+    """A planned SELECT: the node tree plus the output schema (keys first)."""
+
+    root: PlanNode
+    source: C.DataSource
+    outputs: list[OutputColumn]
+    where: ast.Expr | None
+
+    @property
+    def key_outputs(self) -> list[OutputColumn]:
+        return [o for o in self.outputs if o.is_key]
+
+    @property
+    def value_outputs(self) -> list[OutputColumn]:
+        return [o for o in self.outputs if not o.is_key]
+
+
+def source_scope(source: C.DataSource, alias: str) -> Scope:
+    """Columns of a source as rows carry them: ROWTIME, ROWPARTITION, ROWOFFSET, then keys,
+    then values and header columns in schema order, then the record's headers as read (carried
+    to the sink, as Kafka Streams forwards headers; its name is not a valid identifier)."""
+    cols = [Column(name, t, i, alias) for i, (name, t) in enumerate(C.PSEUDO_COLUMNS)]
+    base = len(cols)
+    cols += [Column(c.name, c.type, base + i, alias) for i, c in enumerate(source.columns)]
+    cols.append(Column(C.RAW_HEADERS, C.HEADERS_TYPE, len(cols), alias))
+    return Scope(cols)
+
+
+def typed(expr: ast.Expr, scope: Scope, clause: str) -> T.SqlType | None:
+    """The type of an expression of `clause`, errors worded as ksqlDB words them there."""
+    try:
+        return infer_type(expr, scope)
+    except PlanError as exc:
+        raise exc.in_clause(clause) from exc
+
+
+def plan_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> QueryPlan:
+    if not isinstance(query.from_, ast.SourceRef):
+        raise PlanError(f"JOIN {_UNSUPPORTED_YET}")
+    for clause, present in (
+        ("WINDOW", query.window is not None),
+        ("GROUP BY", bool(query.group_by)),
+        ("PARTITION BY", bool(query.partition_by)),
+        ("HAVING", query.having is not None),
+    ):
+        if present:
+            raise PlanError(f"{clause} {_UNSUPPORTED_YET}")
+    ref = query.from_
+    source = catalog.source(ref.name)
+    if source is None:
+        raise PlanError(f"{ref.name} does not exist.")
+    alias = ref.alias or ref.name
+    scope = source_scope(source, alias)
+    node: PlanNode = SourceNode(scope.columns, [c.name for c in source.key_columns], source, alias)
+
+    if query.where is not None:
+        where_type = typed(query.where, scope, "WHERE")
+        if where_type is not None and where_type != T.BOOLEAN:
+            raise PlanError(
+                "Type error in WHERE expression: Should evaluate to boolean but is "
+                f"{format_expr(query.where)} ({where_type}) instead."
+            )
+        node = FilterNode(scope.columns, node.key_names, node, query.where)
+
+    outputs = _select_outputs(query.select, scope, source, alias)
+    _assign_keys(outputs, source, sink_name)
+    outputs.sort(key=lambda o: not o.is_key)
+    out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
+        Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
+    ]
+    project = ProjectNode(
+        out_cols,
+        [o.name for o in outputs if o.is_key],
+        node,
+        [ast.ColumnRef(C.ROWTIME)] + [o.expr for o in outputs] + [ast.ColumnRef(C.RAW_HEADERS)],
+    )
+    return QueryPlan(project, source, outputs, query.where)
+
+
+def _select_outputs(
+    items: tuple[ast.SelectItem, ...], scope: Scope, source: C.DataSource, alias: str
+) -> list[OutputColumn]:
+    outputs: list[OutputColumn] = []
+    generated = 0
+    taken = {
+        item.alias or _natural_name(item.expr)
+        for item in items
+        if isinstance(item, ast.SelectColumn)
+    }
+
+    def next_generated() -> str:
+        nonlocal generated
+        while True:
+            name = f"KSQL_COL_{generated}"
+            generated += 1
+            if name not in taken:
+                return name
+
+    for item in items:
+        if isinstance(item, ast.SelectStar):
+            if item.source is not None and item.source not in (alias, source.name):
+                raise PlanError(f"'{item.source}' is not a valid stream/table name or alias.")
+            for c in source.columns:
+                ref = ast.ColumnRef(c.name, alias)
+                outputs.append(OutputColumn(c.name, c.type, ref, False))
+        elif isinstance(item, ast.SelectStructAll):
+            struct_type = typed(item.expr, scope, "SELECT")
+            if not isinstance(struct_type, T.Struct):
+                raise PlanError(f"Expected STRUCT type, got {struct_type}")
+            for f in struct_type.fields:
+                deref = ast.Dereference(item.expr, f.name)
+                outputs.append(OutputColumn(f.name, f.type, deref, False))
+        else:
+            name = item.alias or _natural_name(item.expr) or next_generated()
+            if item.alias is None and name in C.SYSTEM_COLUMN_NAMES - {C.ROWTIME}:
+                raise PlanError(
+                    f"Reserved column name in select: `{name}`. Please remove or alias the column."
+                )
+            col_type = typed(item.expr, scope, "SELECT")
+            if col_type is None:
+                raise PlanError(
+                    f"Can't infer a type of null. Please explicitly cast it to a required type, "
+                    f"e.g. CAST(null AS VARCHAR). Column: {name}"
+                )
+            outputs.append(OutputColumn(name, col_type, item.expr, False))
+    seen: set[str] = set()
+    for o in outputs:
+        if o.name in seen:
+            raise PlanError(f"Duplicate value columns found in schema: `{o.name}` {o.type}")
+        seen.add(o.name)
+    return outputs
+
+
+def _natural_name(expr: ast.Expr) -> str | None:
+    """The column name ksqlDB gives an unaliased select expression, if it has one."""
+    if isinstance(expr, ast.ColumnRef):
+        return expr.name
+    if isinstance(expr, ast.Dereference):
+        return expr.field_name
+    return None
+
+
+def _assign_keys(outputs: list[OutputColumn], source: C.DataSource, sink_name: str | None) -> None:
+    """A stateless query keeps its source's key: every key column must be selected once."""
+    key_names = [c.name for c in source.key_columns]
+    for key in key_names:
+        aliases = [o for o in outputs if isinstance(o.expr, ast.ColumnRef) and o.expr.name == key]
+        if len(aliases) > 1:
+            names = " and ".join(o.name for o in aliases)
+            raise PlanError(
+                f"The projection contains a key column (`{key}`) more than once, aliased as: "
+                f"{names}."
+            )
+        if aliases:
+            aliases[0].is_key = True
+    missing = [k for k in key_names if not any(o.is_key and o.expr.name == k for o in outputs)]  # type: ignore[attr-defined]
+    if missing and sink_name is not None:
+        cols = " and ".join(missing)
+        noun = "column" if len(missing) == 1 else "columns"
+        raise PlanError(
+            f"The query used to build `{sink_name}` must include the key {noun} {cols} in its "
+            f"projection (eg, SELECT {', '.join(missing)}...)."
+        )
+    if sink_name is not None and not any(not o.is_key for o in outputs):
+        raise PlanError("The projection contains no value columns.")

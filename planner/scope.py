@@ -1,0 +1,40 @@
+"""Name resolution: the columns an expression can read, and where each sits in the row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from planner.errors import PlanError
+from sqlengine import types as T
+
+
+@dataclass(frozen=True)
+class Column:
+    """A readable column. `index` is its position in the row tuple; `source` the alias or
+    stream/table name that qualifies it (None for columns of a single unnamed input)."""
+
+    name: str
+    type: T.SqlType
+    index: int
+    source: str | None = None
+
+
+class Scope:
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.columns: list[Column] = list(columns)
+        self._by_name: dict[str, list[Column]] = {}
+        for c in self.columns:
+            self._by_name.setdefault(c.name, []).append(c)
+
+    def resolve(self, name: str, source: str | None = None) -> Column:
+        candidates = self._by_name.get(name, [])
+        if source is not None:
+            candidates = [c for c in candidates if c.source == source]
+        if not candidates:
+            shown = name if source is None else f"{source}.{name}"
+            raise PlanError(f"column '{shown}' cannot be resolved.", "column")
+        if len(candidates) > 1:
+            options = " or ".join(f"{c.source}.{c.name}" for c in candidates)
+            raise PlanError(f"Column '{name}' is ambiguous. Could be {options}.", "plain")
+        return candidates[0]

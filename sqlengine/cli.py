@@ -1,0 +1,64 @@
+"""The `streamdb` command: run saved queries, run conformance tests, serve, or open a REPL."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sqlengine.engine import Engine
+from sqlengine.results import Rows, StatementError
+from sqlengine.testing.command import run_tests
+
+
+def sql_files(paths: list[str]) -> list[Path]:
+    """.sql files named directly or found in folders, folders' files in name order."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files.extend(sorted(p.glob("*.sql")) if p.is_dir() else [p])
+    return files
+
+
+def run_queries(data_dir: str, paths: list[str]) -> int:
+    """Execute saved .sql files on the in-process engine and print each statement's outcome."""
+    engine = Engine(data_dir)
+    try:
+        for file in sql_files(paths):
+            print(f"-- {file}")
+            try:
+                results = engine.execute(file.read_text())
+            except StatementError as exc:
+                print(f"{file}: line {exc.line}: {exc}", file=sys.stderr)
+                return 1
+            engine.run_until_idle()
+            for result in results:
+                if isinstance(result, Rows):
+                    print(" | ".join(name for name, _ in result.columns))
+                    for row in result.rows:
+                        print(" | ".join("null" if v is None else str(v) for v in row))
+                else:
+                    print(f"{result.statement[:60]}... -> {getattr(result, 'message', 'ok')}")
+        engine.run_until_idle()
+    finally:
+        engine.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="streamdb", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    test = sub.add_parser("test", help="run query-validation test files (QTT format)")
+    test.add_argument("paths", nargs="+")
+    test.add_argument("--json", dest="json_out", help="write every case's result to this file")
+    test.add_argument("--jobs", type=int, default=None, help="worker processes")
+    run = sub.add_parser("run", help="execute saved .sql files on the in-process engine")
+    run.add_argument("--data-dir", default="data")
+    run.add_argument("--queries", action="append", default=[])
+    args = parser.parse_args(argv)
+    if args.command == "test":
+        return run_tests(args.paths, args.json_out, args.jobs)
+    return run_queries(args.data_dir, args.queries or ["queries"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""The engine: one object that executes SQL against a log, for the server, REPL and test runner.
+
+    engine = Engine("data")
+    engine.execute("CREATE STREAM s (id INT KEY, v STRING) WITH (kafka_topic='s', value_format='JSON', partitions=1);")
+    engine.execute("INSERT INTO s (id, v) VALUES (1, 'a');")
+    engine.run_until_idle()          # deterministic: drive persistent queries until caught up
+    engine.start()                   # or: a background thread drives them continuously
+
+Statements that change the catalog are appended to a command topic in the log; a new Engine
+over the same data dir replays them, and persistent queries resume from committed offsets.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import orjson
+
+from grammar import ast
+from grammar.parser import ParseError, parse
+from planner.errors import PlanError
+from sqlengine import results as R
+from sqlengine.catalog import Catalog
+from sqlengine.functions.registry import FunctionError
+from sqlengine.log import open_log
+from sqlengine.log.base import Log
+from sqlengine.processing_log import ProcessingLog
+from sqlengine.serde import SerdeError
+from sqlengine.statements import StatementExecutor
+
+COMMAND_TOPIC = "_streamdb_command_topic"
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class Engine:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        config: dict[str, str] | None = None,
+        log: Log | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = log if log is not None else open_log(self.data_dir)
+        self.config: dict[str, str] = dict(config or {})
+        self.variables: dict[str, str] = {}
+        self.catalog = Catalog()
+        self.plog = ProcessingLog(self.log)
+        self.executor = StatementExecutor(self)
+        self._lock = threading.RLock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        if self.log.topic(COMMAND_TOPIC) is None:
+            self.log.create_topic(COMMAND_TOPIC, 1)
+        self._replay()
+
+    # ------------------------------------------------------------------ statements
+
+    def execute(self, sql: str, properties: dict[str, str] | None = None) -> list[R.Result]:
+        """Run every statement in `sql`; raises StatementError at the first that fails."""
+        with self._lock:
+            results: list[R.Result] = []
+            for stmt in self.parse(sql):
+                results.append(self.execute_statement(stmt, properties or {}))
+            return results
+
+    def parse(self, sql: str) -> list[ast.Statement]:
+        text = self.substitute(sql)
+        try:
+            return parse(text)
+        except ParseError as exc:
+            raise R.StatementError(str(exc), exc.statement_text, exc.line, exc.column) from exc
+
+    def substitute(self, sql: str) -> str:
+        """Replace ${name} with DEFINEd variables (ksqlDB's variable substitution)."""
+        if "${" not in sql:
+            return sql
+        return _VARIABLE.sub(lambda m: self.variables.get(m.group(1), m.group(0)), sql)
+
+    def execute_statement(self, stmt: ast.Statement, properties: dict[str, str]) -> R.Result:
+        with self._lock:
+            try:
+                result = self.executor.execute(stmt, {**self.config, **properties})
+            except (PlanError, SerdeError, FunctionError, ValueError) as exc:
+                raise R.StatementError(str(exc), stmt.text, stmt.line, stmt.column) from exc
+            if self.executor.persistent(stmt):
+                self._record_command(stmt, properties)
+            return result
+
+    # ------------------------------------------------------------------ command log
+
+    def _record_command(self, stmt: ast.Statement, properties: dict[str, str]) -> None:
+        payload = orjson.dumps({"statement": stmt.text, "properties": properties})
+        self.log.append_batch(COMMAND_TOPIC, [None], [payload], [0])
+
+    def _replay(self) -> None:
+        offset = 0
+        while True:
+            batch = self.log.read(COMMAND_TOPIC, 0, offset)
+            if not len(batch):
+                return
+            for value in batch.values:
+                command = orjson.loads(value or b"{}")
+                for stmt in parse(command["statement"]):
+                    self.executor.execute(stmt, {**self.config, **command["properties"]})
+            offset = batch.next_offset
+
+    # ------------------------------------------------------------------ running queries
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Drive every persistent query until none has input left; returns records processed."""
+        total = 0
+        for _ in range(max_rounds):
+            with self._lock:
+                done = sum(q.step() for q in list(self.executor.running.values()))
+            if not done:
+                return total
+            total += done
+        return total
+
+    def start(self, poll_interval: float = 0.05) -> None:
+        """Run persistent queries continuously on a background thread."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.is_set():
+                if not self.run_until_idle(max_rounds=1):
+                    self._stop.wait(poll_interval)
+
+        self._thread = threading.Thread(target=loop, name="streamdb-queries", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        with self._lock:
+            for q in self.executor.running.values():
+                q.close()
+            self.log.close()

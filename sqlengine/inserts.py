@@ -1,0 +1,81 @@
+"""INSERT INTO ... VALUES: evaluate the values, coerce them to the columns, append one record."""
+
+from __future__ import annotations
+
+import time
+
+from grammar import ast
+from grammar.printer import format_expr
+from planner.errors import PlanError
+from planner.logical import SinkSpec
+from planner.scope import Scope
+from planner.typing import infer_type
+from sqlengine import catalog as C
+from sqlengine import types as T
+from sqlengine.codegen import compile_expr
+from sqlengine.log.base import Log
+from sqlengine.runtime import SinkEncoder
+
+_EMPTY = Scope([])
+
+
+def _coerced(expr: ast.Expr, target: T.SqlType, column: str) -> ast.Expr:
+    actual = infer_type(expr, _EMPTY)
+    if actual is None or actual == target:
+        return expr
+    compatible = (actual.is_numeric and target.is_numeric) or (
+        actual == T.STRING and target.base in (T.Base.TIMESTAMP, T.Base.DATE, T.Base.TIME)
+    )
+    if not compatible and not (
+        actual.base == target.base and actual.base in (T.Base.ARRAY, T.Base.MAP, T.Base.STRUCT)
+    ):
+        raise PlanError(
+            f"Expected type {target} for field {column} but got {format_expr(expr)}({actual})"
+        )
+    return ast.Cast(expr, ast.TypeRef(sql_type=target))
+
+
+def insert_values(stmt: ast.InsertValues, target: C.DataSource, log: Log) -> None:
+    if target.is_source:
+        raise PlanError(f"Cannot insert into read-only {target.kind.lower()}: {target.name}")
+    schema_cols = target.key_columns + target.value_columns
+    names = list(stmt.columns) if stmt.columns is not None else [c.name for c in schema_cols]
+    if len(names) != len(stmt.values):
+        raise PlanError(
+            f"Failed to prepare statement: Expected number columns and values to match: "
+            f"{names}, {[format_expr(v) for v in stmt.values]}"
+        )
+    given = dict(zip(names, stmt.values, strict=True))
+    rowtime = int(time.time() * 1000)
+    if C.ROWTIME in given:
+        rowtime_value = compile_expr(_coerced(given.pop(C.ROWTIME), T.BIGINT, C.ROWTIME), _EMPTY)(
+            ()
+        )
+        if rowtime_value is not None:
+            rowtime = rowtime_value
+    for name in given:
+        if target.column(name) is None:
+            raise PlanError(f"Column name {name} does not exist.")
+    row: list[object] = [rowtime]
+    for col in schema_cols:
+        expr = given.get(col.name)
+        row.append(
+            None if expr is None else compile_expr(_coerced(expr, col.type, col.name), _EMPTY)(())
+        )
+    spec = SinkSpec(
+        name=target.name,
+        kind=target.kind,
+        topic=target.topic,
+        key_format=target.key_format,
+        value_format=target.value_format,
+        partitions=1,
+        wrap_single_value=target.wrap_single_value,
+    )
+    encoder = SinkEncoder(
+        spec,
+        [(c.name, c.type) for c in target.key_columns],
+        [(c.name, c.type) for c in target.value_columns],
+        log,
+    )
+    row.append(())
+    encoder.write([tuple(row)], set())

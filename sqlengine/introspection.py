@@ -1,0 +1,225 @@
+"""Statements that read rather than change: SHOW/LIST, DESCRIBE, EXPLAIN, PRINT, SELECT, ASSERT."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from grammar import ast
+from planner.builder import plan_select
+from planner.errors import PlanError
+from planner.scope import Scope
+from sqlengine import catalog as C
+from sqlengine import results as R
+from sqlengine.codegen import compile_stage
+from sqlengine.functions.registry import REGISTRY
+from sqlengine.runtime import SourceDecoder
+
+if TYPE_CHECKING:
+    from sqlengine.engine import Engine
+
+INTERNAL_TOPIC_PREFIXES = ("_streamdb", "streamdb_processing_log", "_confluent")
+
+
+class Introspection:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.handlers: dict[type, Callable[[Any, dict[str, str]], R.Result]] = {
+            ast.Show: self.show,
+            ast.Describe: self.describe,
+            ast.DescribeFunction: self.describe_function,
+            ast.Explain: self.explain,
+            ast.Print: self.print_topic,
+            ast.SelectStatement: self.select,
+            ast.AssertTopic: self.assert_topic,
+        }
+
+    def handler(self, stmt: ast.Statement) -> Callable[[Any, dict[str, str]], R.Result] | None:
+        return self.handlers.get(type(stmt))
+
+    @property
+    def catalog(self) -> C.Catalog:
+        return self.engine.catalog
+
+    def show(self, stmt: ast.Show, config: dict[str, str]) -> R.Result:
+        what = stmt.what.upper()
+        if what in ("STREAMS", "TABLES"):
+            kind = what[:-1]
+            return R.SourceList(
+                stmt.text,
+                kind,
+                [
+                    R.SourceSummary(
+                        s.name,
+                        s.kind,
+                        s.topic,
+                        s.key_format.name,
+                        s.value_format.name,
+                        s.window is not None,
+                    )
+                    for s in sorted(self.catalog.sources.values(), key=lambda s: s.name)
+                    if s.kind == kind
+                ],
+            )
+        if what == "QUERIES":
+            return R.QueryList(
+                stmt.text,
+                [
+                    R.QuerySummary(q.query_id, q.sql, [q.sink] if q.sink else [], q.state)
+                    for q in self.catalog.queries.values()
+                ],
+            )
+        if what == "TOPICS":
+            topics = [
+                (t.name, t.partitions)
+                for t in self.engine.log.topics()
+                if stmt.all_topics or not t.name.startswith(INTERNAL_TOPIC_PREFIXES)
+            ]
+            return R.TopicList(stmt.text, sorted(topics))
+        if what == "PROPERTIES":
+            return R.PropertyList(stmt.text, dict(sorted({**self.engine.config, **config}.items())))
+        if what == "FUNCTIONS":
+            return R.FunctionList(
+                stmt.text, [(f.name, f.kind, f.category) for f in REGISTRY.names()]
+            )
+        if what == "TYPES":
+            return R.TypeList(stmt.text, {n: str(t) for n, t in sorted(self.catalog.types.items())})
+        if what == "VARIABLES":
+            return R.VariableList(stmt.text, dict(self.engine.variables))
+        raise PlanError(f"SHOW {what} is not supported")
+
+    def _source(self, name: str) -> C.DataSource:
+        source = self.catalog.source(name)
+        if source is None:
+            raise PlanError(f"Could not find STREAM/TABLE '{name}' in the Metastore")
+        return source
+
+    def describe(self, stmt: ast.Describe, config: dict[str, str]) -> R.Result:
+        if stmt.name is None:
+            kind = (stmt.what or "STREAMS")[:-1]
+            names = [s.name for s in self.catalog.sources.values() if s.kind == kind]
+            described = [self._description(self._source(n), stmt) for n in sorted(names)]
+            return described[0] if len(described) == 1 else R.SourceList(stmt.text, kind, [])
+        return self._description(self._source(stmt.name), stmt)
+
+    def _description(self, s: C.DataSource, stmt: ast.Describe) -> R.SourceDescriptionResult:
+        topic = self.engine.log.topic(s.topic)
+        return R.SourceDescriptionResult(
+            statement=stmt.text,
+            name=s.name,
+            kind=s.kind,
+            columns=[
+                (c.name, str(c.type), None if c.kind == C.VALUE else c.kind) for c in s.columns
+            ],
+            topic=s.topic,
+            key_format=s.key_format.name,
+            value_format=s.value_format.name,
+            timestamp=s.timestamp_column,
+            read_queries=self.catalog.readers_of(s.name),
+            write_queries=self.catalog.writers_of(s.name),
+            extended=stmt.extended,
+            statement_text=s.sql,
+            partitions=topic.partitions if topic else 0,
+        )
+
+    def describe_function(self, stmt: ast.DescribeFunction, config: dict[str, str]) -> R.Result:
+        info = REGISTRY.describe(stmt.name)
+        if info is None:
+            raise PlanError(f"Can't find any functions with the name '{stmt.name}'")
+        return R.FunctionDescription(
+            stmt.text, info.name, info.kind, info.description, info.signatures
+        )
+
+    def explain(self, stmt: ast.Explain, config: dict[str, str]) -> R.Result:
+        if stmt.query_id is not None:
+            qid = stmt.query_id.upper()
+            running = self.engine.executor.running.get(qid)
+            if running is None:
+                raise PlanError(
+                    f"Query with id:{qid} does not exist, use SHOW QUERIES to view the full set of running queries."
+                )
+            return R.ExplainResult(
+                stmt.text, qid, self.catalog.queries[qid].sql, running.plan.root.explain()
+            )
+        inner = stmt.statement
+        query = getattr(inner, "query", None)
+        if not isinstance(query, ast.Query):
+            raise PlanError("EXPLAIN is only supported for queries")
+        sink = getattr(inner, "name", None) or getattr(inner, "target", None)
+        plan = plan_select(query, self.catalog, sink)
+        return R.ExplainResult(stmt.text, None, inner.text if inner else "", plan.root.explain())
+
+    def print_topic(self, stmt: ast.Print, config: dict[str, str]) -> R.Result:
+        log = self.engine.log
+        info = log.topic(stmt.topic) or log.topic(stmt.topic.upper())
+        if info is None:
+            raise PlanError(
+                f"Could not find topic '{stmt.topic}', or the KSQL user does not have permissions to list the topic. Topic names are case-sensitive."
+            )
+        lines: list[str] = []
+        limit = stmt.limit if stmt.limit is not None else 1_000_000
+        for partition in range(info.partitions):
+            start = 0 if stmt.from_beginning else log.end_offset(info.name, partition)
+            for rec in log.read(info.name, partition, start, limit).records():
+                lines.append(format_record(rec))
+        return R.PrintedRecords(stmt.text, lines[:limit])
+
+    def select(self, stmt: ast.SelectStatement, config: dict[str, str]) -> R.Result:
+        """A bounded query: scan the source topic as it is now (a pull query over a stream, or
+        the latest row per key of a table)."""
+        plan = plan_select(stmt.query, self.catalog, None)
+        source = plan.source
+        decoder = SourceDecoder(source, self.engine.plog)
+        stage = compile_stage(
+            plan.where, plan.root.exprs, Scope(plan.root.input.columns), lambda e, r: None
+        )  # type: ignore[attr-defined]
+        info = self.engine.log.topic(source.topic)
+        rows: list[tuple[Any, ...]] = []
+        latest: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}
+        nkeys = len(source.key_columns)
+        for partition in range(info.partitions if info else 0):
+            offset = 0
+            while True:
+                batch = self.engine.log.read(source.topic, partition, offset)
+                if not len(batch):
+                    break
+                for row, tombstone in decoder.decode(batch):
+                    if source.kind == "TABLE":
+                        latest[row[3 : 3 + nkeys]] = None if tombstone else row
+                    else:
+                        rows.append(row)
+                offset = batch.next_offset
+        if source.kind == "TABLE":
+            rows = [r for r in latest.values() if r is not None]
+        out = stage(rows)
+        if stmt.query.limit is not None:
+            out = out[: stmt.query.limit]
+        columns = [(o.name, str(o.type)) for o in plan.outputs]
+        return R.Rows(stmt.text, columns, [list(r[1:-1]) for r in out])
+
+    def assert_topic(self, stmt: ast.AssertTopic, config: dict[str, str]) -> R.Result:
+        exists = self.engine.log.topic(stmt.topic) is not None
+        if exists != stmt.exists:
+            state = "does not exist" if stmt.exists else "exists"
+            raise PlanError(f"Topic {stmt.topic} {state}")
+        return R.CommandStatus(
+            stmt.text, f"Topic {stmt.topic} {'exists' if exists else 'does not exist'}"
+        )
+
+
+def format_record(rec: Any) -> str:
+    """One record as PRINT shows it."""
+
+    def text(b: bytes | None) -> str:
+        if b is None:
+            return "<null>"
+        try:
+            return b.decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(b).decode()
+
+    return (
+        f"rowtime: {rec.timestamp}, key: {text(rec.key)}, value: {text(rec.value)}, "
+        f"partition: {rec.partition}"
+    )

@@ -1,0 +1,140 @@
+"""Typed results of `Engine.execute`: one per statement, shaped after ksqlDB's REST entities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class StatementError(Exception):
+    """A statement failed. `message` is ksqlDB-worded; `statement` is the statement's text."""
+
+    def __init__(self, message: str, statement: str = "", line: int = 0, column: int = 0):
+        super().__init__(message)
+        self.message = message
+        self.statement = statement
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        if self.statement:
+            return f"{self.message}\nStatement: {self.statement}"
+        return self.message
+
+
+@dataclass
+class Result:
+    statement: str
+
+
+@dataclass
+class CommandStatus(Result):
+    """A statement that changed the catalog or started/stopped a query."""
+
+    message: str
+    command_id: str = ""
+    query_id: str | None = None
+
+
+@dataclass
+class SourceSummary:
+    name: str
+    kind: str
+    topic: str
+    key_format: str
+    value_format: str
+    windowed: bool
+
+
+@dataclass
+class SourceList(Result):
+    kind: str  # STREAM | TABLE
+    sources: list[SourceSummary]
+
+
+@dataclass
+class QuerySummary:
+    query_id: str
+    sql: str
+    sinks: list[str]
+    state: str
+
+
+@dataclass
+class QueryList(Result):
+    queries: list[QuerySummary]
+
+
+@dataclass
+class SourceDescriptionResult(Result):
+    name: str
+    kind: str
+    columns: list[tuple[str, str, str | None]]  # name, type, KEY/HEADERS/...
+    topic: str
+    key_format: str
+    value_format: str
+    timestamp: str | None
+    read_queries: list[str]
+    write_queries: list[str]
+    extended: bool
+    statement_text: str
+    partitions: int = 1
+
+
+@dataclass
+class TopicList(Result):
+    topics: list[tuple[str, int]]  # name, partitions
+
+
+@dataclass
+class PropertyList(Result):
+    properties: dict[str, str]
+    overwritten: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FunctionList(Result):
+    functions: list[tuple[str, str, str]]  # name, kind, category
+
+
+@dataclass
+class FunctionDescription(Result):
+    name: str
+    kind: str
+    description: str
+    signatures: list[tuple[str, str, str]]
+
+
+@dataclass
+class TypeList(Result):
+    types: dict[str, str]
+
+
+@dataclass
+class VariableList(Result):
+    variables: dict[str, str]
+
+
+@dataclass
+class ExplainResult(Result):
+    query_id: str | None
+    sql: str
+    plan: str
+
+
+@dataclass
+class Rows(Result):
+    """Rows of a query (pull query, or a bounded read of a stream)."""
+
+    columns: list[tuple[str, str]]  # name, type
+    rows: list[list[Any]]
+
+
+@dataclass
+class PrintedRecords(Result):
+    lines: list[str]
+
+
+@dataclass
+class Warning(Result):
+    message: str

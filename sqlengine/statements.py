@@ -1,0 +1,264 @@
+"""Statement execution: one handler per statement kind, dispatched on the AST node type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grammar import ast
+from planner.builder import plan_select
+from planner.errors import PlanError
+from sqlengine import catalog as C
+from sqlengine import ddl
+from sqlengine import results as R
+from sqlengine.inserts import insert_values
+from sqlengine.introspection import Introspection
+from sqlengine.log.base import TopicExistsError
+from sqlengine.runtime import StatelessQuery
+
+if TYPE_CHECKING:
+    from sqlengine.engine import Engine
+
+# Statements replayed from the command log to rebuild the catalog and queries.
+_PERSISTENT = (
+    ast.CreateSource,
+    ast.CreateAsSelect,
+    ast.InsertInto,
+    ast.DropSource,
+    ast.Terminate,
+    ast.CreateType,
+    ast.DropType,
+    ast.AlterSource,
+)
+
+
+class StatementExecutor:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.running: dict[str, StatelessQuery] = {}
+        self.query_counter = 0
+        self.introspection = Introspection(engine)
+        self.handlers: dict[type, Callable[[Any, dict[str, str]], R.Result]] = {
+            ast.CreateSource: self.create_source,
+            ast.CreateAsSelect: self.create_as_select,
+            ast.InsertInto: self.insert_into,
+            ast.InsertValues: self.insert_values,
+            ast.DropSource: self.drop_source,
+            ast.Terminate: self.terminate,
+            ast.CreateType: self.create_type,
+            ast.DropType: self.drop_type,
+            ast.SetProperty: self.set_property,
+            ast.UnsetProperty: self.unset_property,
+            ast.DefineVariable: self.define,
+            ast.UndefineVariable: self.undefine,
+            ast.RunScript: self.run_script,
+        }
+
+    @property
+    def catalog(self) -> C.Catalog:
+        return self.engine.catalog
+
+    def persistent(self, stmt: ast.Statement) -> bool:
+        return isinstance(stmt, _PERSISTENT)
+
+    def execute(self, stmt: ast.Statement, config: dict[str, str]) -> R.Result:
+        handler = self.handlers.get(type(stmt)) or self.introspection.handler(stmt)
+        if handler is None:
+            raise PlanError(f"Statement not supported: {type(stmt).__name__}")
+        return handler(stmt, config)
+
+    # ------------------------------------------------------------------ sources
+
+    def _check_new_name(self, name: str, kind: str, or_replace: bool) -> None:
+        existing = self.catalog.source(name)
+        if existing is None:
+            return
+        if or_replace and existing.is_source:
+            raise PlanError(
+                f"Cannot add {kind.lower()} '{name}': CREATE OR REPLACE is not supported on "
+                f"source {kind.lower()}s."
+            )
+        if not or_replace:
+            noun = existing.kind.lower()
+            raise PlanError(
+                f"Cannot add {kind.lower()} '{name}': A {noun} with the same name already exists"
+            )
+
+    def create_source(self, stmt: ast.CreateSource, config: dict[str, str]) -> R.Result:
+        if stmt.if_not_exists and self.catalog.source(stmt.name) is not None:
+            return R.CommandStatus(stmt.text, f"{stmt.kind.title()} already exists.")
+        self._check_new_name(stmt.name, stmt.kind, stmt.or_replace)
+        source = ddl.declared_source(stmt, self.catalog, self.engine.log, config)
+        self.catalog.sources[source.name] = source
+        return R.CommandStatus(stmt.text, f"{stmt.kind.title()} created")
+
+    def create_as_select(self, stmt: ast.CreateAsSelect, config: dict[str, str]) -> R.Result:
+        if stmt.if_not_exists and self.catalog.source(stmt.name) is not None:
+            return R.CommandStatus(stmt.text, f"{stmt.kind.title()} already exists.")
+        self._check_new_name(stmt.name, stmt.kind, stmt.or_replace)
+        plan = plan_select(stmt.query, self.catalog, stmt.name)
+        if plan.source.kind != stmt.kind:
+            raise PlanError(
+                f"Invalid result type. Your SELECT query produces a {plan.source.kind}. "
+                f"Please use CREATE {plan.source.kind} AS SELECT statement instead."
+            )
+        sink = ddl.sink_spec(stmt, stmt.name, stmt.kind, plan.source, self.engine.log, config)
+        columns = [
+            C.SourceColumn(o.name, o.type, C.KEY if o.is_key else C.VALUE) for o in plan.outputs
+        ]
+        ddl.check_formats(
+            stmt.kind, columns, sink.key_format, sink.value_format, sink.wrap_single_value, False
+        )
+        prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
+        query_id = self._start_query(f"{prefix}_{stmt.name}", plan, sink, stmt.text)
+        self.catalog.sources[stmt.name] = C.DataSource(
+            name=stmt.name,
+            kind=stmt.kind,
+            columns=columns,
+            topic=sink.topic,
+            key_format=sink.key_format,
+            value_format=sink.value_format,
+            sql=stmt.text,
+            wrap_single_value=sink.wrap_single_value,
+            timestamp_column=sink.timestamp_column,
+            timestamp_format=sink.timestamp_format,
+            created_by_query=query_id,
+        )
+        return R.CommandStatus(stmt.text, f"Created query with ID {query_id}", query_id=query_id)
+
+    def insert_into(self, stmt: ast.InsertInto, config: dict[str, str]) -> R.Result:
+        target = self.catalog.source(stmt.target)
+        if target is None:
+            raise PlanError(f"{stmt.target} does not exist.")
+        if target.is_source:
+            raise PlanError(f"Cannot insert into read-only {target.kind.lower()}: {target.name}")
+        plan = plan_select(stmt.query, self.catalog, stmt.target)
+        produced = [(o.name, o.type, o.is_key) for o in plan.outputs]
+        expected = [
+            (c.name, c.type, c.kind == C.KEY) for c in target.key_columns + target.value_columns
+        ]
+        if produced != expected:
+            raise PlanError(
+                f"Incompatible schema between results and sink.\n"
+                f"Result schema is {_schema_text(produced)}\n"
+                f"Sink schema is {_schema_text(expected)}"
+            )
+        sink = ddl.sink_spec(None, target.name, target.kind, plan.source, self.engine.log, config)
+        sink.topic = target.topic
+        sink.key_format, sink.value_format = target.key_format, target.value_format
+        sink.wrap_single_value = target.wrap_single_value
+        query_id = self._start_query("INSERTQUERY", plan, sink, stmt.text)
+        return R.CommandStatus(stmt.text, f"Created query with ID {query_id}", query_id=query_id)
+
+    def _start_query(self, prefix: str, plan: Any, sink: Any, sql: str) -> str:
+        query_id = f"{prefix}_{self.query_counter}"
+        self.query_counter += 1
+        log = self.engine.log
+        if log.topic(sink.topic) is None:
+            try:
+                log.create_topic(sink.topic, sink.partitions)
+            except TopicExistsError:
+                pass
+        query = StatelessQuery(query_id, plan, sink, log, self.engine.plog)
+        self.running[query_id] = query
+        self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, [plan.source.name])
+        return query_id
+
+    def insert_values(self, stmt: ast.InsertValues, config: dict[str, str]) -> R.Result:
+        target = self.catalog.source(stmt.target)
+        if target is None:
+            raise PlanError(f"Cannot insert values into an unknown stream/table: {stmt.target}")
+        insert_values(stmt, target, self.engine.log)
+        return R.CommandStatus(stmt.text, "")
+
+    def drop_source(self, stmt: ast.DropSource, config: dict[str, str]) -> R.Result:
+        source = self.catalog.source(stmt.name)
+        if source is None:
+            if stmt.if_exists:
+                return R.CommandStatus(stmt.text, f"Source {stmt.name} does not exist.")
+            raise PlanError(f"Source {stmt.name} does not exist.")
+        if source.kind != stmt.kind:
+            raise PlanError(
+                f"Incompatible data source type is {source.kind}, but statement was DROP {stmt.kind}"
+            )
+        readers = [q for q in self.catalog.readers_of(source.name) if q != source.created_by_query]
+        writers = [q for q in self.catalog.writers_of(source.name) if q != source.created_by_query]
+        if readers or writers:
+            raise PlanError(
+                f"Cannot drop {source.name}.\n"
+                f"The following queries read from this source: [{', '.join(sorted(readers))}].\n"
+                f"The following queries write into this source: [{', '.join(sorted(writers))}].\n"
+                f"You need to terminate them before dropping {source.name}."
+            )
+        if stmt.delete_topic and source.is_source:
+            raise PlanError(f"Cannot delete topic for read-only source: {source.name}")
+        if source.created_by_query is not None:
+            self._stop_query(source.created_by_query)
+        del self.catalog.sources[source.name]
+        if stmt.delete_topic and self.engine.log.topic(source.topic) is not None:
+            self.engine.log.delete_topic(source.topic)
+        return R.CommandStatus(
+            stmt.text, f"Source `{source.name}` (topic: {source.topic}) was dropped."
+        )
+
+    def _stop_query(self, query_id: str) -> None:
+        query = self.running.pop(query_id, None)
+        if query is not None:
+            query.close()
+        self.catalog.queries.pop(query_id, None)
+
+    def terminate(self, stmt: ast.Terminate, config: dict[str, str]) -> R.Result:
+        ids = list(self.running) if stmt.query_id is None else [stmt.query_id.upper()]
+        for qid in ids:
+            if qid not in self.catalog.queries:
+                raise PlanError(f"Unknown queryId: {qid}")
+            self._stop_query(qid)
+            for source in self.catalog.sources.values():
+                if source.created_by_query == qid:
+                    source.created_by_query = None
+        return R.CommandStatus(stmt.text, "Query terminated.")
+
+    # ------------------------------------------------------------------ types, session
+
+    def create_type(self, stmt: ast.CreateType, config: dict[str, str]) -> R.Result:
+        if stmt.name in self.catalog.types:
+            if stmt.if_not_exists:
+                return R.CommandStatus(stmt.text, f"Type {stmt.name} already exists.")
+            existing = self.catalog.types[stmt.name]
+            raise PlanError(
+                f"Cannot register custom type '{stmt.name}' since it is already registered with "
+                f"type: {existing}"
+            )
+        self.catalog.types[stmt.name] = ddl.resolve_type(stmt.type, self.catalog)
+        return R.CommandStatus(stmt.text, f"Registered custom type with name '{stmt.name}'")
+
+    def drop_type(self, stmt: ast.DropType, config: dict[str, str]) -> R.Result:
+        if self.catalog.types.pop(stmt.name, None) is None and not stmt.if_exists:
+            raise PlanError(f"Type {stmt.name} does not exist.")
+        return R.CommandStatus(stmt.text, f"Dropped type '{stmt.name}'")
+
+    def set_property(self, stmt: ast.SetProperty, config: dict[str, str]) -> R.Result:
+        self.engine.config[stmt.name] = stmt.value
+        return R.CommandStatus(stmt.text, f"Successfully changed local property '{stmt.name}'")
+
+    def unset_property(self, stmt: ast.UnsetProperty, config: dict[str, str]) -> R.Result:
+        self.engine.config.pop(stmt.name, None)
+        return R.CommandStatus(stmt.text, f"Successfully unset local property '{stmt.name}'")
+
+    def define(self, stmt: ast.DefineVariable, config: dict[str, str]) -> R.Result:
+        self.engine.variables[stmt.name] = stmt.value
+        return R.CommandStatus(stmt.text, "")
+
+    def undefine(self, stmt: ast.UndefineVariable, config: dict[str, str]) -> R.Result:
+        self.engine.variables.pop(stmt.name, None)
+        return R.CommandStatus(stmt.text, "")
+
+    def run_script(self, stmt: ast.RunScript, config: dict[str, str]) -> R.Result:
+        sql = Path(stmt.path).read_text()
+        results = self.engine.execute(sql)
+        return results[-1] if results else R.CommandStatus(stmt.text, "")
+
+
+def _schema_text(cols: list[tuple[str, Any, bool]]) -> str:
+    return ", ".join(f"{n} {t}{' KEY' if k else ''}" for n, t, k in cols)

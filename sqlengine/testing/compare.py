@@ -1,0 +1,188 @@
+"""Checking a QTT case's expectations: output records per topic, and `post` conditions."""
+
+from __future__ import annotations
+
+import base64
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from grammar import ast
+from grammar.parser import parse
+from sqlengine import serde
+from sqlengine.catalog import DataSource
+from sqlengine.log.base import Record
+from sqlengine.runtime import format_info
+
+if TYPE_CHECKING:
+    from sqlengine.engine import Engine
+
+
+class CaseFailure(Exception):
+    pass
+
+
+def _source_for_topic(engine: Engine, topic: str) -> DataSource | None:
+    """The source whose schema reads a topic: a query's sink if there is one, else the first."""
+    found = None
+    for source in engine.catalog.sources.values():
+        if source.topic == topic:
+            if source.created_by_query is not None:
+                return source
+            found = found or source
+    return found
+
+
+def read_topic(engine: Engine, topic: str) -> list[Record]:
+    info = engine.log.topic(topic)
+    if info is None:
+        return []
+    records: list[Record] = []
+    for p in range(info.partitions):
+        offset = 0
+        while True:
+            batch = engine.log.read(topic, p, offset)
+            if not len(batch):
+                break
+            records.extend(batch.records())
+            offset = batch.next_offset
+    return records
+
+
+def _decode_key(source: DataSource | None, raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    if source is None or source.key_format.name in ("JSON", "JSON_SR"):
+        return orjson.loads(raw)
+    if source.key_format.name == "DELIMITED":
+        return raw.decode()
+    cols = [(c.name, c.type) for c in source.key_columns]
+    if not cols:
+        return raw.decode(errors="replace")
+    values = serde.make_deserializer(format_info(source.key_format), cols, is_key=True)(raw)
+    if values is None:
+        return None
+    if len(cols) == 1:
+        return serde.value_to_json(values[0], cols[0][1])
+    return {n: serde.value_to_json(v, t) for (n, t), v in zip(cols, values, strict=True)}
+
+
+def _decode_value(source: DataSource | None, raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    if source is None or source.value_format.name in ("JSON", "JSON_SR"):
+        return orjson.loads(raw)
+    if source.value_format.name == "DELIMITED":
+        return raw.decode()
+    cols = [(c.name, c.type) for c in source.value_columns]
+    if len(cols) == 1 and source.value_format.name == "KAFKA":
+        values = serde.make_deserializer(
+            format_info(source.value_format), cols, is_key=False, wrap_single=False
+        )(raw)
+        return None if values is None else serde.value_to_json(values[0], cols[0][1])
+    return raw.decode(errors="replace")
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    """JSON equality with numbers compared by value (1 == 1.0 == 1.00)."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual or expected == actual and type(expected) is type(actual)
+    if isinstance(expected, int | float | Decimal) and isinstance(actual, int | float | Decimal):
+        return Decimal(str(expected)) == Decimal(str(actual))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return expected.keys() == actual.keys() and all(
+            _same(expected[k], actual[k]) for k in expected
+        )
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(expected) == len(actual) and all(
+            _same(e, a) for e, a in zip(expected, actual, strict=True)
+        )
+    return expected == actual
+
+
+def compare_outputs(engine: Engine, outputs: list[dict[str, Any]]) -> None:
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for out in outputs:
+        by_topic.setdefault(out["topic"], []).append(out)
+    for topic, expected in by_topic.items():
+        source = _source_for_topic(engine, topic)
+        actual = read_topic(engine, topic)
+        for i, exp in enumerate(expected):
+            if i >= len(actual):
+                raise CaseFailure(
+                    f"topic {topic}: expected {len(expected)} records, got {len(actual)}; "
+                    f"missing #{i}: key={exp.get('key')!r} value={exp.get('value')!r}"
+                )
+            rec = actual[i]
+            key, value = _decode_key(source, rec.key), _decode_value(source, rec.value)
+            problems = []
+            if not _same(exp.get("key"), key):
+                problems.append(f"key {exp.get('key')!r} != {key!r}")
+            if not _same(exp.get("value"), value):
+                problems.append(f"value {exp.get('value')!r} != {value!r}")
+            if "timestamp" in exp and exp["timestamp"] != rec.timestamp:
+                problems.append(f"timestamp {exp['timestamp']} != {rec.timestamp}")
+            if "headers" in exp:
+                got = [
+                    {"KEY": k, "VALUE": None if v is None else base64.b64encode(v).decode()}
+                    for k, v in rec.headers
+                ]
+                if got != exp["headers"]:
+                    problems.append(f"headers {exp['headers']!r} != {got!r}")
+            if problems:
+                raise CaseFailure(f"topic {topic} record #{i}: " + "; ".join(problems))
+        if len(actual) > len(expected):
+            extra = actual[len(expected)]
+            raise CaseFailure(
+                f"topic {topic}: expected {len(expected)} records, got {len(actual)}; first extra: "
+                f"key={_decode_key(source, extra.key)!r} value={_decode_value(source, extra.value)!r}"
+            )
+
+
+def _normalized_schema(text: str) -> list[tuple[str, str, str | None]]:
+    """Parse `A INT KEY, B STRING` into comparable (name, type, constraint) triples."""
+    stmt = parse(f"CREATE STREAM X ({text}) WITH (kafka_topic='x', value_format='JSON');")[0]
+    assert isinstance(stmt, ast.CreateSource)
+    out = []
+    for e in stmt.elements:
+        constraint = "KEY" if e.constraint in ("KEY", "PRIMARY KEY") else e.constraint
+        out.append((e.name, str(e.type.sql_type or e.type.custom_name), constraint))
+    return out
+
+
+def check_post(engine: Engine, post: dict[str, Any] | None) -> None:
+    if not post:
+        return
+    for exp in post.get("sources", []):
+        source = engine.catalog.source(exp["name"])
+        if source is None:
+            raise CaseFailure(f"post: source {exp['name']} does not exist")
+        if "type" in exp and exp["type"].upper() != source.kind:
+            raise CaseFailure(f"post: {source.name} is a {source.kind}, expected {exp['type']}")
+        if "schema" in exp:
+            want = sorted(_normalized_schema(exp["schema"]))
+            got = sorted(_normalized_schema(source.schema_text()))
+            if want != got:
+                raise CaseFailure(
+                    f"post: {source.name} schema {source.schema_text()!r} != {exp['schema']!r}"
+                )
+        for side, fmt in (("keyFormat", source.key_format), ("valueFormat", source.value_format)):
+            if side in exp and isinstance(exp[side], str) and exp[side].upper() != fmt.name:
+                raise CaseFailure(f"post: {source.name} {side} {fmt.name} != {exp[side]}")
+    topics = post.get("topics") or {}
+    names = {t.name: t for t in engine.log.topics()}
+    for exp in topics.get("topics", []):
+        info = names.get(exp["name"])
+        if info is None:
+            raise CaseFailure(f"post: topic {exp['name']} does not exist")
+        if "partitions" in exp and exp["partitions"] != info.partitions:
+            raise CaseFailure(
+                f"post: topic {exp['name']} has {info.partitions} partitions, expected {exp['partitions']}"
+            )
+    blacklist = topics.get("blacklist")
+    if blacklist:
+        for name in names:
+            if re.fullmatch(blacklist, name):
+                raise CaseFailure(f"post: topic {name} matches blacklist {blacklist}")

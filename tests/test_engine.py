@@ -1,0 +1,146 @@
+"""The engine end to end on the real embedded log: DDL, persistent queries, restarts, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from sqlengine import results as R
+from sqlengine.engine import Engine
+from sqlengine.testing.compare import read_topic
+
+ORDERS = (
+    "CREATE STREAM orders (order_id INT KEY, customer_id INT, total_amount DOUBLE) "
+    "WITH (kafka_topic='orders', value_format='JSON', partitions=1);"
+)
+BIG_ORDERS = (
+    "CREATE STREAM big_orders AS SELECT order_id, customer_id, total_amount * 2 AS doubled "
+    "FROM orders WHERE total_amount >= 1000;"
+)
+
+
+def _insert_orders(engine: Engine, start: int, count: int) -> None:
+    for i in range(start, start + count):
+        engine.execute(
+            f"INSERT INTO orders (order_id, customer_id, total_amount) VALUES ({i}, {i % 7}, {i}.5);"
+        )
+
+
+def _values(engine: Engine, topic: str) -> list[dict]:
+    return [orjson.loads(r.value) for r in read_topic(engine, topic)]
+
+
+def test_csas_filters_and_projects(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(ORDERS + BIG_ORDERS)
+    _insert_orders(engine, 999, 3)
+    engine.run_until_idle()
+    assert _values(engine, "BIG_ORDERS") == [
+        {"CUSTOMER_ID": 1000 % 7, "DOUBLED": 2001.0},
+        {"CUSTOMER_ID": 1001 % 7, "DOUBLED": 2003.0},
+    ]
+    rows = engine.execute("SELECT * FROM big_orders;")[0]
+    assert isinstance(rows, R.Rows)
+    assert [r[0] for r in rows.rows] == [1000, 1001]
+    engine.close()
+
+
+def test_restart_resumes_without_reemitting_or_skipping(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(ORDERS + BIG_ORDERS)
+    _insert_orders(engine, 1000, 5)
+    engine.run_until_idle()
+    engine.close()
+
+    engine = Engine(tmp_path)  # the catalog and the query come back from the command topic
+    assert "BIG_ORDERS" in engine.catalog.sources
+    assert list(engine.executor.running) == ["CSAS_BIG_ORDERS_0"]
+    _insert_orders(engine, 2000, 5)
+    engine.run_until_idle()
+    keys = [int.from_bytes(r.key, "big", signed=True) for r in read_topic(engine, "BIG_ORDERS")]
+    assert keys == [1000, 1001, 1002, 1003, 1004, 2000, 2001, 2002, 2003, 2004]
+    engine.close()
+
+
+def test_bad_record_goes_to_processing_log_and_query_keeps_running(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(ORDERS + BIG_ORDERS)
+    engine.log.append_batch("orders", [b"1"], [b"{not json"], [0])
+    _insert_orders(engine, 1000, 1)
+    engine.run_until_idle()
+    assert len(_values(engine, "BIG_ORDERS")) == 1
+    assert [e.kind for e in engine.plog.entries] == ["DESERIALIZATION_ERROR"]
+    engine.close()
+
+
+def test_failing_expression_yields_null_and_logs(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(
+        "CREATE STREAM nums (id INT KEY, a INT, b INT) WITH (kafka_topic='nums', value_format='JSON', partitions=1);"
+        "CREATE STREAM ratios AS SELECT id, a / b AS q FROM nums;"
+        "INSERT INTO nums (id, a, b) VALUES (1, 6, 0);"
+        "INSERT INTO nums (id, a, b) VALUES (2, 6, 3);"
+    )
+    engine.run_until_idle()
+    assert _values(engine, "RATIOS") == [{"Q": None}, {"Q": 2}]
+    assert [e.kind for e in engine.plog.entries] == ["RECORD_PROCESSING_ERROR"]
+    engine.close()
+
+
+def test_statement_errors_name_statement_and_position(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(ORDERS)
+    with pytest.raises(R.StatementError) as err:
+        engine.execute("CREATE STREAM x AS SELECT order_id, nope FROM orders;")
+    assert "NOPE" in err.value.message and "cannot be resolved" in err.value.message
+    assert err.value.statement.startswith("CREATE STREAM x")
+    with pytest.raises(R.StatementError) as err:
+        engine.execute("SELECT * FROM orders\nWHERE WHERE;")
+    assert err.value.line == 2
+    engine.close()
+
+
+def test_drop_and_terminate(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(ORDERS + BIG_ORDERS)
+    with pytest.raises(R.StatementError, match="The following queries read from this source"):
+        engine.execute("DROP STREAM orders;")
+    engine.execute("TERMINATE CSAS_BIG_ORDERS_0;")
+    engine.execute("DROP STREAM big_orders DELETE TOPIC;")
+    engine.execute("DROP STREAM orders;")
+    assert engine.catalog.sources == {}
+    assert engine.log.topic("BIG_ORDERS") is None
+    engine.close()
+    assert Engine(tmp_path).catalog.sources == {}
+
+
+def test_show_describe_explain(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(ORDERS + BIG_ORDERS)
+    streams = engine.execute("SHOW STREAMS;")[0]
+    assert isinstance(streams, R.SourceList)
+    assert [s.name for s in streams.sources] == ["BIG_ORDERS", "ORDERS"]
+    desc = engine.execute("DESCRIBE big_orders;")[0]
+    assert isinstance(desc, R.SourceDescriptionResult)
+    assert desc.columns[0] == ("ORDER_ID", "INT", "KEY")
+    plan = engine.execute("EXPLAIN CSAS_BIG_ORDERS_0;")[0]
+    assert isinstance(plan, R.ExplainResult)
+    assert "FILTER" in plan.plan and "SOURCE stream ORDERS" in plan.plan
+    topics = engine.execute("SHOW TOPICS;")[0]
+    assert isinstance(topics, R.TopicList)
+    assert [t for t, _ in topics.topics] == ["BIG_ORDERS", "orders"]
+    engine.close()
+
+
+def test_variables_and_run_script(tmp_path: Path) -> None:
+    script = tmp_path / "script.sql"
+    script.write_text(
+        "CREATE STREAM ${name} (v STRING) WITH (kafka_topic='t', value_format='JSON', partitions=1);"
+    )
+    engine = Engine(tmp_path / "data")
+    engine.execute("DEFINE name = 'scripted';")
+    engine.execute(f"RUN SCRIPT '{script}';")
+    assert "SCRIPTED" in engine.catalog.sources
+    engine.close()
