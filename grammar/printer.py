@@ -6,6 +6,7 @@ from functools import singledispatch
 
 from grammar import ast
 from sqlengine import types as T
+from sqlengine.codegen_ops import java_double_str
 
 
 @singledispatch
@@ -21,6 +22,8 @@ def _(e: ast.Literal) -> str:
         return "true" if e.value else "false"
     if isinstance(e.value, str):
         return "'" + e.value.replace("'", "''") + "'"
+    if isinstance(e.value, float):
+        return java_double_str(e.value)
     return str(e.value)
 
 
@@ -130,6 +133,8 @@ def _(e: ast.StructConstructor) -> str:
 
 
 def format_type(t: ast.TypeRef) -> str:
+    """A type as ksqlDB prints it inside expressions (INTEGER rather than INT)."""
     if t.custom_name is not None:
         return t.custom_name
-    return str(t.sql_type)
+    assert t.sql_type is not None
+    return T.long_name(t.sql_type)

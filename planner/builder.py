@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from grammar import ast
 from grammar.printer import format_expr
@@ -32,6 +32,8 @@ class QueryPlan:
     source: C.DataSource
     outputs: list[OutputColumn]
     where: ast.Expr | None
+    # Output names in SELECT order (outputs are keys first); transient queries answer in it.
+    select_order: list[str] = field(default_factory=list)
 
     @property
     def key_outputs(self) -> list[OutputColumn]:
@@ -91,6 +93,7 @@ def plan_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> 
 
     outputs = _select_outputs(query.select, scope, source, alias)
     _assign_keys(outputs, source, sink_name)
+    select_order = [o.name for o in outputs]
     outputs.sort(key=lambda o: not o.is_key)
     out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
         Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
@@ -101,27 +104,22 @@ def plan_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> 
         node,
         [ast.ColumnRef(C.ROWTIME)] + [o.expr for o in outputs] + [ast.ColumnRef(C.RAW_HEADERS)],
     )
-    return QueryPlan(project, source, outputs, query.where)
+    return QueryPlan(project, source, outputs, query.where, select_order)
 
 
 def _select_outputs(
     items: tuple[ast.SelectItem, ...], scope: Scope, source: C.DataSource, alias: str
 ) -> list[OutputColumn]:
     outputs: list[OutputColumn] = []
-    generated = 0
-    taken = {
-        item.alias or _natural_name(item.expr)
-        for item in items
-        if isinstance(item, ast.SelectColumn)
-    }
-
-    def next_generated() -> str:
-        nonlocal generated
-        while True:
-            name = f"KSQL_COL_{generated}"
-            generated += 1
-            if name not in taken:
-                return name
+    names = _ColumnNames(
+        {c.name for c in source.columns}
+        | {
+            item.alias or item.expr.name  # type: ignore[attr-defined]
+            for item in items
+            if isinstance(item, ast.SelectColumn)
+            and (item.alias or isinstance(item.expr, ast.ColumnRef))
+        }
+    )
 
     for item in items:
         if isinstance(item, ast.SelectStar):
@@ -138,7 +136,12 @@ def _select_outputs(
                 deref = ast.Dereference(item.expr, f.name)
                 outputs.append(OutputColumn(f.name, f.type, deref, False))
         else:
-            name = item.alias or _natural_name(item.expr) or next_generated()
+            if item.alias in C.SYSTEM_COLUMN_NAMES:
+                raise PlanError(
+                    f"`{item.alias}` is a reserved column name. You cannot use it as an alias "
+                    "for a column."
+                )
+            name = item.alias or names.natural(item.expr)
             if item.alias is None and name in C.SYSTEM_COLUMN_NAMES - {C.ROWTIME}:
                 raise PlanError(
                     f"Reserved column name in select: `{name}`. Please remove or alias the column."
@@ -158,13 +161,31 @@ def _select_outputs(
     return outputs
 
 
-def _natural_name(expr: ast.Expr) -> str | None:
-    """The column name ksqlDB gives an unaliased select expression, if it has one."""
-    if isinstance(expr, ast.ColumnRef):
-        return expr.name
-    if isinstance(expr, ast.Dereference):
-        return expr.field_name
-    return None
+class _ColumnNames:
+    """Names for unaliased select expressions, as ksqlDB generates them: a column keeps its
+    name; a struct field dereference takes the field's name, suffixed _1, _2... when that is
+    taken; anything else is KSQL_COL_n. No generated name takes a source column's name or a
+    name the select gives explicitly."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = taken
+        self.generated = 0
+
+    def natural(self, expr: ast.Expr) -> str:
+        if isinstance(expr, ast.ColumnRef):
+            return expr.name
+        if isinstance(expr, ast.Dereference):
+            name, suffix = expr.field_name, 0
+            while name in self.taken:
+                suffix += 1
+                name = f"{expr.field_name}_{suffix}"
+            self.taken.add(name)
+            return name
+        while f"KSQL_COL_{self.generated}" in self.taken:
+            self.generated += 1
+        name = f"KSQL_COL_{self.generated}"
+        self.taken.add(name)
+        return name
 
 
 def _assign_keys(outputs: list[OutputColumn], source: C.DataSource, sink_name: str | None) -> None:
@@ -182,11 +203,11 @@ def _assign_keys(outputs: list[OutputColumn], source: C.DataSource, sink_name: s
             aliases[0].is_key = True
     missing = [k for k in key_names if not any(o.is_key and o.expr.name == k for o in outputs)]  # type: ignore[attr-defined]
     if missing and sink_name is not None:
-        cols = " and ".join(missing)
-        noun = "column" if len(missing) == 1 else "columns"
+        cols = " and ".join(key_names)
+        noun = "column" if len(key_names) == 1 else "columns"
         raise PlanError(
             f"The query used to build `{sink_name}` must include the key {noun} {cols} in its "
-            f"projection (eg, SELECT {', '.join(missing)}...)."
+            f"projection (eg, SELECT {', '.join(key_names)}...)."
         )
     if sink_name is not None and not any(not o.is_key for o in outputs):
         raise PlanError("The projection contains no value columns.")

@@ -9,6 +9,7 @@ from typing import Any
 
 from grammar import ast
 from grammar.printer import format_expr
+from planner.coercion import ListCoercer
 from planner.errors import PlanError, type_name
 from planner.scope import Column, Scope
 from sqlengine import codegen_ops as ops
@@ -91,32 +92,15 @@ def supertype(a: T.SqlType, b: T.SqlType) -> T.SqlType | None:
     return None
 
 
-def _implicit(src: T.SqlType | None, dst: T.SqlType) -> bool:
-    return src is None or supertype(src, dst) == dst
-
-
 def _is_string_literal(e: ast.Expr) -> bool:
     return isinstance(e, ast.Literal) and isinstance(e.value, str)
-
-
-def _flexible(e: ast.Expr) -> bool:
-    """An expression whose type bends to its neighbours: a string literal, or a constructor
-    built only from those and NULLs."""
-    if isinstance(e, ast.Literal):
-        return e.value is None or isinstance(e.value, str)
-    if isinstance(e, ast.ArrayConstructor):
-        return all(_flexible(i) for i in e.items)
-    if isinstance(e, ast.MapConstructor):
-        return all(_flexible(k) and _flexible(v) for k, v in e.entries)
-    if isinstance(e, ast.StructConstructor):
-        return all(_flexible(v) for _, v in e.fields)
-    return False
 
 
 class Typer:
     """Types the nodes of expressions over one Scope and keeps what codegen needs:
     `types` (per node id), `calls` (resolved functions), `literals` (coerced literal values),
-    `columns` (resolved column refs) and `lambdas` (parameter types per lambda node)."""
+    `columns` (resolved column refs), `lambdas` (parameter types per lambda node) and
+    `list_types` (the common type of each IN list)."""
 
     def __init__(self, scope: Scope, aggregate_resolver: AggregateResolver | None = None):
         self.scope = scope
@@ -126,6 +110,8 @@ class Typer:
         self.literals: dict[int, Any] = {}
         self.columns: dict[int, Column] = {}
         self.lambdas: dict[int, list[T.SqlType]] = {}
+        self.list_types: dict[int, T.SqlType | None] = {}  # IN lists: what both sides compare as
+        self.coercer = ListCoercer(self)
         self._lambda_env: list[dict[str, T.SqlType]] = []
 
     def infer(self, e: ast.Expr) -> T.SqlType | None:
@@ -174,7 +160,7 @@ class Typer:
             self._comparison(e.value, e.high, "<=")
             return T.BOOLEAN
         if isinstance(e, ast.InList):
-            self._unify([e.value, *e.items], in_list=True)
+            self.list_types[id(e)] = self.coercer.unify([e.value, *e.items])
             return T.BOOLEAN
         if isinstance(e, ast.Case):
             return self._case(e)
@@ -323,86 +309,6 @@ class Typer:
             return bases <= {B.DATE, B.TIMESTAMP, B.STRING}
         return lt.base == rt.base
 
-    # ------------------------------------------------------------------ coercion of lists
-
-    def _unify(self, exprs: list[ast.Expr], in_list: bool = False) -> T.SqlType | None:
-        """ksqlDB's coercion of a user list (IN values, ARRAY items, MAP keys/values, CASE
-        results) to one type; string literals are parsed into it."""
-        common: T.SqlType | None = None
-        for e in exprs:
-            t = self.infer(e)
-            if t is None or _flexible(e) and common is None:
-                continue
-            if common is None:
-                common = t
-                continue
-            if self._coercible(e, common):
-                continue
-            wider = supertype(common, t)
-            if wider is None:
-                hint = "\nHint: You might need to add explicit type casts."
-                raise PlanError(
-                    f"operator does not exist: {type_name(common)} = {type_name(t)} "
-                    f"({format_expr(e)}){hint}",
-                    "codegen",
-                )
-            common = wider
-        if common is None:
-            flexible_types = [self.types[id(e)] for e in exprs if self.types[id(e)] is not None]
-            common = flexible_types[0] if flexible_types else None
-            for t in flexible_types[1:]:
-                common = supertype(common, t) if common is not None else t
-        if common is not None:
-            for e in exprs:
-                self.coerce(e, common)
-        return common
-
-    def _coercible(self, e: ast.Expr, target: T.SqlType) -> bool:
-        if isinstance(e, ast.Literal):
-            if e.value is None or isinstance(e.value, str):
-                return target.is_primitive
-            return target.base is B.STRING or _implicit(e.type, target)
-        if isinstance(e, ast.ArrayConstructor) and isinstance(target, T.Array):
-            return all(self._coercible(i, target.element) for i in e.items)
-        if isinstance(e, ast.MapConstructor) and isinstance(target, T.Map):
-            return all(
-                self._coercible(k, target.key) and self._coercible(v, target.value)
-                for k, v in e.entries
-            )
-        if isinstance(e, ast.StructConstructor) and isinstance(target, T.Struct):
-            fields = {f.name: f.type for f in target.fields}
-            return all(n in fields and self._coercible(v, fields[n]) for n, v in e.fields)
-        return _implicit(self.infer(e), target)
-
-    def coerce(self, e: ast.Expr, target: T.SqlType) -> None:
-        """Mark `e` as producing `target`: literals are converted now, constructors element-
-        wise; other expressions are converted by codegen at their use."""
-        if isinstance(e, ast.Literal) and e.value is not None and e.type != target:
-            if isinstance(e.value, str):
-                self.literals[id(e)] = _parse_literal(e.value, target)
-                self.types[id(e)] = target
-            elif target.base is B.STRING:
-                self.literals[id(e)] = format_expr(e).strip("'")
-                self.types[id(e)] = target
-            elif e.type is not None and _implicit(e.type, target):
-                convert = ops.caster(e.type, target)
-                self.literals[id(e)] = e.value if convert is None else convert(e.value)
-                self.types[id(e)] = target
-        elif isinstance(e, ast.ArrayConstructor) and isinstance(target, T.Array):
-            for item in e.items:
-                self.coerce(item, target.element)
-            self.types[id(e)] = target
-        elif isinstance(e, ast.MapConstructor) and isinstance(target, T.Map):
-            for k, v in e.entries:
-                self.coerce(k, target.key)
-                self.coerce(v, target.value)
-            self.types[id(e)] = target
-        elif isinstance(e, ast.StructConstructor) and isinstance(target, T.Struct):
-            fields = {f.name: f.type for f in target.fields}
-            for n, v in e.fields:
-                self.coerce(v, fields[n])
-            self.types[id(e)] = target
-
     # ------------------------------------------------------------------ other expressions
 
     def _case(self, e: ast.Case) -> T.SqlType | None:
@@ -419,7 +325,7 @@ class Typer:
         results = [w.result for w in e.whens]
         if e.default is not None:
             results.append(e.default)
-        result = self._unify(results)
+        result = self.coercer.unify(results)
         if result is None:
             raise PlanError("Invalid Case expression. All case branches have NULL type")
         return result
@@ -456,12 +362,16 @@ class Typer:
                 )
             return t.element
         if isinstance(t, T.Map):
-            if not self._coercible(e.index, t.key):
+            try:
+                key = t.key if it is None else self.coercer.common_with(e.index, it, t.key)
+            except PlanError:
+                key = None
+            if key != t.key:
                 raise PlanError(
                     f"Map key must be {type_name(t.key)}, got {type_name(it)} "
                     f"({format_expr(e.index)})"
                 )
-            self.coerce(e.index, t.key)
+            self.coercer.coerce(e.index, t.key)
             return t.value
         raise PlanError(
             f"Subscript expression must be on an ARRAY or MAP, got {type_name(t)} "
@@ -474,7 +384,7 @@ class Typer:
                 "Array constructor cannot be empty. Please supply at least one element "
                 "(see https://github.com/confluentinc/ksql/issues/4239)."
             )
-        element = self._unify(list(e.items))
+        element = self.coercer.unify(list(e.items))
         if element is None:
             raise PlanError(
                 "Cannot construct an array with all NULL elements "
@@ -489,10 +399,10 @@ class Typer:
                 "Map constructor cannot be empty. Please supply at least one key value pair "
                 "(see https://github.com/confluentinc/ksql/issues/4239)."
             )
-        key = self._unify([k for k, _ in e.entries])
+        key = self.coercer.unify([k for k, _ in e.entries])
         if key is None:
             raise PlanError("Cannot construct a map with all NULL keys")
-        value = self._unify([v for _, v in e.entries])
+        value = self.coercer.unify([v for _, v in e.entries])
         if value is None:
             raise PlanError("Cannot construct a map with all NULL values")
         return T.Map(key, value)
@@ -525,7 +435,7 @@ class Typer:
         try:
             resolved = fn.resolve(arg_types)
         except FunctionError as err:
-            raise PlanError(str(err).replace(f"'{fn.name}'", f"'{e.name}'", 1)) from None
+            raise PlanError(str(err)) from None
         self.calls[id(e)] = resolved
         return resolved.return_type
 
@@ -545,35 +455,3 @@ class Typer:
         finally:
             self._lambda_env.pop()
         return LambdaType(tuple(params), body if body is not None else T.STRING)
-
-
-def _parse_literal(text: str, target: T.SqlType) -> Any:
-    """A string literal read as a value of `target` (ksqlDB's literal coercion)."""
-    try:
-        base = target.base
-        if base is B.STRING:
-            return text
-        if base in (B.INTEGER, B.BIGINT):
-            d = ops.parse_decimal(text)
-            if d != d.to_integral_value():
-                raise ValueError(text)
-            v = int(d)
-            bits = 32 if base is B.INTEGER else 64
-            if not -(1 << (bits - 1)) <= v < (1 << (bits - 1)):
-                raise ValueError(text)
-            return v
-        if base is B.DOUBLE:
-            return ops.parse_double(text)
-        if isinstance(target, T.Decimal):
-            return ops.dec_fit(ops.parse_decimal(text), target.precision, target.scale)
-        if base is B.BOOLEAN:
-            return ops.parse_boolean(text)
-        if base is B.TIMESTAMP:
-            return ops.parse_timestamp(text)
-        if base is B.DATE:
-            return ops.parse_date(text)
-        if base is B.TIME:
-            return ops.parse_time(text)
-    except (ValueError, ArithmeticError):
-        pass
-    raise PlanError(f'invalid input syntax for type {base.value}: "{text}".', "codegen")

@@ -28,6 +28,10 @@ RAW_HEADERS = "$HEADERS"  # a row's record headers, passed from source to sink
 SYSTEM_COLUMN_NAMES = frozenset({ROWTIME, ROWPARTITION, ROWOFFSET, WINDOWSTART, WINDOWEND})
 
 
+# Formats that can write a single column either wrapped in a record or as a bare value.
+WRAPPING_FORMATS = frozenset({"JSON", "JSON_SR", "AVRO", "PROTOBUF", "PROTOBUF_NOSR"})
+
+
 @dataclass(frozen=True)
 class SourceColumn:
     name: str
@@ -82,6 +86,19 @@ class DataSource:
     @property
     def header_columns(self) -> list[SourceColumn]:
         return [c for c in self.columns if c.kind in (HEADERS, HEADER)]
+
+    @property
+    def key_features(self) -> list[str]:
+        """Serde features as ksqlDB lists them: a single key in a format that can both wrap
+        and unwrap it is explicitly unwrapped."""
+        single = len(self.key_columns) == 1
+        return ["UNWRAP_SINGLES"] if single and self.key_format.name in WRAPPING_FORMATS else []
+
+    @property
+    def value_features(self) -> list[str]:
+        if self.wrap_single_value is None:
+            return []
+        return ["WRAP_SINGLES" if self.wrap_single_value else "UNWRAP_SINGLES"]
 
     def column(self, name: str) -> SourceColumn | None:
         for c in self.columns:

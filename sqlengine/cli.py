@@ -54,9 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute saved .sql files on the in-process engine")
     run.add_argument("--data-dir", default="data")
     run.add_argument("--queries", action="append", default=[])
+    server = sub.add_parser("server", help="serve the ksqlDB-compatible REST API")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8088)
+    server.add_argument("--data-dir", default="data")
+    server.add_argument("--queries", action="append", default=[])
+    server.add_argument("--config", help="a properties file of server configuration")
     args = parser.parse_args(argv)
     if args.command == "test":
         return run_tests(args.paths, args.json_out, args.jobs)
+    if args.command == "server":
+        from server.serve import run_server  # the server's dependencies load only when serving
+
+        return run_server(args.host, args.port, args.data_dir, sql_files(args.queries), args.config)
     return run_queries(args.data_dir, args.queries or ["queries"])
 
 

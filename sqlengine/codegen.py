@@ -34,6 +34,9 @@ _ALWAYS_BOOL = (ast.IsNull, ast.Like, ast.Between, ast.InList)
 class _Compiler:
     def __init__(self, typer: Typer) -> None:
         self.typer = typer
+        # Set for the slow path: each function call is wrapped so that its failure yields
+        # NULL for that call only (as ksqlDB evaluates a UDF), reported through `_safe`.
+        self.isolate_calls = False
         self.ns: dict[str, Any] = {"__builtins__": {}}
         self._count = 0
         self._consts: dict[tuple[type, Any], str] = {}
@@ -158,9 +161,11 @@ class _Compiler:
         if isinstance(e, ast.StructConstructor):
             st = self.type_of(e)
             assert isinstance(st, T.Struct)
+            values = dict(e.fields)  # the struct type may add fields coerced from a list
             items = (
-                f"{self.const(n)}: {self.gen_as(v, st.fields[i].type)}"
-                for i, (n, v) in enumerate(e.fields)
+                f"{self.const(f.name)}: "
+                + ("None" if f.name not in values else self.gen_as(values[f.name], f.type))
+                for f in st.fields
             )
             return "{" + ", ".join(items) + "}"
         if isinstance(e, ast.FunctionCall):
@@ -191,7 +196,8 @@ class _Compiler:
             to_double = result.base is B.DOUBLE and st is not None and st.base is B.DECIMAL
             code = self.gen_as(side, T.DOUBLE) if to_double else self.gen(side)
             parts.append((code, self.nullable(side)))
-        return self.guarded(parts, lambda v: self._arith(op, result, v[0], v[1]))
+        on_null = f"{self.const(ops.null_operand)}()" if self._lambda_names else "None"
+        return self.guarded(parts, lambda v: self._arith(op, result, v[0], v[1]), on_null)
 
     def _arith(self, op: str, result: T.SqlType, a: str, b: str) -> str:
         if result.base is B.DOUBLE:
@@ -290,26 +296,18 @@ class _Compiler:
         return f"(not {code})" if e.negated else code
 
     def _in(self, e: ast.InList) -> str:
-        ct = _in_type(self, e)
-        vc = self._cmp_caster(self.type_of(e.value), ct)
-        items = [(i, self._cmp_caster(self.type_of(i), ct)) for i in e.items]
-        literals = [
-            self.typer.literals.get(id(i), i.value) for i, _ in items if isinstance(i, ast.Literal)
-        ]
+        # The value and every item convert to the list's common type (literals already have).
+        common = self.typer.list_types[id(e)]
+        literals = [self.typer.literals.get(id(i), i.value) for i in e.items if _is_literal(i)]
         v = self.tmp()
-        if len(literals) == len(items) and all(c is None for _, c in items):
-            test = f"{self._apply(vc, v)} in {self.const(frozenset(literals) - {None})}"
-            if not all(_hashable(x) for x in literals):
-                test = f"{self._apply(vc, v)} in {self.const(literals)}"
+        value = self.gen_as(e.value, common)
+        if len(literals) == len(e.items):
+            present = [x for x in literals if x is not None]
+            pool = frozenset(present) if all(_hashable(x) for x in present) else present
+            test = f"{v} in {self.const(pool)}"
         else:
-            tests = []
-            for item, caster in items:
-                code = self.gen(item)
-                if caster is not None:
-                    code = self.guarded([(code, True)], lambda x, c=caster: f"{c}({x[0]})")
-                tests.append(f"{self._apply(vc, v)} == {code}")
-            test = " or ".join(tests)
-        code = f"(False if ({v} := {self.gen(e.value)}) is None else ({test}))"
+            test = " or ".join(f"{v} == {self.gen_as(i, common)}" for i in e.items)
+        code = f"(False if ({v} := {value}) is None else ({test}))"
         return f"(not {code})" if e.negated else code
 
     def _like(self, e: ast.Like) -> str:
@@ -361,6 +359,8 @@ class _Compiler:
                 parts.append((self.gen_as(arg, target), self.nullable(arg)))
         if not resolved.overload.null_propagating:
             parts = [(code, False) for code, _ in parts]
+        if self.isolate_calls:
+            return self.guarded(parts, lambda v: f"_safe(r, {', '.join([fn, *v])})")
         return self.guarded(parts, lambda v: f"{fn}({', '.join(v)})")
 
     def _lambda(self, lam: ast.Lambda) -> str:
@@ -373,14 +373,8 @@ class _Compiler:
         return f"(lambda {', '.join(names.values())}: {body})"
 
 
-def _in_type(c: _Compiler, e: ast.InList) -> T.SqlType | None:
-    """The type the IN value is compared as: the widest of the value and its items."""
-    t = c.type_of(e.value)
-    for i in e.items:
-        it = c.type_of(i)
-        if t is not None and it is not None and t.is_numeric and it.is_numeric:
-            t = T.widen_numeric(t, it)
-    return t
+def _is_literal(e: ast.Expr) -> bool:
+    return isinstance(e, ast.Literal)
 
 
 def _hashable(value: Any) -> bool:
@@ -447,9 +441,10 @@ def compile_stage(
         "            return out",
         "        except Exception as exc:",
         "            _slow(r, app, exc)",
-        f"def _where(r):\n    return {cond}",
     ]
-    lines += [f"def _p{i}(r):\n    return {code}" for i, code in enumerate(cols)]
+    c.isolate_calls = True
+    lines.append(f"def _where(r):\n    return {'True' if where is None else c.gen(where)}")
+    lines += [f"def _p{i}(r):\n    return {c.gen(p)}" for i, p in enumerate(projections)]
     src = "\n".join(lines) + "\n"
     c.ns["Exception"] = Exception
     c.ns["iter"] = iter
@@ -474,7 +469,15 @@ def compile_stage(
                 values.append(None)
         app(tuple(values))
 
+    def safe(r: Sequence[Any], fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as err:
+            on_error(err, r)
+            return None
+
     c.ns["_slow"] = slow
+    c.ns["_safe"] = safe
     stage = c.ns["_stage"]
     stage.source = src
     return stage

@@ -7,6 +7,7 @@ sqlengine.codegen binds these into generated code as constants.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import math
 import re
@@ -48,6 +49,12 @@ def idiv64(a: int, b: int) -> int:
     q = abs(a) // abs(b)
     q = q if (a < 0) == (b < 0) else -q
     return ((q + 0x8000000000000000) & 0xFFFFFFFFFFFFFFFF) - 0x8000000000000000
+
+
+def null_operand() -> Any:
+    """Arithmetic on NULL inside a lambda: ksqlDB's Java unboxes the operands and fails, so
+    the function applying the lambda yields NULL (see sqlengine.codegen)."""
+    raise TypeError("arithmetic on a NULL value inside a lambda")
 
 
 def imod(a: int, b: int) -> int:
@@ -105,7 +112,13 @@ def java_double_str(d: float) -> str:
         if "e" in text:  # repr switches to exponent form only outside this range
             text = format(PyDecimal(text), "f")
         return text if "." in text else text + ".0"
-    sign, digits, exp = PyDecimal(repr(d)).as_tuple()
+    shortest = PyDecimal(repr(d))
+    if len(shortest.as_tuple().digits) == 1:
+        # Java prints two digits, picking the two-digit decimal nearest the exact binary
+        # value: Double.MIN_VALUE is 4.9E-324, not 5.0E-324.
+        shortest = PyDecimal(d).normalize(Context(prec=2))
+    sign, digits, exp = shortest.as_tuple()
+    assert isinstance(exp, int)
     ds = "".join(map(str, digits)).rstrip("0") or "0"
     exponent = exp + len(digits) - 1
     mantissa = ds[0] + "." + (ds[1:] or "0")
@@ -396,7 +409,7 @@ def caster(src: T.SqlType, dst: T.SqlType) -> Caster | None:
             out = {}
             for name, present, fc in plan:
                 x = v.get(name) if present else None
-                out[name] = None if x is None or fc is None else fc(x)
+                out[name] = x if x is None or fc is None else fc(x)
             return out
 
         return cast_struct
@@ -419,6 +432,8 @@ def caster(src: T.SqlType, dst: T.SqlType) -> Caster | None:
         return parse_date if src.base is B.STRING else (lambda v: v // MS_PER_DAY)
     if base is B.TIME:
         return parse_time if src.base is B.STRING else (lambda v: v % MS_PER_DAY)
+    if base is B.BYTES and src.base is B.STRING:  # implicit only: a function's BYTES param
+        return lambda v: base64.b64decode(v.strip(), validate=True)
     raise TypeError(f"no cast from {src} to {dst}")
 
 

@@ -7,12 +7,14 @@ defaults and checks (its messages are what users and the conformance suite expec
 from __future__ import annotations
 
 from grammar import ast
+from grammar.transform import UNIT_NAMES
 from planner.errors import PlanError
 from planner.logical import SinkSpec
 from sqlengine import catalog as C
 from sqlengine import serde
 from sqlengine import types as T
 from sqlengine.log.base import Log
+from sqlengine.runtime import format_info
 
 KNOWN_PROPERTIES = frozenset(
     {
@@ -40,8 +42,6 @@ KNOWN_PROPERTIES = frozenset(
     }
 )
 
-_DELIMITER_NAMES = {"TAB": "\t", "SPACE": " "}
-
 
 def props_of(properties: dict[str, ast.Literal]) -> dict[str, object]:
     out: dict[str, object] = {}
@@ -53,24 +53,46 @@ def props_of(properties: dict[str, ast.Literal]) -> dict[str, object]:
     return out
 
 
-def _delimiter(props: dict[str, object], name: str) -> tuple[tuple[str, str], ...]:
-    raw = props.get(name)
-    if raw is None:
-        return ()
-    text = str(raw)
-    if text == "":
+# WITH clause properties that become key or value format properties.
+_FORMAT_PROPERTIES = {
+    "KEY_DELIMITER": (True, "delimiter"),
+    "VALUE_DELIMITER": (False, "delimiter"),
+    "KEY_SCHEMA_FULL_NAME": (True, "fullSchemaName"),
+    "VALUE_SCHEMA_FULL_NAME": (False, "fullSchemaName"),
+    "VALUE_AVRO_SCHEMA_FULL_NAME": (False, "fullSchemaName"),
+}
+
+
+def _with_properties(fmt: C.Format, props: dict[str, object], is_key: bool) -> C.Format:
+    """The format with the WITH clause's properties for it, kept as written (`TAB`)."""
+    given = dict(fmt.properties)
+    for name, (for_key, prop) in _FORMAT_PROPERTIES.items():
+        raw = props.get(name)
+        if raw is None or for_key != is_key:
+            continue
+        if prop == "delimiter":
+            _check_delimiter(name, str(raw))
+        given[prop] = str(raw)
+    return C.Format(fmt.name, tuple(given.items()))
+
+
+def _check_delimiter(name: str, raw: str) -> None:
+    try:
+        serde.parse_delimiter(raw)
+    except serde.SerdeError as exc:
         raise PlanError(
-            f"Failed to prepare statement: Configuration {name} is invalid: Delimiter cannot be "
-            "empty, if you meant to have a tab or space for delimiter, please use the special "
-            "values 'TAB' or 'SPACE'\nExample valid value: ';'"
-        )
-    text = _DELIMITER_NAMES.get(text.upper(), text)
-    if len(text) != 1:
-        raise PlanError(
-            f"Failed to prepare statement: Configuration {name} is invalid: Invalid delimiter "
-            f"value: '{raw}'. Delimiter must be a single character or TAB or SPACE"
-        )
-    return (("delimiter", text),)
+            f"Failed to prepare statement: Configuration {name} is invalid: {exc}\n"
+            "Example valid value: ';'"
+        ) from exc
+
+
+def _named_format(name: object, default: C.Format | None) -> C.Format | None:
+    """The format a WITH clause names, else the default; naming the default's format keeps
+    its properties (a sink inherits its source's delimiter)."""
+    if name is None:
+        return default
+    upper = str(name).upper()
+    return default if default is not None and upper == default.name else C.Format(upper)
 
 
 def formats_of(
@@ -80,51 +102,43 @@ def formats_of(
     default_value: C.Format | None,
 ) -> tuple[C.Format, C.Format]:
     both = props.get("FORMAT")
+    for name in ("KEY_FORMAT", "VALUE_FORMAT"):
+        if both is not None and props.get(name) is not None:
+            raise PlanError(
+                f"Cannot supply both '{name}' and 'FORMAT' properties, as 'FORMAT' sets both "
+                f"key and value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and "
+                "'VALUE_FORMAT'."
+            )
     key_name = props.get("KEY_FORMAT") or both
     value_name = props.get("VALUE_FORMAT") or both
-    if both is not None and (props.get("KEY_FORMAT") or props.get("VALUE_FORMAT")):
+    configured_key = config.get("ksql.persistence.default.format.key", "KAFKA")
+    key = _named_format(key_name, default_key or C.Format(configured_key.upper()))
+    configured_value = config.get("ksql.persistence.default.format.value")
+    if default_value is None and configured_value:
+        default_value = C.Format(configured_value.upper())
+    value = _named_format(value_name, default_value)
+    if value is None:
         raise PlanError(
-            "Cannot supply both 'KEY_FORMAT' and 'FORMAT' properties, as 'FORMAT' sets both "
-            "key and value formats.\nEither use just 'FORMAT', or use 'KEY_FORMAT' and "
-            "'VALUE_FORMAT'."
+            "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either "
+            "provide one or set a default via the 'ksql.persistence.default.format.value' "
+            "config."
         )
-    if key_name is None:
-        key = default_key or C.Format(config.get("ksql.persistence.default.format.key", "KAFKA"))
-    else:
-        key = C.Format(str(key_name).upper())
-    if value_name is None:
-        configured = config.get("ksql.persistence.default.format.value")
-        if default_value is not None:
-            value = default_value
-        elif configured:
-            value = C.Format(configured.upper())
-        else:
-            raise PlanError(
-                "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either "
-                "provide one or set a default via the 'ksql.persistence.default.format.value' "
-                "config."
-            )
-    else:
-        value = C.Format(str(value_name).upper())
-    key = C.Format(key.name, _delimiter(props, "KEY_DELIMITER") or key.properties)
-    value = C.Format(value.name, _delimiter(props, "VALUE_DELIMITER") or value.properties)
+    assert key is not None
+    key = _with_properties(key, props, is_key=True)
+    value = _with_properties(value, props, is_key=False)
     for fmt in (key, value):
-        serde.format_name(fmt.name)
+        serde.check_properties(format_info(fmt))
     return key, value
 
 
 def check_formats(
-    kind: str,
     columns: list[C.SourceColumn],
     key: C.Format,
     value: C.Format,
     wrap_single: bool | None,
-    key_format_given: bool,
 ) -> None:
     keys = [(c.name, c.type) for c in columns if c.kind == C.KEY]
     values = [(c.name, c.type) for c in columns if c.kind == C.VALUE]
-    if kind == "STREAM" and not keys and key_format_given and key.name != "NONE":
-        raise PlanError("Key format specified for stream without key columns.")
     try:
         serde.check_format(key.name, keys, is_key=True, wrap_single=None)
     except serde.SerdeError as exc:
@@ -143,12 +157,16 @@ def _persist_type(t: T.SqlType) -> str:
     return "INTEGER" if t == T.INTEGER else str(t)
 
 
-def wrap_single_of(props: dict[str, object], config: dict[str, str]) -> bool | None:
+def wrap_single_of(
+    props: dict[str, object], config: dict[str, str], value_count: int
+) -> bool | None:
+    """WRAP_SINGLE_VALUE as given in the WITH clause (checked against the schema later), else
+    ksql.persistence.wrap.single.values, which only concerns single-column values."""
     if "WRAP_SINGLE_VALUE" in props:
         raw = props["WRAP_SINGLE_VALUE"]
         return raw if isinstance(raw, bool) else str(raw).lower() == "true"
     configured = config.get("ksql.persistence.wrap.single.values")
-    if configured is None:
+    if configured is None or value_count != 1:
         return None
     return configured.lower() == "true"
 
@@ -158,6 +176,7 @@ def sink_spec(
     name: str,
     kind: str,
     source: C.DataSource,
+    value_count: int,
     log: Log,
     config: dict[str, str],
 ) -> SinkSpec:
@@ -174,7 +193,7 @@ def sink_spec(
         key_format=key,
         value_format=value,
         partitions=partitions,
-        wrap_single_value=wrap_single_of(props, config),
+        wrap_single_value=wrap_single_of(props, config, value_count),
         timestamp_column=_ts_column(props),
         timestamp_format=_opt_str(props.get("TIMESTAMP_FORMAT")),
     )
@@ -212,29 +231,21 @@ def declared_source(
     if topic is None:
         raise PlanError('Missing required property "KAFKA_TOPIC" which has no default value.')
     key, value = formats_of(props, config, None, None)
-    wrap = wrap_single_of(props, config)
-    key_given = "KEY_FORMAT" in props or "FORMAT" in props
-    check_formats(stmt.kind, columns, key, value, wrap, key_given)
+    if not columns:
+        raise PlanError("No columns supplied.")
+    window = _window_of(props)
+    if window is not None and not any(c.kind == C.KEY for c in columns):
+        raise PlanError("Windowed sources require a key column.")
+    wrap = wrap_single_of(props, config, sum(c.kind == C.VALUE for c in columns))
+    check_formats(columns, key, value, wrap)
     info = log.topic(str(topic))
     if info is None:
         if "PARTITIONS" not in props:
             raise PlanError(f"Kafka topic does not exist: {topic}")
         log.create_topic(str(topic), int(props["PARTITIONS"]), int(props.get("REPLICAS") or 1))  # type: ignore[call-overload]
     ts_col = _ts_column(props)
-    if ts_col is not None:
-        col = next((c for c in columns if c.name == ts_col), None)
-        if col is None:
-            raise PlanError(
-                f"The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts_col}'"
-            )
-        ok = col.type in (T.BIGINT, T.TIMESTAMP) or (
-            col.type == T.STRING and props.get("TIMESTAMP_FORMAT") is not None
-        )
-        if not ok:
-            raise PlanError(
-                f"Timestamp column, `{ts_col}`, should be LONG(INT64), TIMESTAMP, or a String "
-                "with a timestamp_format specified"
-            )
+    ts_format = _opt_str(props.get("TIMESTAMP_FORMAT"))
+    check_timestamp_column([(c.name, c.type) for c in columns], ts_col, ts_format)
     return C.DataSource(
         name=stmt.name,
         kind=stmt.kind,
@@ -245,9 +256,42 @@ def declared_source(
         sql=stmt.text,
         wrap_single_value=wrap,
         timestamp_column=ts_col,
-        timestamp_format=_opt_str(props.get("TIMESTAMP_FORMAT")),
+        timestamp_format=ts_format,
         is_source=stmt.is_source,
+        window=window,
     )
+
+
+def check_timestamp_column(
+    columns: list[tuple[str, T.SqlType]], ts_col: str | None, ts_format: str | None
+) -> None:
+    """The WITH clause's TIMESTAMP column must exist and hold a time (or formatted text)."""
+    if ts_col is None:
+        return
+    col_type = next((t for n, t in columns if n == ts_col), None)
+    if col_type is None:
+        raise PlanError(
+            f"The TIMESTAMP column set in the WITH clause does not exist in the schema: '{ts_col}'"
+        )
+    if not (col_type in (T.BIGINT, T.TIMESTAMP) or (col_type == T.STRING and ts_format)):
+        raise PlanError(
+            f"Timestamp column, `{ts_col}`, should be LONG(INT64), TIMESTAMP, or a String "
+            "with a timestamp_format specified"
+        )
+
+
+def _window_of(props: dict[str, object]) -> C.WindowInfo | None:
+    """WINDOW_TYPE / WINDOW_SIZE of a windowed source (the parser has validated them)."""
+    kind = props.get("WINDOW_TYPE")
+    if kind is None:
+        return None
+    size = props.get("WINDOW_SIZE")
+    if size is None:
+        return C.WindowInfo(str(kind).upper())
+    amount, unit = str(size).split()
+    unit = unit.upper()
+    duration = ast.Duration(int(amount), UNIT_NAMES.get(unit, unit.rstrip("S")))
+    return C.WindowInfo(str(kind).upper(), duration.millis)
 
 
 def resolve_type(ref: ast.TypeRef, catalog: C.Catalog) -> T.SqlType:
@@ -266,12 +310,15 @@ def _column(e: ast.TableElement, catalog: C.Catalog) -> C.SourceColumn:
         return C.SourceColumn(e.name, t, C.KEY)
     if e.constraint == "HEADERS":
         if t != C.HEADERS_TYPE:
-            raise PlanError(f"Invalid type for HEADERS column: expected {C.HEADERS_TYPE}, got {t}")
+            raise PlanError(
+                f"Invalid type for HEADERS column: expected {C.HEADERS_TYPE}, got {T.long_name(t)}"
+            )
         return C.SourceColumn(e.name, t, C.HEADERS)
     if e.constraint == "HEADER":
         if t != T.BYTES:
             raise PlanError(
-                f"Invalid type for HEADER('{e.header_key}') column: expected BYTES, got {t}"
+                f"Invalid type for HEADER('{e.header_key}') column: expected BYTES, "
+                f"got {T.long_name(t)}"
             )
         return C.SourceColumn(e.name, t, C.HEADER, e.header_key)
     return C.SourceColumn(e.name, t, C.VALUE)

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
 
 from grammar import ast
 from grammar.parser import ParseError, parse
+from planner.builder import QueryPlan, plan_select
 from planner.errors import PlanError
 from sqlengine import results as R
 from sqlengine.catalog import Catalog
@@ -27,6 +30,8 @@ from sqlengine.functions.registry import FunctionError
 from sqlengine.log import open_log
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
+from sqlengine.push import PushQuery, offset_reset
+from sqlengine.runtime import QueryFailure, StatelessQuery
 from sqlengine.serde import SerdeError
 from sqlengine.statements import StatementExecutor
 
@@ -80,14 +85,23 @@ class Engine:
         return _VARIABLE.sub(lambda m: self.variables.get(m.group(1), m.group(0)), sql)
 
     def execute_statement(self, stmt: ast.Statement, properties: dict[str, str]) -> R.Result:
-        with self._lock:
-            try:
-                result = self.executor.execute(stmt, {**self.config, **properties})
-            except (PlanError, SerdeError, FunctionError, ValueError) as exc:
-                raise R.StatementError(str(exc), stmt.text, stmt.line, stmt.column) from exc
+        with self._lock, _statement_errors(stmt):
+            result = self.executor.execute(stmt, {**self.config, **properties})
             if self.executor.persistent(stmt):
                 self._record_command(stmt, properties)
             return result
+
+    def plan_query(self, stmt: ast.SelectStatement) -> QueryPlan:
+        """The plan of a bare query, for its result schema."""
+        with self._lock, _statement_errors(stmt):
+            return plan_select(stmt.query, self.catalog, None)
+
+    def open_push_query(self, stmt: ast.SelectStatement, properties: dict[str, str]) -> PushQuery:
+        """A transient push query (EMIT CHANGES) over the catalog as it is now."""
+        with self._lock, _statement_errors(stmt):
+            plan = plan_select(stmt.query, self.catalog, None)
+            earliest = offset_reset({**self.config, **properties}) == "earliest"
+            return PushQuery(plan, stmt.query.limit, self.log, self.plog, earliest)
 
     # ------------------------------------------------------------------ command log
 
@@ -110,15 +124,23 @@ class Engine:
     # ------------------------------------------------------------------ running queries
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
-        """Drive every persistent query until none has input left; returns records processed."""
+        """Drive every persistent query until none has input left; returns records processed.
+        A query that fails is stopped in the ERROR state and its QueryFailure raised."""
         total = 0
         for _ in range(max_rounds):
             with self._lock:
-                done = sum(q.step() for q in list(self.executor.running.values()))
+                done = sum(self._step(q) for q in list(self.executor.running.values()))
             if not done:
                 return total
             total += done
         return total
+
+    def _step(self, query: StatelessQuery) -> int:
+        try:
+            return query.step()
+        except QueryFailure:
+            self.executor.fail_query(query.query_id)
+            raise
 
     def start(self, poll_interval: float = 0.05) -> None:
         """Run persistent queries continuously on a background thread."""
@@ -128,7 +150,11 @@ class Engine:
 
         def loop() -> None:
             while not self._stop.is_set():
-                if not self.run_until_idle(max_rounds=1):
+                try:
+                    busy = self.run_until_idle(max_rounds=1)
+                except QueryFailure:
+                    continue  # that query is stopped; the others keep running
+                if not busy:
                     self._stop.wait(poll_interval)
 
         self._thread = threading.Thread(target=loop, name="streamdb-queries", daemon=True)
@@ -143,3 +169,12 @@ class Engine:
             for q in self.executor.running.values():
                 q.close()
             self.log.close()
+
+
+@contextmanager
+def _statement_errors(stmt: ast.Statement) -> Iterator[None]:
+    """Planning and evaluation errors as the StatementError of `stmt`."""
+    try:
+        yield
+    except (PlanError, SerdeError, FunctionError, ValueError) as exc:
+        raise R.StatementError(str(exc), stmt.text, stmt.line, stmt.column) from exc

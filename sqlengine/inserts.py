@@ -37,7 +37,7 @@ def _coerced(expr: ast.Expr, target: T.SqlType, column: str) -> ast.Expr:
 
 def insert_values(stmt: ast.InsertValues, target: C.DataSource, log: Log) -> None:
     if target.is_source:
-        raise PlanError(f"Cannot insert into read-only {target.kind.lower()}: {target.name}")
+        raise PlanError(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
     schema_cols = target.key_columns + target.value_columns
     names = list(stmt.columns) if stmt.columns is not None else [c.name for c in schema_cols]
     if len(names) != len(stmt.values):
@@ -45,6 +45,9 @@ def insert_values(stmt: ast.InsertValues, target: C.DataSource, log: Log) -> Non
             f"Failed to prepare statement: Expected number columns and values to match: "
             f"{names}, {[format_expr(v) for v in stmt.values]}"
         )
+    headers = [n for n in names if n in {c.name for c in target.header_columns}]
+    if headers:
+        raise PlanError(f"Cannot insert into HEADER columns: {', '.join(headers)}")
     given = dict(zip(names, stmt.values, strict=True))
     rowtime = int(time.time() * 1000)
     if C.ROWTIME in given:
@@ -62,6 +65,12 @@ def insert_values(stmt: ast.InsertValues, target: C.DataSource, log: Log) -> Non
         row.append(
             None if expr is None else compile_expr(_coerced(expr, col.type, col.name), _EMPTY)(())
         )
+    row.append(())
+    row_encoder(target, log).write([tuple(row)], set())
+
+
+def row_encoder(target: C.DataSource, log: Log) -> SinkEncoder:
+    """Writes rows (ROWTIME, keys..., values..., headers) to the source's own topic."""
     spec = SinkSpec(
         name=target.name,
         kind=target.kind,
@@ -71,11 +80,9 @@ def insert_values(stmt: ast.InsertValues, target: C.DataSource, log: Log) -> Non
         partitions=1,
         wrap_single_value=target.wrap_single_value,
     )
-    encoder = SinkEncoder(
+    return SinkEncoder(
         spec,
         [(c.name, c.type) for c in target.key_columns],
         [(c.name, c.type) for c in target.value_columns],
         log,
     )
-    row.append(())
-    encoder.write([tuple(row)], set())

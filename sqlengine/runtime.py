@@ -27,12 +27,20 @@ def format_info(fmt: C.Format) -> serde.FormatInfo:
     return serde.FormatInfo(fmt.name, dict(fmt.properties))
 
 
+class QueryFailure(Exception):
+    """An error that stops a persistent query (ksqlDB's query goes to the ERROR state)."""
+
+
 @dataclass
 class SourceDecoder:
-    """Bytes of a source topic -> rows (ROWTIME, ROWPARTITION, ROWOFFSET, keys, values...)."""
+    """Bytes of a source topic -> rows (ROWTIME, ROWPARTITION, ROWOFFSET, keys, values...).
+
+    A record whose TIMESTAMP column is NULL, negative or unparseable is skipped, or with
+    `fail_on_invalid_timestamp` (ksql.timestamp.throw.on.invalid) fails the query."""
 
     source: C.DataSource
     plog: ProcessingLog
+    fail_on_invalid_timestamp: bool = False
 
     def __post_init__(self) -> None:
         src = self.source
@@ -46,7 +54,16 @@ class SourceDecoder:
             wrap_single=src.wrap_single_value is not False,
         )
         self.null_key = [None] * len(keys)
-        self.header_fns = [_header_reader(c) for c in src.header_columns]
+        # With header columns, a row's non-key columns interleave values and headers in
+        # schema order: (index into the values, None) or (-1, reader of the headers).
+        self.body: list[tuple[int, Callable[[Any], Any] | None]] | None = None
+        if src.header_columns:
+            names = [c.name for c in src.value_columns]
+            self.body = [
+                (names.index(c.name), None) if c.kind == C.VALUE else (-1, _header_reader(c))
+                for c in src.columns
+                if c.kind != C.KEY
+            ]
         self.is_table = src.kind == "TABLE"
         ts_col = src.timestamp_column
         self.extract_ts: Callable[[Sequence[Any]], int | None] | None = None
@@ -56,17 +73,19 @@ class SourceDecoder:
             self.extract_ts = timestamp_extractor(index, col_type, src.timestamp_format)
 
     def decode(self, batch: RecordBatch) -> list[tuple[tuple[Any, ...], bool]]:
-        """Rows with a flag telling a table tombstone (value None) from a data row."""
+        """Rows with a flag telling a null-value record, (ROWTIME, ROWPARTITION, ROWOFFSET,
+        keys..., headers), from a data row. A table drops records without a key."""
         out: list[tuple[tuple[Any, ...], bool]] = []
-        key_des, value_des, header_fns = self.key_des, self.value_des, self.header_fns
+        key_des, value_des, body = self.key_des, self.value_des, self.body
         for off, ts, k, v, h in zip(
             batch.offsets, batch.timestamps, batch.keys, batch.values, batch.headers, strict=True
         ):
+            if k is None and self.is_table:
+                continue
             try:
                 keys = key_des(k) if k is not None else self.null_key
                 if v is None:
-                    if self.is_table and k is not None:
-                        out.append(((ts, batch.partition, off, *keys, h), True))
+                    out.append(((ts, batch.partition, off, *(keys or self.null_key), h), True))
                     continue
                 values = value_des(v)
             except serde.SerdeError as exc:
@@ -74,21 +93,31 @@ class SourceDecoder:
                 continue
             if values is None:
                 continue
-            row = (ts, batch.partition, off, *(keys or self.null_key), *values)
-            if header_fns:
-                row = (*row, *(fn(h) for fn in header_fns))
-            row = (*row, h)
+            if body is not None:
+                values = [values[i] if fn is None else fn(h) for i, fn in body]
+            row = (ts, batch.partition, off, *(keys or self.null_key), *values, h)
             if self.extract_ts is not None:
                 try:
                     new_ts = self.extract_ts(row)
                 except ValueError as exc:
-                    self.plog.record_error(self.source.topic, batch.partition, off, exc)
+                    self._invalid_timestamp(batch.partition, off, exc)
                     continue
                 if new_ts is None or new_ts < 0:
+                    self._invalid_timestamp(
+                        batch.partition, off, ValueError(f"Invalid timestamp: {new_ts}")
+                    )
                     continue
                 row = (new_ts, *row[1:])
             out.append((row, False))
         return out
+
+    def _invalid_timestamp(self, partition: int, offset: int, exc: Exception) -> None:
+        if self.fail_on_invalid_timestamp:
+            raise QueryFailure(
+                "Fatal user code error in TimestampExtractor callback for record "
+                f"{self.source.topic}-{partition}@{offset}: {exc}"
+            ) from exc
+        self.plog.record_error(self.source.topic, partition, offset, exc)
 
 
 def _header_reader(col: C.SourceColumn) -> Callable[[Any], Any]:
@@ -126,10 +155,23 @@ class SinkEncoder:
             wrap_single=self.sink.wrap_single_value is not False,
         )
         self.nkeys = len(self.key_types)
-        self.ts_index: int | None = None
+        self.extract_ts: Callable[[Sequence[Any]], int | None] | None = None
         if self.sink.timestamp_column is not None:
-            names = [n for n, _ in self.key_types + self.value_types]
-            self.ts_index = 1 + names.index(self.sink.timestamp_column)
+            columns = self.key_types + self.value_types
+            index = [n for n, _ in columns].index(self.sink.timestamp_column)
+            self.extract_ts = timestamp_extractor(
+                1 + index, columns[index][1], self.sink.timestamp_format
+            )
+
+    def _timestamp(self, row: tuple[Any, ...]) -> int | None:
+        """The record time from the sink's TIMESTAMP column; None when it is NULL, negative
+        or unparseable (no Kafka record can carry it: ksqlDB drops the row)."""
+        assert self.extract_ts is not None
+        try:
+            ts = self.extract_ts(row)
+        except ValueError:
+            return None
+        return None if ts is None or ts < 0 else ts
 
     def write(self, rows: list[tuple[Any, ...]], tombstones: set[int]) -> None:
         """Rows are (ROWTIME, keys..., values..., headers); a tombstone row has no values."""
@@ -138,14 +180,20 @@ class SinkEncoder:
         n = self.nkeys
         keys, values, stamps, headers = [], [], [], []
         for i, row in enumerate(rows):
+            tombstone = i in tombstones
+            ts = row[0]
+            if self.extract_ts is not None and not tombstone:
+                ts = self._timestamp(row)
+                if ts is None:
+                    continue
             key = row[1 : 1 + n]
             # An all-NULL key is a null key (not one NULL column): ksqlDB writes no key bytes.
             keys.append(self.key_ser(key) if any(k is not None for k in key) else None)
-            values.append(None if i in tombstones else self.value_ser(row[1 + n : -1]))
-            ts = row[0] if self.ts_index is None else row[self.ts_index]
-            stamps.append(ts if ts is not None else row[0])
+            values.append(None if tombstone else self.value_ser(row[1 + n : -1]))
+            stamps.append(ts)
             headers.append(row[-1])
-        self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
+        if keys:
+            self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
 
 
 class StatelessQuery:
@@ -158,22 +206,33 @@ class StatelessQuery:
         sink: SinkSpec,
         log: Log,
         plog: ProcessingLog,
+        fail_on_invalid_timestamp: bool = False,
     ) -> None:
         self.query_id = query_id
         self.plan = plan
         self.log = log
         self.plog = plog
-        self.decoder = SourceDecoder(plan.source, plog)
+        self.decoder = SourceDecoder(plan.source, plog, fail_on_invalid_timestamp)
         project = plan.root
         scope_input = project.input  # type: ignore[attr-defined]
         scope = Scope(scope_input.columns)
-        self.stage = compile_stage(
-            plan.where,
-            project.exprs,
-            scope,
-            self._on_error,  # type: ignore[attr-defined]
+        is_table = plan.source.kind == "TABLE"
+        # A table's filter turns the rows it rejects into tombstones (as a KTable filter does),
+        # so there the predicate is computed as a leading column instead of dropping rows.
+        self.filter_to_tombstones = is_table and plan.where is not None
+        # A stream forwards a null-value record as is, unless a filter drops it.
+        self.drop_null_values = not is_table and plan.where is not None
+        self.stage = (
+            compile_stage(None, [plan.where, *project.exprs], scope, self._on_error)  # type: ignore[list-item]
+            if self.filter_to_tombstones
+            else compile_stage(plan.where, project.exprs, scope, self._on_error)
         )
-        self.nkeys = len(plan.key_outputs)
+        source_keys = [c.name for c in plan.source.key_columns]
+        # Where each output key sits in a null-value row (ROWTIME, ROWPARTITION, ROWOFFSET, keys).
+        self.null_row_keys = [
+            3 + source_keys.index(o.expr.name)  # type: ignore[attr-defined]
+            for o in plan.key_outputs
+        ]
         self.encoder = SinkEncoder(
             sink,
             [(o.name, o.type) for o in plan.key_outputs],
@@ -206,22 +265,29 @@ class StatelessQuery:
         return done
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
-        """Runs of data rows go through the compiled stage together; a tombstone between
-        them is forwarded as a tombstone, keeping per-record order."""
+        """Runs of data rows go through the compiled stage together; a null-value record
+        between them becomes a tombstone in place, keeping per-record order."""
         out: list[tuple[Any, ...]] = []
         tombstones: set[int] = set()
         run: list[tuple[Any, ...]] = []
-        for row, is_tombstone in decoded:
-            if not is_tombstone:
+
+        def flush() -> None:
+            for projected in self.stage(run):
+                if self.filter_to_tombstones:
+                    if projected[0] is not True:
+                        tombstones.add(len(out))
+                    projected = projected[1:]
+                out.append(projected)
+            run.clear()
+
+        for row, is_null in decoded:
+            if not is_null:
                 run.append(row)
-                continue
-            if run:
-                out.extend(self.stage(run))
-                run = []
-            tombstones.add(len(out))
-            out.append((row[0], *row[3:]))
-        if run:
-            out.extend(self.stage(run))
+            elif not self.drop_null_values:
+                flush()
+                tombstones.add(len(out))
+                out.append((row[0], *(row[i] for i in self.null_row_keys), row[-1]))
+        flush()
         self.encoder.write(out, tombstones)
 
     def close(self) -> None:

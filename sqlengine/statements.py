@@ -53,6 +53,7 @@ class StatementExecutor:
             ast.DefineVariable: self.define,
             ast.UndefineVariable: self.undefine,
             ast.RunScript: self.run_script,
+            ast.AlterSource: self.alter_source,
         }
 
     @property
@@ -70,16 +71,16 @@ class StatementExecutor:
 
     # ------------------------------------------------------------------ sources
 
-    def _check_new_name(self, name: str, kind: str, or_replace: bool) -> None:
+    def _check_new_name(
+        self, name: str, kind: str, or_replace: bool, is_source: bool = False
+    ) -> None:
         existing = self.catalog.source(name)
-        if existing is None:
-            return
-        if or_replace and existing.is_source:
+        if or_replace and (is_source or (existing is not None and existing.is_source)):
             raise PlanError(
                 f"Cannot add {kind.lower()} '{name}': CREATE OR REPLACE is not supported on "
                 f"source {kind.lower()}s."
             )
-        if not or_replace:
+        if existing is not None and not or_replace:
             noun = existing.kind.lower()
             raise PlanError(
                 f"Cannot add {kind.lower()} '{name}': A {noun} with the same name already exists"
@@ -88,10 +89,39 @@ class StatementExecutor:
     def create_source(self, stmt: ast.CreateSource, config: dict[str, str]) -> R.Result:
         if stmt.if_not_exists and self.catalog.source(stmt.name) is not None:
             return R.CommandStatus(stmt.text, f"{stmt.kind.title()} already exists.")
-        self._check_new_name(stmt.name, stmt.kind, stmt.or_replace)
+        self._check_new_name(stmt.name, stmt.kind, stmt.or_replace, stmt.is_source)
         source = ddl.declared_source(stmt, self.catalog, self.engine.log, config)
         self.catalog.sources[source.name] = source
         return R.CommandStatus(stmt.text, f"{stmt.kind.title()} created")
+
+    def alter_source(self, stmt: ast.AlterSource, config: dict[str, str]) -> R.Result:
+        """ALTER STREAM|TABLE ... ADD COLUMN: new value columns on a declared source."""
+        source = self.catalog.source(stmt.name)
+        kind = stmt.kind.lower()
+        if source is not None and source.is_source:
+            raise PlanError(
+                f"Cannot alter {kind} '{stmt.name}': ALTER operations are not supported on "
+                f"source {kind}s."
+            )
+        if source is None:
+            raise PlanError(f"Source {stmt.name} does not exist.")
+        if source.kind != stmt.kind:
+            raise PlanError(
+                f"Incompatible data source type is {source.kind}, but statement was "
+                f"ALTER {stmt.kind}"
+            )
+        if source.created_by_query is not None:
+            raise PlanError("ALTER command is not supported for CREATE ... AS statements.")
+        added = [C.SourceColumn(e.name, ddl.resolve_type(e.type, self.catalog)) for e in stmt.added]
+        for column in added:
+            if source.column(column.name) is not None:
+                raise PlanError(
+                    f"Cannot add column `{column.name}` to schema. A column with the same name "
+                    "already exists."
+                )
+        source.columns = source.columns + added
+        source.sql = f"{source.sql};\n{stmt.text}"
+        return R.CommandStatus(stmt.text, f"{stmt.kind.title()} {source.name} altered.")
 
     def create_as_select(self, stmt: ast.CreateAsSelect, config: dict[str, str]) -> R.Result:
         if stmt.if_not_exists and self.catalog.source(stmt.name) is not None:
@@ -103,15 +133,24 @@ class StatementExecutor:
                 f"Invalid result type. Your SELECT query produces a {plan.source.kind}. "
                 f"Please use CREATE {plan.source.kind} AS SELECT statement instead."
             )
-        sink = ddl.sink_spec(stmt, stmt.name, stmt.kind, plan.source, self.engine.log, config)
+        sink = ddl.sink_spec(
+            stmt,
+            stmt.name,
+            stmt.kind,
+            plan.source,
+            len(plan.value_outputs),
+            self.engine.log,
+            config,
+        )
         columns = [
             C.SourceColumn(o.name, o.type, C.KEY if o.is_key else C.VALUE) for o in plan.outputs
         ]
-        ddl.check_formats(
-            stmt.kind, columns, sink.key_format, sink.value_format, sink.wrap_single_value, False
+        ddl.check_formats(columns, sink.key_format, sink.value_format, sink.wrap_single_value)
+        ddl.check_timestamp_column(
+            [(c.name, c.type) for c in columns], sink.timestamp_column, sink.timestamp_format
         )
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
-        query_id = self._start_query(f"{prefix}_{stmt.name}", plan, sink, stmt.text)
+        query_id = self._start_query(f"{prefix}_{stmt.name}", plan, sink, stmt.text, config)
         self.catalog.sources[stmt.name] = C.DataSource(
             name=stmt.name,
             kind=stmt.kind,
@@ -131,8 +170,14 @@ class StatementExecutor:
         target = self.catalog.source(stmt.target)
         if target is None:
             raise PlanError(f"{stmt.target} does not exist.")
+        if target.kind == "TABLE":
+            raise PlanError(
+                f"INSERT INTO can only be used to insert into a stream. {target.name} is a table."
+            )
         if target.is_source:
             raise PlanError(f"Cannot insert into read-only {target.kind.lower()}: {target.name}")
+        if target.header_columns:
+            raise PlanError(f"Cannot insert into {target.name} because it has header columns")
         plan = plan_select(stmt.query, self.catalog, stmt.target)
         produced = [(o.name, o.type, o.is_key) for o in plan.outputs]
         expected = [
@@ -144,14 +189,24 @@ class StatementExecutor:
                 f"Result schema is {_schema_text(produced)}\n"
                 f"Sink schema is {_schema_text(expected)}"
             )
-        sink = ddl.sink_spec(None, target.name, target.kind, plan.source, self.engine.log, config)
+        sink = ddl.sink_spec(
+            None,
+            target.name,
+            target.kind,
+            plan.source,
+            len(plan.value_outputs),
+            self.engine.log,
+            config,
+        )
         sink.topic = target.topic
         sink.key_format, sink.value_format = target.key_format, target.value_format
         sink.wrap_single_value = target.wrap_single_value
-        query_id = self._start_query("INSERTQUERY", plan, sink, stmt.text)
+        query_id = self._start_query("INSERTQUERY", plan, sink, stmt.text, config)
         return R.CommandStatus(stmt.text, f"Created query with ID {query_id}", query_id=query_id)
 
-    def _start_query(self, prefix: str, plan: Any, sink: Any, sql: str) -> str:
+    def _start_query(
+        self, prefix: str, plan: Any, sink: Any, sql: str, config: dict[str, str]
+    ) -> str:
         query_id = f"{prefix}_{self.query_counter}"
         self.query_counter += 1
         log = self.engine.log
@@ -160,7 +215,8 @@ class StatementExecutor:
                 log.create_topic(sink.topic, sink.partitions)
             except TopicExistsError:
                 pass
-        query = StatelessQuery(query_id, plan, sink, log, self.engine.plog)
+        fail_on_invalid_ts = config.get("ksql.timestamp.throw.on.invalid", "").lower() == "true"
+        query = StatelessQuery(query_id, plan, sink, log, self.engine.plog, fail_on_invalid_ts)
         self.running[query_id] = query
         self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, [plan.source.name])
         return query_id
@@ -168,16 +224,34 @@ class StatementExecutor:
     def insert_values(self, stmt: ast.InsertValues, config: dict[str, str]) -> R.Result:
         target = self.catalog.source(stmt.target)
         if target is None:
-            raise PlanError(f"Cannot insert values into an unknown stream/table: {stmt.target}")
+            raise PlanError(
+                f"Cannot insert values into an unknown stream/table: `{stmt.target}`"
+                + self._case_hint(stmt.target)
+            )
         insert_values(stmt, target, self.engine.log)
         return R.CommandStatus(stmt.text, "")
+
+    def _case_hint(self, name: str) -> str:
+        """A hint when a source's name differs from `name` only in case (quoting)."""
+        for other in self.catalog.sources:
+            if other.upper() == name.upper():
+                if name.isupper():
+                    return (
+                        f'\nDid you mean "{other}"? Hint: wrap the source name in double '
+                        "quotes to make it case-sensitive."
+                    )
+                return (
+                    f"\nDid you mean {other}? Hint: try removing double quotes from the "
+                    "source name."
+                )
+        return ""
 
     def drop_source(self, stmt: ast.DropSource, config: dict[str, str]) -> R.Result:
         source = self.catalog.source(stmt.name)
         if source is None:
             if stmt.if_exists:
                 return R.CommandStatus(stmt.text, f"Source {stmt.name} does not exist.")
-            raise PlanError(f"Source {stmt.name} does not exist.")
+            raise PlanError(f"{stmt.kind.title()} {stmt.name} does not exist.")
         if source.kind != stmt.kind:
             raise PlanError(
                 f"Incompatible data source type is {source.kind}, but statement was DROP {stmt.kind}"
@@ -202,11 +276,21 @@ class StatementExecutor:
             stmt.text, f"Source `{source.name}` (topic: {source.topic}) was dropped."
         )
 
+    def fail_query(self, query_id: str) -> None:
+        """Stops a query that failed at run time; it stays listed in the ERROR state."""
+        self._close_query(query_id)
+        info = self.catalog.queries.get(query_id)
+        if info is not None:
+            info.state = "ERROR"
+
     def _stop_query(self, query_id: str) -> None:
+        self._close_query(query_id)
+        self.catalog.queries.pop(query_id, None)
+
+    def _close_query(self, query_id: str) -> None:
         query = self.running.pop(query_id, None)
         if query is not None:
             query.close()
-        self.catalog.queries.pop(query_id, None)
 
     def terminate(self, stmt: ast.Terminate, config: dict[str, str]) -> R.Result:
         ids = list(self.running) if stmt.query_id is None else [stmt.query_id.upper()]

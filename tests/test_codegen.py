@@ -12,6 +12,7 @@ import pytest
 
 import sqlengine.functions.lambdas  # noqa: F401 - registers TRANSFORM / FILTER / REDUCE
 from grammar import ast as A
+from grammar.printer import format_expr
 from planner.errors import PlanError
 from planner.scope import Column, Scope
 from planner.typing import infer_type
@@ -315,14 +316,19 @@ def test_casts_between_primitives() -> None:
 
 def test_double_to_string_uses_java_form() -> None:
     e = cast(c("F"), T.STRING)
-    assert [ev(e, F=v) for v in (1e10, 0.001, 1e-4, 10.3, 100.0, -0.0)] == [
+    assert [ev(e, F=v) for v in (1e10, 0.001, 1e-4, 10.3, 100.0, -0.0, 5e-324, 1e23)] == [
         "1.0E10",
         "0.001",
         "1.0E-4",
         "10.3",
         "100.0",
         "-0.0",
+        "4.9E-324",  # Java's two digits nearest the exact value, not the shortest '5'
+        "1.0E23",
     ]
+    # Messages print expressions as ksqlDB does: Java doubles, INTEGER in CAST targets.
+    printed = format_expr(cast(op("+", c("F"), lit(1e-5)), T.INTEGER))
+    assert printed == "CAST((F + 1.0E-5) AS INTEGER)"
 
 
 def test_temporal_casts() -> None:
@@ -366,8 +372,15 @@ def test_struct_array_and_map_access() -> None:
 
 def test_constructors_coerce_to_a_common_type() -> None:
     arr = A.ArrayConstructor((lit(None), lit(10), lit("2e1"), c("I"), c("L")))
-    assert infer_type(arr, SCOPE) == T.Array(T.BIGINT)
+    # '2e1' reads as DECIMAL(2, 0), which the BIGINT then widens to DECIMAL(19, 0).
+    assert infer_type(arr, SCOPE) == T.Array(T.Decimal(19, 0))
     assert ev(arr, I=30, L=40) == [None, 10, 20, 30, 40]
+    # A leading string literal makes the list STRING; numbers then read as text.
+    assert infer_type(A.ArrayConstructor((lit("a"), lit(1))), SCOPE) == T.Array(T.STRING)
+    struct_list = A.InList(
+        A.StructConstructor((("F0", c("L")),)), (A.StructConstructor((("F1", c("I")),)),)
+    )
+    assert ev(struct_list, L=1, I=2) is False
     m = A.MapConstructor(((c("S"), c("B")), (lit("k"), lit("true")), (lit(10), lit("no"))))
     assert infer_type(m, SCOPE) == T.Map(T.STRING, T.BOOLEAN)
     assert ev(m, S="a", B=True) == {"a": True, "k": True, "10": False}
@@ -410,7 +423,10 @@ def test_lambdas_shadow_columns_and_nest() -> None:
     # TRANSFORM(ARR, I => I * 2): the lambda's I shadows the column I.
     double = A.FunctionCall("TRANSFORM", (c("ARR"), A.Lambda(("I",), op("*", c("I"), lit(2)))))
     assert infer_type(double, SCOPE) == T.Array(T.INTEGER)
-    assert ev(double, ARR=[1, 2, None], I=100) == [2, 4, None]
+    assert ev(double, ARR=[1, 2, 3], I=100) == [2, 4, 6]
+    # Arithmetic on a NULL element fails, as ksqlDB's unboxing does (the call yields NULL).
+    with pytest.raises(TypeError):
+        ev(double, ARR=[1, None])
     # REDUCE(FILTER(ARR, x => x > J), 0, (s, x) => s + x): lambdas read columns too.
     filtered = A.FunctionCall("FILTER", (c("ARR"), A.Lambda(("X",), op(">", c("X"), c("J")))))
     total = A.FunctionCall(
@@ -444,6 +460,22 @@ def test_slow_path_nulls_failing_expressions_and_logs_each_failure() -> None:
     assert out == [(1, 1, 4), (0, None, None), (2, 0, 2)]
     assert len(errors) == 2 and all(r[INDEX["I"]] == 0 for _, r in errors)
     assert "try" not in stage.source.split("for r in it:")[1].split("return out")[0]
+
+
+def test_slow_path_nulls_only_the_failing_call() -> None:
+    _register_test_functions()
+    errors: list[Exception] = []
+    fail = A.FunctionCall("TEST_FAIL", (c("I"),))
+    double = A.FunctionCall("TRANSFORM", (c("ARR"), A.Lambda(("X",), op("*", c("X"), lit(2)))))
+    projections = [
+        A.ArrayConstructor((lit(44), fail)),
+        A.StructConstructor((("A", lit("moo")), ("B", fail))),
+        A.FunctionCall("COALESCE", (double, A.ArrayConstructor((lit(0),)))),
+    ]
+    stage = compile_stage(None, projections, SCOPE, lambda e, r: errors.append(e))
+    out = stage([row(I=0, ARR=[1, None]), row(I=1, ARR=[1])])
+    assert out == [([44, None], {"A": "moo", "B": None}, [0]), ([44, 1], {"A": "moo", "B": 1}, [2])]
+    assert len(errors) == 3
 
 
 def test_error_in_where_drops_the_row() -> None:

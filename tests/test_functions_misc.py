@@ -134,10 +134,13 @@ def test_greatest_and_least() -> None:
     assert mixed.return_type == DOUBLE and mixed.param_types[:2] == [DOUBLE, DOUBLE]
     assert call("LEAST", [STRING, STRING, None], "zebra", "!", None) == "!"
     assert call("GREATEST", [STRING, None], None, None) is None
+    # A STRING argument is parsed into the temporal type of the others.
+    dates = fn("GREATEST", T.DATE, None, STRING)
+    assert dates.return_type == T.DATE and dates.param_types == [None, None, T.DATE]
     for bad, message in (
         ([INT, BIGINT], "ambiguous method parameters (INTEGER, BIGINT)"),
         ([None, None], "ambiguous method parameters (null, null)"),
-        ([STRING, INT], "does not accept parameters"),
+        ([STRING, INT], "Function 'greatest' does not accept parameters (STRING, INTEGER)"),
         ([], "does not accept parameters ()"),
     ):
         with pytest.raises(FunctionError, match=message.replace("(", r"\(").replace(")", r"\)")):

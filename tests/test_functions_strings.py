@@ -181,7 +181,7 @@ def test_uuid_and_md5() -> None:
 
 
 def test_overload_errors() -> None:
-    with pytest.raises(FunctionError, match="SUBSTRING"):
+    with pytest.raises(FunctionError, match="Function 'substring' does not accept"):
         REGISTRY.scalar("SUBSTRING").resolve([N, N])
     with pytest.raises(FunctionError):
         REGISTRY.scalar("CONCAT").resolve([S, N])

@@ -1,4 +1,5 @@
-"""Conditional functions: COALESCE, IFNULL, NULLIF (ksqlDB's CONDITIONAL category).
+"""Conditional functions: COALESCE, IFNULL, NULLIF (ksqlDB's CONDITIONAL category), and
+AS_VALUE, the identity ksqlDB uses to copy a key column into the value.
 
 All arguments convert to their common type (the generic `T`), so `COALESCE(int_col, 1.5)`
 yields a DOUBLE. None of these propagate NULL: handling NULL is their purpose.
@@ -28,21 +29,31 @@ def nullif(value: Any, other: Any) -> Any:
     return None if value is not None and value == other else value
 
 
-scalar(
+def _conditional(name: str, description: str, overload: Overload) -> None:
+    # ksqlDB declares these in upper case, and its messages show them so.
+    scalar(name, description, overload, category=CONDITIONAL, declared_name=name)
+
+
+_conditional(
     "COALESCE",
     "Returns the first non-null argument, or NULL when all arguments are NULL.",
     Overload(["T", "T..."], "T", coalesce, null_propagating=False),
-    category=CONDITIONAL,
 )
-scalar(
+_conditional(
     "IFNULL",
     "Returns the first argument unless it is NULL, in which case the second argument.",
     Overload(["T", "T"], "T", ifnull, null_propagating=False),
-    category=CONDITIONAL,
 )
-scalar(
+_conditional(
     "NULLIF",
     "Returns NULL if the two arguments are equal, otherwise the first argument.",
     Overload(["T", "T"], "T", nullif, null_propagating=False),
-    category=CONDITIONAL,
+)
+scalar(
+    "AS_VALUE",
+    "Used exclusively in the projection of a query to allow a primary key column to be "
+    "copied into the value schema. Has no effect if used anywhere else.",
+    Overload(["T"], "T", lambda value: value, null_propagating=False),
+    category="OTHER",
+    declared_name="AS_VALUE",
 )

@@ -15,7 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlengine import types as T
-from sqlengine.functions.registry import ArgType, FunctionError, Overload, scalar
+from sqlengine.functions.registry import (
+    ArgType,
+    FunctionError,
+    Overload,
+    implicit_common_type,
+    scalar,
+)
 
 MATH = "MATHEMATICAL"
 _CTX = decimal.Context(prec=1000)  # wide enough that quantize never rounds integral digits
@@ -337,10 +343,13 @@ def _extreme_type(name: str) -> Callable[[list[ArgType]], T.SqlType]:
         )
         if not typed:
             raise ambiguous
-        result = T.common_type(typed)
+        result: T.SqlType | None = typed[0]
+        for t in typed[1:]:
+            result = None if result is None else implicit_common_type(result, t)
         if result is None or result.base not in _COMPARABLE:
             raise FunctionError(f"Function '{name.lower()}' does not accept parameters ({shown}).")
-        bases = {t.base for t in typed}
+        # STRING arguments parsed into a temporal overload's type take no part in the choice.
+        bases = {t.base for t in typed if t.base is not T.Base.STRING or t == result}
         # ksqlDB has INT, BIGINT, DOUBLE and DECIMAL overloads: mixing integer types without a
         # DOUBLE matches several of them equally well.
         if result.base is not T.Base.DOUBLE and len(bases) > 1:

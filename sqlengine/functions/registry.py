@@ -139,11 +139,22 @@ class LambdaType:
 ArgType = T.SqlType | LambdaType | str | None  # str only for UNIT; None for a NULL literal
 
 # Implicit conversions ksqlDB applies to function arguments, cheapest first.
+# A STRING argument is parsed into a temporal or BYTES (base64) parameter.
 _WIDENING: dict[T.Base, tuple[T.Base, ...]] = {
     T.Base.INTEGER: (T.Base.BIGINT, T.Base.DECIMAL, T.Base.DOUBLE),
     T.Base.BIGINT: (T.Base.DECIMAL, T.Base.DOUBLE),
     T.Base.DECIMAL: (T.Base.DOUBLE,),
+    T.Base.STRING: (T.Base.DATE, T.Base.TIME, T.Base.TIMESTAMP, T.Base.BYTES),
 }
+
+
+def implicit_common_type(a: T.SqlType, b: T.SqlType) -> T.SqlType | None:
+    """The type two arguments bound to one generic parameter both convert to, or None."""
+    if _widen_to(a, b.base) is not None and not b.is_numeric:
+        return b
+    if _widen_to(b, a.base) is not None and not a.is_numeric:
+        return a
+    return T.common_type([a, b])
 
 
 def _widen_to(actual: T.SqlType, target_base: T.Base) -> T.SqlType | None:
@@ -201,7 +212,7 @@ class _Binder:
                 return True
             if prior == actual:
                 return True
-            widened = T.common_type([prior, actual])
+            widened = implicit_common_type(prior, actual)
             if widened is None:
                 return False
             self.bound[pattern.var] = widened
@@ -283,11 +294,18 @@ class Resolved:
 
 @dataclass
 class ScalarFunction:
+    """`declared_name` is the name as ksqlDB's implementation declares it, which its error
+    messages show (mostly lower case: 'greatest'; the CONDITIONAL functions upper case)."""
+
     name: str
     description: str
     overloads: list[Overload]
     category: str = ""
     kind: str = "SCALAR"
+    declared_name: str = ""
+
+    def __post_init__(self) -> None:
+        self.declared_name = self.declared_name or self.name.lower()
 
     def lambda_param_types(self, index: int, arg_types: list[ArgType]) -> list[T.SqlType] | None:
         """Types of the parameters of the lambda at argument `index`, from the other args.
@@ -328,15 +346,17 @@ class ScalarFunction:
         if best is None:
             shown = ", ".join(_show(t) for t in arg_types)
             raise FunctionError(
-                f"Function '{self.name}' does not accept parameters ({shown}).\n"
+                f"Function '{self.declared_name}' does not accept parameters ({shown}).\n"
                 f"Valid alternatives are:\n"
-                + "\n".join(f"{self.name}({ov.signature()})" for ov in self.overloads)
+                + "\n".join(f"{self.declared_name}({ov.signature()})" for ov in self.overloads)
             )
         _, _, ov, binder = best
         if ov.return_pattern is not None:
             ret = binder.substitute(ov.return_pattern)
             if ret is None:
-                raise FunctionError(f"Function '{self.name}' cannot infer its return type here")
+                raise FunctionError(
+                    f"Function '{self.declared_name}' cannot infer its return type here"
+                )
         else:
             assert callable(ov.returns)
             ret = ov.returns(arg_types)
@@ -423,9 +443,14 @@ def scalar(
     description: str,
     *overloads: Overload,
     category: str = "",
+    declared_name: str = "",
 ) -> None:
     """Register a scalar function (or more overloads of an existing one)."""
-    REGISTRY.add(ScalarFunction(name.upper(), description, list(overloads), category))
+    REGISTRY.add(
+        ScalarFunction(
+            name.upper(), description, list(overloads), category, "SCALAR", declared_name
+        )
+    )
 
 
 def udf(

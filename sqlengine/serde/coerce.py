@@ -25,7 +25,8 @@
 Failures raise `CoercionError` with ksqlDB's message and JSON path (", path: $.A[0]").
 
 `json_writer(t, exact_decimal)` builds the reverse: value form -> JSON-compatible object, or None
-when the value form already is one. DOUBLE becomes a float (written 1.0), BYTES base64 text,
+when the value form already is one. DOUBLE becomes a float (written 1.0; NaN and infinities
+as Jackson quotes them: "NaN", "Infinity", "-Infinity"), BYTES base64 text,
 DATE/TIME/TIMESTAMP their ints, DECIMAL either an exact orjson.Fragment keeping its scale
 (what the JSON serializer writes, e.g. 10.50) or a float (for `value_to_json`).
 """
@@ -387,6 +388,11 @@ def json_reader(t: SqlType) -> Reader:
     raise TypeError(f"no JSON reader for {t}")
 
 
+def _write_double(v: float) -> float | str:
+    # Jackson (QUOTE_NON_NUMERIC_NUMBERS) writes non-finite doubles as "NaN", "Infinity", ...
+    return float(v) if math.isfinite(v) else java_double_to_string(v)
+
+
 def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode("ascii")
 
@@ -444,7 +450,7 @@ def json_writer(t: SqlType, exact_decimal: bool) -> Writer | None:
     """
     base = t.base
     if base is Base.DOUBLE:
-        return float
+        return _write_double
     if base is Base.BYTES:
         return _b64
     if isinstance(t, DecimalType):

@@ -10,11 +10,16 @@ from pathlib import Path
 import orjson
 
 from sqlengine.testing.cases import Case, load_cases
-from sqlengine.testing.runner import FAILED, run_case
+from sqlengine.testing.rest import is_rest_case, run_rest
+from sqlengine.testing.runner import FAILED, CaseResult, run_case
+
+
+def _run_one(case: Case) -> CaseResult:
+    return run_case(case, run_rest if is_rest_case(case) else None)
 
 
 def _run_chunk(cases: list[Case]) -> list[tuple[str, str, str]]:
-    return [(r.case.label, r.status, r.reason) for r in map(run_case, cases)]
+    return [(r.case.label, r.status, r.reason) for r in map(_run_one, cases)]
 
 
 def run_cases(cases: list[Case], jobs: int | None = None) -> list[tuple[str, str, str]]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from grammar import ast
-from grammar.parser import parse
+from grammar.parser import ParseError, parse
 from sqlengine import serde
 from sqlengine.catalog import DataSource
 from sqlengine.log.base import Record
@@ -92,8 +92,11 @@ def _same(expected: Any, actual: Any) -> bool:
     if isinstance(expected, int | float | Decimal) and isinstance(actual, int | float | Decimal):
         return Decimal(str(expected)) == Decimal(str(actual))
     if isinstance(expected, dict) and isinstance(actual, dict):
-        return expected.keys() == actual.keys() and all(
-            _same(expected[k], actual[k]) for k in expected
+        # As upstream's comparator: an expected field missing (or NULL) under its own name is
+        # looked up upper-cased.
+        return len(expected) == len(actual) and all(
+            _same(v, actual.get(k) if actual.get(k) is not None else actual.get(k.upper()))
+            for k, v in expected.items()
         )
     if isinstance(expected, list) and isinstance(actual, list):
         return len(expected) == len(actual) and all(
@@ -142,8 +145,12 @@ def compare_outputs(engine: Engine, outputs: list[dict[str, Any]]) -> None:
 
 
 def _normalized_schema(text: str) -> list[tuple[str, str, str | None]]:
-    """Parse `A INT KEY, B STRING` into comparable (name, type, constraint) triples."""
-    stmt = parse(f"CREATE STREAM X ({text}) WITH (kafka_topic='x', value_format='JSON');")[0]
+    """Parse `A INT KEY, B STRING` into comparable (name, type, constraint) triples; a key
+    may be written KEY or PRIMARY KEY (the corpus prints either for tables)."""
+    try:
+        stmt = parse(f"CREATE STREAM X ({text}) WITH (kafka_topic='x', value_format='J');")[0]
+    except ParseError:
+        stmt = parse(f"CREATE TABLE X ({text}) WITH (kafka_topic='x', value_format='J');")[0]
     assert isinstance(stmt, ast.CreateSource)
     out = []
     for e in stmt.elements:
@@ -168,6 +175,14 @@ def check_post(engine: Engine, post: dict[str, Any] | None) -> None:
                 raise CaseFailure(
                     f"post: {source.name} schema {source.schema_text()!r} != {exp['schema']!r}"
                 )
+        if "isSource" in exp and exp["isSource"] != source.is_source:
+            raise CaseFailure(f"post: {source.name} isSource is {source.is_source}")
+        for side, features in (
+            ("keyFeatures", source.key_features),
+            ("valueFeatures", source.value_features),
+        ):
+            if side in exp and sorted(exp[side]) != features:
+                raise CaseFailure(f"post: {source.name} {side} {features} != {exp[side]}")
         for side, fmt in (("keyFormat", source.key_format), ("valueFormat", source.value_format)):
             if side in exp and isinstance(exp[side], str) and exp[side].upper() != fmt.name:
                 raise CaseFailure(f"post: {source.name} {side} {fmt.name} != {exp[side]}")

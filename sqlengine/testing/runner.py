@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import tempfile
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from grammar import ast
+from grammar.parser import ParseError, parse, unknown_statement_error
 from sqlengine import serde
 from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
 from sqlengine.results import StatementError
-from sqlengine.runtime import format_info
+from sqlengine.runtime import QueryFailure, format_info
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, check_post, compare_outputs
 
@@ -33,12 +36,13 @@ class CaseResult:
     reason: str = ""
 
 
-def run_case(case: Case) -> CaseResult:
+def run_case(case: Case, body: Callable[[Case, str], None] | None = None) -> CaseResult:
+    """Run one case in a fresh data dir; `body` runs it (default: on the engine directly)."""
     if not case.enabled:
         return CaseResult(case, SKIPPED)
     try:
         with tempfile.TemporaryDirectory(prefix="streamdb-qtt-") as tmp:
-            _run(case, tmp)
+            (body or _run)(case, tmp)
     except CaseFailure as exc:
         return CaseResult(case, FAILED, str(exc))
     except Exception as exc:  # noqa: BLE001 - a crash in one case must not stop the run
@@ -57,20 +61,21 @@ def _run(case: Case, data_dir: str) -> None:
     }
     engine = Engine(data_dir, config=config)
     try:
-        for topic in spec.get("topics", []):
-            if engine.log.topic(topic["name"]) is None:
-                engine.log.create_topic(topic["name"], int(topic.get("partitions") or 1))
-        for record in spec.get("inputs", []):
-            if engine.log.topic(record["topic"]) is None:
-                engine.log.create_topic(record["topic"], 1)
+        for name, partitions in _case_topics(spec).items():
+            if engine.log.topic(name) is None:
+                engine.log.create_topic(name, partitions)
         expected_error = spec.get("expectedException")
         try:
             # One script, so error positions count lines as ksqlDB's runner does.
-            engine.execute("\n".join(spec.get("statements", [])))
+            for stmt in engine.parse("\n".join(spec.get("statements", []))):
+                if isinstance(stmt, ast.RunScript):  # a CLI command, unknown to the server
+                    error = unknown_statement_error(stmt)
+                    raise StatementError(error.message, stmt.text, stmt.line, stmt.column)
+                engine.execute_statement(stmt, {})
             for record in spec.get("inputs", []):
                 _produce(engine, record)
                 engine.run_until_idle()
-        except StatementError as exc:
+        except (StatementError, QueryFailure) as exc:
             if expected_error is None:
                 raise CaseFailure(f"statement failed: {exc}") from exc
             message = expected_error.get("message", "")
@@ -85,6 +90,28 @@ def _run(case: Case, data_dir: str) -> None:
         check_post(engine, spec.get("post"))
     finally:
         engine.close()
+
+
+def _case_topics(spec: dict[str, Any]) -> dict[str, int]:
+    """Topics that exist before the statements run, as upstream's runner infers them: those
+    listed in `topics`, those named by CREATE STREAM/TABLE statements (a statement that does
+    not parse names none), then those of `inputs` and `outputs`."""
+    topics = {t["name"]: int(t.get("partitions") or 1) for t in spec.get("topics", [])}
+    for sql in spec.get("statements", []):
+        try:
+            statements = parse(sql)
+        except ParseError:
+            continue
+        for stmt in statements:
+            if isinstance(stmt, ast.CreateSource) and "KAFKA_TOPIC" in stmt.properties:
+                partitions = stmt.properties.get("PARTITIONS")
+                topics.setdefault(
+                    str(stmt.properties["KAFKA_TOPIC"].value),
+                    int(partitions.value) if partitions is not None else 1,  # type: ignore[arg-type]
+                )
+    for record in [*spec.get("inputs", []), *spec.get("outputs", [])]:
+        topics.setdefault(record["topic"], 1)
+    return topics
 
 
 def source_for_topic(engine: Engine, topic: str) -> DataSource | None:
@@ -135,11 +162,9 @@ def encode_value(source: DataSource | None, value: Any) -> bytes | None:
         return None
     if source is None or source.value_format.name in ("JSON", "JSON_SR"):
         return orjson.dumps(value)
-    if source.value_format.name == "DELIMITED" or isinstance(value, str):
-        return _raw(value)
     cols = [(c.name, c.type) for c in source.value_columns]
-    if len(cols) == 1 and not isinstance(value, dict):
+    if source.value_format.name == "KAFKA" and len(cols) == 1:
         return serde.make_serializer(
             format_info(source.value_format), cols, is_key=False, wrap_single=False
         )([serde.json_to_value(value, cols[0][1])])
-    return orjson.dumps(value)
+    return _raw(value)

@@ -1,0 +1,271 @@
+"""Planning GROUP BY queries: split SELECT/HAVING into what runs before, in and after the
+aggregation operator, with ksqlDB's key rules and error messages.
+
+Rows entering the aggregation are (ROWTIME, group keys..., aggregate arguments...). Rows
+leaving it are (ROWTIME, keys..., aggregate results..., WINDOWSTART, WINDOWEND); SELECT and
+HAVING are rewritten to read those columns, so the final projection is an ordinary stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from grammar import ast
+from grammar.printer import format_expr
+from grammar.rewrite import replace_subtrees, transform, walk
+from planner.errors import PlanError
+from planner.scope import Column, Scope
+from planner.typing import infer_type
+from sqlengine import aggregates
+from sqlengine import catalog as C
+from sqlengine import types as T
+
+
+@dataclass
+class AggregateCall:
+    call: ast.FunctionCall
+    column: str  # the internal column holding its result after aggregation
+    args: list[ast.Expr]  # column arguments, evaluated before aggregation
+    aggregator: aggregates.Aggregator
+
+
+@dataclass
+class KeyColumn:
+    name: str
+    type: T.SqlType
+    expr: ast.Expr  # the GROUP BY expression, over the source
+
+
+@dataclass
+class ValueColumn:
+    name: str
+    type: T.SqlType
+    expr: ast.Expr  # over the post-aggregation scope
+
+
+@dataclass
+class AggregationPlan:
+    keys: list[KeyColumn]
+    calls: list[AggregateCall]
+    values: list[ValueColumn]
+    having: ast.Expr | None  # over the post-aggregation scope
+    post_scope: Scope
+    window: ast.Window | None
+
+    def pre_exprs(self) -> list[ast.Expr]:
+        """What the pre-aggregation stage computes from each source row."""
+        exprs: list[ast.Expr] = [ast.ColumnRef(C.ROWTIME)]
+        exprs += [k.expr for k in self.keys]
+        for call in self.calls:
+            exprs += call.args
+        return exprs
+
+
+def _qualify(expr: ast.Expr, scope: Scope) -> ast.Expr:
+    """Give every column reference its source, so equal expressions compare equal."""
+
+    def visit(e: ast.Expr) -> ast.Expr | None:
+        if isinstance(e, ast.Lambda):
+            return e  # lambda bodies refer to their parameters; left as written
+        if isinstance(e, ast.ColumnRef):
+            try:
+                col = scope.resolve(e.name, e.source)
+            except PlanError:
+                return e
+            return ast.ColumnRef(col.name, col.source)
+        return None
+
+    return transform(expr, visit)
+
+
+def _aggregate_calls(expr: ast.Expr) -> list[ast.FunctionCall]:
+    found: list[ast.FunctionCall] = []
+
+    def visit(e: ast.Expr) -> ast.Expr | None:
+        if isinstance(e, ast.FunctionCall) and aggregates.is_aggregate(e.name):
+            for inner in e.args:
+                for sub in walk(inner):
+                    if isinstance(sub, ast.FunctionCall) and aggregates.is_aggregate(sub.name):
+                        raise PlanError(
+                            f"Aggregate functions can not be nested: {e.name}({sub.name}())"
+                        )
+            if e not in found:
+                found.append(e)
+            return e
+        return None
+
+    transform(expr, visit)
+    return found
+
+
+def _resolve_call(
+    call: ast.FunctionCall, index: int, scope: Scope, config: dict[str, str]
+) -> AggregateCall:
+    """Column arguments are evaluated per row; the trailing arguments the chosen overload
+    takes as initial arguments (TOPK's k) must be literals."""
+    if call.star:
+        args: list[ast.Expr] = [ast.Literal(1, T.INTEGER)]
+        init: list[object] = []
+    else:
+        all_types = [infer_type(a, scope) for a in call.args]
+        try:
+            n_init = aggregates.init_arg_count(call.name, all_types)
+        except aggregates.AggregateError as exc:
+            raise PlanError(str(exc), "plain") from exc
+        split = len(call.args) - n_init
+        for pos, a in enumerate(call.args[split:], start=split + 1):
+            if not isinstance(a, ast.Literal):
+                raise PlanError(
+                    f"Parameter {pos} passed to function {call.name.upper()} must be a literal "
+                    f"constant, but was expression: '{format_expr(a)}'",
+                    "plain",
+                )
+        args = list(call.args[:split])
+        init = [a.value for a in call.args[split:]]  # type: ignore[attr-defined]
+    arg_types = []
+    for a in args:
+        t = infer_type(a, scope)
+        arg_types.append(t if t is not None else T.STRING)
+    try:
+        aggregator = aggregates.resolve_aggregate(call.name, arg_types, init, config)
+    except aggregates.AggregateError as exc:
+        raise PlanError(str(exc), "plain") from exc
+    return AggregateCall(call, f"KSQL_AGG_VARIABLE_{index}", args, aggregator)
+
+
+def plan_aggregation(
+    query: ast.Query,
+    select: list[tuple[str, ast.Expr, bool]],
+    scope: Scope,
+    sink_name: str | None,
+    source_kind: str,
+    config: dict[str, str],
+) -> AggregationPlan:
+    """`select`: (output name, expression, has explicit alias) per select item."""
+    group = [_qualify(g, scope) for g in query.group_by]
+    for i, g in enumerate(group):
+        if _aggregate_calls(g):
+            name = _aggregate_calls(g)[0].name
+            raise PlanError(
+                f"GROUP BY does not support aggregate functions: {name} is an aggregate function."
+            )
+        if g in group[:i]:
+            raise PlanError(f"Duplicate GROUP BY expression: {format_expr(query.group_by[i])}")
+    items = [(name, _qualify(e, scope), aliased) for name, e, aliased in select]
+    having = _qualify(query.having, scope) if query.having is not None else None
+
+    calls: list[ast.FunctionCall] = []
+    for _, e, _ in items:
+        calls += [c for c in _aggregate_calls(e) if c not in calls]
+    if having is not None:
+        calls += [c for c in _aggregate_calls(having) if c not in calls]
+    if not calls:
+        raise PlanError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
+    resolved = [_resolve_call(c, i, scope, config) for i, c in enumerate(calls)]
+    if source_kind == "TABLE":
+        no_undo = [r.call.name.upper() for r in resolved if r.aggregator.undo is None]
+        if no_undo:
+            names = sorted(set(no_undo))
+            listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+            raise PlanError(
+                f"The aggregation functions {listed} cannot be applied to a table source, "
+                "only to a stream source."
+            )
+
+    keys = _key_columns(group, items, scope, sink_name)
+    post_cols = [Column(C.ROWTIME, T.BIGINT, 0)]
+    post_cols += [Column(k.name, k.type, i + 1) for i, k in enumerate(keys)]
+    base = len(post_cols)
+    post_cols += [
+        Column(r.column, r.aggregator.return_type, base + i) for i, r in enumerate(resolved)
+    ]
+    if query.window is not None:
+        n = len(post_cols)
+        post_cols += [Column(C.WINDOWSTART, T.BIGINT, n), Column(C.WINDOWEND, T.BIGINT, n + 1)]
+    post_scope = Scope(post_cols)
+
+    mapping: dict[ast.Expr, ast.Expr] = {r.call: ast.ColumnRef(r.column) for r in resolved}
+    mapping.update({g: ast.ColumnRef(k.name) for g, k in zip(group, keys, strict=True)})
+    if query.window is not None:
+        for bound in (C.WINDOWSTART, C.WINDOWEND):
+            mapping[_qualify(ast.ColumnRef(bound), scope)] = ast.ColumnRef(bound)
+            mapping[ast.ColumnRef(bound)] = ast.ColumnRef(bound)
+
+    key_exprs = set(group)
+    values: list[ValueColumn] = []
+    bad: list[str] = []
+    for name, e, _ in items:
+        if e in key_exprs:
+            continue
+        rewritten = replace_subtrees(e, mapping)
+        if _reads_source(rewritten, scope, post_scope):
+            bad.append(format_expr(e))
+            continue
+        t = infer_type(rewritten, post_scope)
+        values.append(ValueColumn(name, t if t is not None else T.STRING, rewritten))
+    having_rewritten = None
+    if having is not None:
+        having_rewritten = replace_subtrees(having, mapping)
+        if _reads_source(having_rewritten, scope, post_scope):
+            bad.append(format_expr(query.having))  # type: ignore[arg-type]
+    if bad:
+        raise PlanError(f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(bad)}")
+    if sink_name is not None and not values:
+        raise PlanError("The projection contains no value columns.")
+    return AggregationPlan(keys, resolved, values, having_rewritten, post_scope, query.window)
+
+
+def _reads_source(expr: ast.Expr, source: Scope, post: Scope) -> bool:
+    """Does the rewritten expression still read a source column that is not a group key?"""
+    lambda_params: set[str] = set()
+    for e in walk(expr):
+        if isinstance(e, ast.Lambda):
+            lambda_params.update(e.params)
+        if isinstance(e, ast.ColumnRef) and e.name not in lambda_params:
+            if e.source is not None:
+                return True
+            try:
+                post.resolve(e.name)
+            except PlanError:
+                return True
+    return False
+
+
+def _key_columns(
+    group: list[ast.Expr],
+    items: list[tuple[str, ast.Expr, bool]],
+    scope: Scope,
+    sink_name: str | None,
+) -> list[KeyColumn]:
+    keys: list[KeyColumn] = []
+    for g in group:
+        t = infer_type(g, scope)
+        matches = [name for name, e, _ in items if e == g]
+        if len(matches) > 1:
+            raise PlanError(
+                f"The projection contains a key column more than once: `{matches[0]}` and "
+                f"`{matches[1]}`."
+            )
+        if not matches and sink_name is not None:
+            shown = format_expr(_unqualified(g))
+            raise PlanError(
+                f"The query used to build `{sink_name}` must include the grouping expression "
+                f"{shown} in its projection (eg, SELECT {shown}...)."
+            )
+        name = matches[0] if matches else _default_name(g, len(keys))
+        keys.append(KeyColumn(name, t if t is not None else T.STRING, g))
+    return keys
+
+
+def _unqualified(expr: ast.Expr) -> ast.Expr:
+    return transform(
+        expr, lambda e: ast.ColumnRef(e.name) if isinstance(e, ast.ColumnRef) else None
+    )
+
+
+def _default_name(expr: ast.Expr, index: int) -> str:
+    if isinstance(expr, ast.ColumnRef):
+        return expr.name
+    if isinstance(expr, ast.Dereference):
+        return expr.field_name
+    return f"KSQL_COL_{index}"

@@ -1,0 +1,228 @@
+"""The REST app: ksqlDB's endpoints over one Engine.
+
+    app = create_app(engine)      # the engine runs its persistent queries (engine.start())
+
+Statements run on worker threads (the engine has its own lock), queries stream from worker
+threads, so the event loop only moves bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from grammar import ast
+from server import entities as E
+from server.inserts import InsertsStream
+from server.queries import (
+    QueryError,
+    QueryRegistry,
+    open_query,
+    query_response,
+    query_stream_response,
+)
+from server.requests import (
+    DELIMITED,
+    ApiError,
+    property_map,
+    read_object,
+    wants_json,
+)
+from sqlengine import results as R
+from sqlengine.engine import COMMAND_TOPIC, Engine
+
+SERVER_VERSION = "0.29.0"
+KSQL_JSON = "application/vnd.ksql.v1+json"
+log = logging.getLogger("streamdb.server")
+
+_KSQL_FIELDS: dict[str, type] = {
+    "ksql": str,
+    "streamsProperties": dict,
+    "properties": dict,
+    "requestProperties": dict,
+    "sessionVariables": dict,
+    "commandSequenceNumber": int,
+}
+_QUERY_STREAM_FIELDS: dict[str, type] = {
+    "sql": str,
+    "properties": dict,
+    "requestProperties": dict,
+    "sessionVariables": dict,
+}
+
+
+def _json(request: Request, body: Any, status: int = 200) -> JSONResponse:
+    accept = request.headers.get("accept", "")
+    media = KSQL_JSON if KSQL_JSON in accept else "application/json"
+    return JSONResponse(body, status, media_type=media)
+
+
+class Endpoints:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.queries = QueryRegistry()
+        self.started = time.time()
+
+    # ------------------------------------------------------------------ /ksql
+
+    async def ksql(self, request: Request) -> Response:
+        args = await read_object(request, _KSQL_FIELDS, ("ksql",))
+        properties = property_map(args.get("properties") or args.get("streamsProperties"))
+        status, body = await anyio.to_thread.run_sync(self._statements, args["ksql"], properties)
+        return _json(request, body, status)
+
+    def _statements(self, sql: str, properties: dict[str, str]) -> tuple[int, Any]:
+        """Run each statement in order; the first failure answers with what ran before it.
+        SET and UNSET change only this request's properties, as ksqlDB scopes them."""
+        engine = self.engine
+        try:
+            statements = engine.parse(sql)
+        except R.StatementError as exc:
+            return 400, E.statement_error(exc.message, exc.statement or sql)
+        entities: list[dict[str, Any]] = []
+        local = dict(properties)
+        for stmt in statements:
+            if isinstance(stmt, ast.SelectStatement | ast.Print):
+                return 400, E.query_endpoint_error(stmt.text)
+            if isinstance(stmt, ast.SetProperty):
+                local[stmt.name] = stmt.value
+                continue
+            if isinstance(stmt, ast.UnsetProperty):
+                local.pop(stmt.name, None)
+                continue
+            try:
+                result = engine.execute_statement(stmt, local)
+            except R.StatementError as exc:
+                return 400, E.statement_error(exc.message, stmt.text, entities)
+            sequence = engine.log.end_offset(COMMAND_TOPIC, 0) - 1
+            entities.append(E.entity(result, engine.catalog.source, sequence))
+        return 200, entities
+
+    # ------------------------------------------------------------------ queries
+
+    async def _open(self, sql: str, properties: dict[str, str]) -> Any:
+        opened = await anyio.to_thread.run_sync(open_query, self.engine, sql, properties)
+        if opened.push is not None:
+            self.queries.add(opened.push)
+        return opened
+
+    async def query(self, request: Request) -> Response:
+        args = await read_object(request, _KSQL_FIELDS, ("ksql",))
+        properties = property_map(args.get("streamsProperties") or args.get("properties"))
+        opened = await self._open(args["ksql"], properties)
+        return StreamingResponse(
+            query_response(opened, self.queries), media_type="application/json"
+        )
+
+    async def query_stream(self, request: Request) -> Response:
+        args = await read_object(request, _QUERY_STREAM_FIELDS, ("sql",))
+        opened = await self._open(args["sql"], property_map(args.get("properties")))
+        delimited = not wants_json(request)
+        return StreamingResponse(
+            query_stream_response(opened, self.queries, delimited),
+            media_type=DELIMITED if delimited else "application/json",
+        )
+
+    async def close_query(self, request: Request) -> Response:
+        args = await read_object(request, {"queryId": str}, ("queryId",))
+        if not self.queries.close(args["queryId"]):
+            raise ApiError(400, f"No query with id {args['queryId']}")
+        return Response(status_code=200)
+
+    # ------------------------------------------------------------------ server status
+
+    async def info(self, request: Request) -> Response:
+        return _json(
+            request,
+            {
+                "KsqlServerInfo": {
+                    "version": SERVER_VERSION,
+                    "kafkaClusterId": "streamdb",
+                    "ksqlServiceId": self.engine.config.get("ksql.service.id", "default_"),
+                    "serverStatus": "RUNNING",
+                }
+            },
+        )
+
+    async def healthcheck(self, request: Request) -> Response:
+        healthy = {"isHealthy": True}
+        return _json(
+            request,
+            {
+                "isHealthy": True,
+                "details": {"metastore": healthy, "kafka": healthy, "commandRunner": healthy},
+            },
+        )
+
+    async def cluster_status(self, request: Request) -> Response:
+        host = f"{request.url.hostname}:{request.url.port}"
+        return _json(
+            request,
+            {
+                "clusterStatus": {
+                    host: {
+                        "hostAlive": True,
+                        "lastStatusUpdateMs": int(time.time() * 1000),
+                        "activeStandbyPerQuery": {},
+                        "hostStoreLags": {"stateStoreLags": {}, "updateTimeMs": 0},
+                    }
+                }
+            },
+        )
+
+    async def status(self, request: Request) -> Response:
+        return _json(request, {"status": "SUCCESS", "message": "Executed"})
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body, exc.status)
+
+
+async def _query_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, QueryError)
+    return JSONResponse(exc.body, exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse(E.generic_error(E.error_code(exc.status_code), exc.detail), exc.status_code)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("request failed: %s %s", request.method, request.url.path)
+    return JSONResponse(E.generic_error(E.SERVER_ERROR, f"{type(exc).__name__}: {exc}"), 500)
+
+
+def create_app(engine: Engine) -> Starlette:
+    endpoints = Endpoints(engine)
+    routes = [
+        Route("/ksql", endpoints.ksql, methods=["POST"]),
+        Route("/query", endpoints.query, methods=["POST"]),
+        Route("/query-stream", endpoints.query_stream, methods=["POST"]),
+        Route("/inserts-stream", InsertsStream(engine), methods=["POST"]),
+        Route("/close-query", endpoints.close_query, methods=["POST"]),
+        Route("/info", endpoints.info, methods=["GET"]),
+        Route("/healthcheck", endpoints.healthcheck, methods=["GET"]),
+        Route("/clusterStatus", endpoints.cluster_status, methods=["GET"]),
+        Route("/status/{command_id:path}", endpoints.status, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            ApiError: _api_error,
+            QueryError: _query_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+    )
+    app.state.queries = endpoints.queries
+    return app

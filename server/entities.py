@@ -1,0 +1,285 @@
+"""ksqlDB's REST entities: statement results, query headers and errors as JSON-ready dicts.
+
+Shapes follow ksqlDB's REST API reference (`@type` names, camelCase fields, error codes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlengine import catalog as C
+from sqlengine import results as R
+from sqlengine import serde
+from sqlengine import types as T
+from sqlengine.push import QueryColumn
+
+# ksqlDB's error codes: the HTTP status times 100, plus a detail digit.
+BAD_REQUEST = 40000
+BAD_STATEMENT = 40001
+QUERY_ENDPOINT = 40002
+NOT_FOUND = 40400
+SERVER_ERROR = 50000
+
+SourceLookup = Callable[[str], C.DataSource | None]
+
+
+def error_code(status: int) -> int:
+    return status * 100
+
+
+def generic_error(code: int, message: str) -> dict[str, Any]:
+    return {"@type": "generic_error", "error_code": code, "message": message}
+
+
+def statement_text(text: str) -> str:
+    """A statement's text as ksqlDB reports it: ending in its semicolon."""
+    text = text.strip()
+    return text if not text or text.endswith(";") else text + ";"
+
+
+def statement_error(
+    message: str, statement: str, entities: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "@type": "statement_error",
+        "error_code": BAD_STATEMENT,
+        "message": message,
+        "statementText": statement_text(statement),
+        "entities": entities or [],
+    }
+
+
+def query_endpoint_error(statement: str) -> dict[str, Any]:
+    return {
+        **statement_error(
+            "The following statement types should be issued to the websocket endpoint "
+            "'/query':\n\t* PRINT\n\t* SELECT",
+            statement,
+        ),
+        "error_code": QUERY_ENDPOINT,
+    }
+
+
+# ---------------------------------------------------------------------------- types and values
+
+
+def type_text(t: T.SqlType) -> str:
+    """A type as ksqlDB's REST API prints it: long names, every field name quoted."""
+    if isinstance(t, T.Array):
+        return f"ARRAY<{type_text(t.element)}>"
+    if isinstance(t, T.Map):
+        return f"MAP<{type_text(t.key)}, {type_text(t.value)}>"
+    if isinstance(t, T.Struct):
+        return "STRUCT<" + ", ".join(f"`{f.name}` {type_text(f.type)}" for f in t.fields) + ">"
+    return T.long_name(t)
+
+
+def schema_text(columns: list[QueryColumn], mark_keys: bool) -> str:
+    """The `schema` of a /query header, e.g. "`ID` STRING KEY, `COUNT` BIGINT"."""
+    return ", ".join(
+        f"`{c.name}` {type_text(c.type)}{' KEY' if mark_keys and c.is_key else ''}" for c in columns
+    )
+
+
+def schema_info(t: T.SqlType) -> dict[str, Any]:
+    """ksqlDB's SchemaInfo: type, fields (STRUCT), memberSchema (ARRAY, MAP)."""
+    info: dict[str, Any] = {"type": t.base.value, "fields": None, "memberSchema": None}
+    if isinstance(t, T.Array):
+        info["memberSchema"] = schema_info(t.element)
+    elif isinstance(t, T.Map):
+        info["memberSchema"] = schema_info(t.value)
+    elif isinstance(t, T.Struct):
+        info["fields"] = [{"name": f.name, "schema": schema_info(f.type)} for f in t.fields]
+    elif isinstance(t, T.Decimal):
+        info["parameters"] = {"precision": t.precision, "scale": t.scale}
+    return info
+
+
+def row_values(values: list[Any], columns: list[QueryColumn]) -> list[Any]:
+    return [serde.value_to_json(v, c.type) for v, c in zip(values, columns, strict=True)]
+
+
+# ---------------------------------------------------------------------------- statement results
+
+
+def _source_fields(result: R.SourceDescriptionResult, lookup: SourceLookup) -> list[Any]:
+    source = lookup(result.name)
+    types = {c.name: c.type for c in source.columns} if source is not None else {}
+    fields = []
+    for name, type_name, kind in result.columns:
+        sql_type = types.get(name)
+        field: dict[str, Any] = {
+            "name": name,
+            "schema": schema_info(sql_type)
+            if sql_type is not None
+            else {"type": type_name, "fields": None, "memberSchema": None},
+        }
+        if kind is not None:
+            field["type"] = kind
+        fields.append(field)
+    return fields
+
+
+def _source_description(r: R.SourceDescriptionResult, lookup: SourceLookup) -> dict[str, Any]:
+    def query_refs(ids: list[str]) -> list[dict[str, Any]]:
+        return [{"queryString": "", "sinks": [], "id": q, "state": "RUNNING"} for q in ids]
+
+    return {
+        "name": r.name,
+        "windowType": None,
+        "readQueries": query_refs(r.read_queries),
+        "writeQueries": query_refs(r.write_queries),
+        "fields": _source_fields(r, lookup),
+        "type": r.kind,
+        "timestamp": r.timestamp or "",
+        "statistics": "",
+        "errorStats": "",
+        "extended": r.extended,
+        "keyFormat": r.key_format,
+        "valueFormat": r.value_format,
+        "topic": r.topic,
+        "partitions": r.partitions,
+        "replication": 1,
+        "statement": r.statement_text,
+        "queryOffsetSummaries": [],
+        "sourceConstraints": [],
+        "clusterStatistics": [],
+        "clusterErrorStats": [],
+    }
+
+
+def entity(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[str, Any]:
+    """One statement's result as the entity /ksql returns for it."""
+    body = _entity_body(result, lookup, sequence)
+    return {**body, "statementText": statement_text(result.statement), "warnings": []}
+
+
+def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[str, Any]:
+    if isinstance(result, R.CommandStatus):
+        return {
+            "@type": "currentStatus",
+            "commandId": result.command_id or f"command/{sequence}",
+            "commandStatus": {
+                "status": "SUCCESS",
+                "message": result.message,
+                "queryId": result.query_id,
+            },
+            "commandSequenceNumber": sequence,
+        }
+    if isinstance(result, R.SourceList):
+        key = "streams" if result.kind == "STREAM" else "tables"
+        return {
+            "@type": key,
+            key: [
+                {
+                    "type": s.kind,
+                    "name": s.name,
+                    "topic": s.topic,
+                    "keyFormat": s.key_format,
+                    "valueFormat": s.value_format,
+                    "isWindowed": s.windowed,
+                }
+                for s in result.sources
+            ],
+        }
+    if isinstance(result, R.QueryList):
+        return {
+            "@type": "queries",
+            "queries": [
+                {
+                    "queryString": q.sql,
+                    "sinks": q.sinks,
+                    "sinkKafkaTopics": [s.topic for s in map(lookup, q.sinks) if s is not None],
+                    "id": q.query_id,
+                    "statusCount": {q.state: 1},
+                    "queryType": "PERSISTENT",
+                    "state": q.state,
+                }
+                for q in result.queries
+            ],
+        }
+    if isinstance(result, R.SourceDescriptionResult):
+        return {
+            "@type": "sourceDescription",
+            "sourceDescription": _source_description(result, lookup),
+        }
+    if isinstance(result, R.TopicList):
+        return {
+            "@type": "kafka_topics",
+            "topics": [{"name": n, "replicaInfo": [1] * p} for n, p in result.topics],
+        }
+    if isinstance(result, R.PropertyList):
+        return {
+            "@type": "properties",
+            "properties": [
+                {"name": k, "scope": "KSQL", "value": v} for k, v in result.properties.items()
+            ],
+            "overwrittenProperties": result.overwritten,
+            "defaultProperties": [],
+        }
+    if isinstance(result, R.FunctionList):
+        return {
+            "@type": "function_names",
+            "functions": [
+                {"name": n, "type": kind, "category": cat} for n, kind, cat in result.functions
+            ],
+        }
+    if isinstance(result, R.FunctionDescription):
+        return {
+            "@type": "describe_function",
+            "name": result.name,
+            "description": result.description,
+            "author": "",
+            "version": "",
+            "path": "internal",
+            "type": result.kind,
+            "functions": [
+                {
+                    "arguments": [
+                        {"name": "", "type": params, "description": "", "isVariadic": False}
+                    ]
+                    if params
+                    else [],
+                    "returnType": returns,
+                    "description": description,
+                }
+                for params, returns, description in result.signatures
+            ],
+        }
+    if isinstance(result, R.TypeList):
+        return {
+            "@type": "type_list",
+            "types": {
+                name: {"type": text, "fields": None, "memberSchema": None}
+                for name, text in result.types.items()
+            },
+        }
+    if isinstance(result, R.VariableList):
+        return {
+            "@type": "variables",
+            "variables": [{"name": k, "value": v} for k, v in result.variables.items()],
+        }
+    if isinstance(result, R.ExplainResult):
+        return {
+            "@type": "queryDescription",
+            "queryDescription": {
+                "id": result.query_id or "",
+                "statementText": result.sql,
+                "windowType": None,
+                "fields": [],
+                "sources": [],
+                "sinks": [],
+                "topology": "",
+                "executionPlan": result.plan,
+                "overriddenProperties": {},
+                "ksqlHostQueryStatus": {},
+                "queryType": "PERSISTENT" if result.query_id else "PUSH",
+                "queryErrors": [],
+                "tasksMetadata": [],
+                "state": "RUNNING" if result.query_id else None,
+            },
+        }
+    if isinstance(result, R.Warning):
+        return {"@type": "warning_entity", "message": result.message}
+    raise TypeError(f"no REST entity for {type(result).__name__}")

@@ -1,0 +1,121 @@
+"""/inserts-stream: a first line naming the target stream, then one JSON object per line;
+one ack line per row, in order (`{"status": "ok", "seq": n}`), an error ack for a row that
+does not fit (the other rows are still written).
+
+It is a plain ASGI endpoint: it reads the request body while it writes acks, which a
+Starlette streaming response (listening on `receive` for a disconnect) would not allow.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
+
+from server import entities as E
+from server.requests import DELIMITED, ApiError, check_content_type, parse_object
+from sqlengine import catalog as C
+from sqlengine import serde
+from sqlengine.engine import Engine
+from sqlengine.inserts import row_encoder
+from sqlengine.runtime import SinkEncoder
+
+
+class InsertTarget:
+    """A stream rows are inserted into: its columns and encoder."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        source = engine.catalog.source(name) or engine.catalog.source(name.upper())
+        if source is None:
+            raise ApiError(
+                400, f"Cannot insert values into an unknown stream: {name}", E.BAD_STATEMENT
+            )
+        if source.kind != "STREAM":
+            raise ApiError(400, "Inserts are only supported into streams", E.BAD_STATEMENT)
+        if source.is_source:
+            raise ApiError(400, f"Cannot insert into read-only stream: {source.name}")
+        self.columns = source.key_columns + source.value_columns
+        self.by_name = {c.name: c for c in self.columns}
+        self.encoder: SinkEncoder = row_encoder(source, engine.log)
+
+    def _column(self, name: str) -> C.SourceColumn:
+        column = self.by_name.get(name) or self.by_name.get(name.upper())
+        if column is None:
+            raise ValueError(f"Column name {name} does not exist.")
+        return column
+
+    def insert(self, row: Any) -> None:
+        if not isinstance(row, dict):
+            raise ValueError("Each row must be a JSON object")
+        values = {self._column(k).name: v for k, v in row.items()}
+        coerced = [serde.json_to_value(values.get(c.name), c.type) for c in self.columns]
+        self.encoder.write([(int(time.time() * 1000), *coerced, ())], set())
+
+
+def _ack(seq: int, error: Exception | None = None) -> bytes:
+    if error is None:
+        return orjson.dumps({"status": "ok", "seq": seq}) + b"\n"
+    return (
+        orjson.dumps(
+            {"status": "error", "seq": seq, "error_code": E.BAD_REQUEST, "message": str(error)}
+        )
+        + b"\n"
+    )
+
+
+class _Session:
+    """One request's state: the target once the first line named it, the next seq."""
+
+    def __init__(self, engine: Engine, send: Send) -> None:
+        self.engine = engine
+        self.send = send
+        self.target: InsertTarget | None = None
+        self.seq = 0
+
+    async def line(self, line: bytes) -> None:
+        if not line.strip():
+            return
+        if self.target is None:
+            args = parse_object(line, {"target": str, "properties": dict}, ("target",))
+            self.target = InsertTarget(self.engine, args["target"])
+            headers = [(b"content-type", DELIMITED.encode())]
+            await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+            return
+        try:
+            self.target.insert(orjson.loads(line))
+            ack = _ack(self.seq)
+        except (ValueError, serde.SerdeError) as exc:
+            ack = _ack(self.seq, exc)
+        self.seq += 1
+        await self.send({"type": "http.response.body", "body": ack, "more_body": True})
+
+
+class InsertsStream:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        session = _Session(self.engine, send)
+        try:
+            check_content_type(request)
+            pending = b""
+            async for chunk in request.stream():
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    await session.line(line)
+            await session.line(pending)
+        except ClientDisconnect:
+            return
+        except ApiError as exc:  # only the first line can fail so: nothing is sent yet
+            await JSONResponse(exc.body, exc.status)(scope, receive, send)
+            return
+        if session.target is None:
+            error = ApiError(400, "Missing insert target: the first line names the stream")
+            await JSONResponse(error.body, error.status)(scope, receive, send)
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

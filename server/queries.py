@@ -1,0 +1,183 @@
+"""Queries over REST: opening pull and push queries, and streaming their rows as /query (a
+JSON array of header, rows and a final message) and /query-stream (metadata then rows,
+newline-delimited or as one JSON array) write them.
+
+Push queries poll on worker threads (the log's `wait_for_data` blocks), so the event loop
+never waits on them; a closed or disconnected query stops within one poll interval.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import orjson
+
+from grammar import ast
+from server import entities as E
+from sqlengine import results as R
+from sqlengine.engine import Engine
+from sqlengine.push import (
+    LIMIT_REACHED,
+    PushQuery,
+    PushRow,
+    QueryColumn,
+    query_columns,
+    select_positions,
+)
+
+POLL_SECONDS = 0.2
+QUERY_COMPLETED = "Query Completed"
+# Push queries wait in threads; a generous limit so many concurrent queries all keep polling.
+_POLLERS = anyio.CapacityLimiter(1024)
+
+
+class QueryError(Exception):
+    """A query that cannot run: `body` is the error entity, `status` the HTTP status."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("message", ""))
+        self.status = status
+        self.body = body
+
+
+@dataclass
+class OpenQuery:
+    query_id: str
+    columns: list[QueryColumn]
+    table_pull: bool  # a pull query on a table: its header marks the key columns
+    push: PushQuery | None = None
+    rows: list[PushRow] = field(default_factory=list)
+
+    limit: int | None = None
+
+    @property
+    def final_message(self) -> str | None:
+        """What ends a /query response: a table's pull query ends with its last row."""
+        if self.push is not None:
+            return LIMIT_REACHED if self.push.limit is not None and self.push.done else None
+        if self.table_pull:
+            return None
+        limited = self.limit is not None and len(self.rows) >= self.limit
+        return LIMIT_REACHED if limited else QUERY_COMPLETED
+
+    async def stream(self) -> AsyncIterator[PushRow]:
+        """The rows: a pull query's, or a push query's as they arrive until done."""
+        if self.push is None:
+            for row in self.rows:
+                yield row
+            return
+        push = self.push
+        try:
+            while not push.done:
+                batch = await anyio.to_thread.run_sync(push.poll, POLL_SECONDS, limiter=_POLLERS)
+                for row in batch:
+                    yield row
+        finally:
+            push.close()
+
+
+class QueryRegistry:
+    """Running push queries by id, for /close-query and shutdown."""
+
+    def __init__(self) -> None:
+        self._queries: dict[str, PushQuery] = {}
+        self._lock = threading.Lock()
+
+    def add(self, query: PushQuery) -> None:
+        with self._lock:
+            self._queries[query.query_id] = query
+
+    def remove(self, query_id: str) -> None:
+        with self._lock:
+            self._queries.pop(query_id, None)
+
+    def close(self, query_id: str) -> bool:
+        with self._lock:
+            query = self._queries.pop(query_id, None)
+        if query is None:
+            return False
+        query.close()
+        return True
+
+    def close_all(self) -> None:
+        with self._lock:
+            queries, self._queries = list(self._queries.values()), {}
+        for q in queries:
+            q.close()
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+
+def open_query(engine: Engine, sql: str, properties: dict[str, str]) -> OpenQuery:
+    """Plan and start one SELECT (blocking: run it on a worker thread)."""
+    try:
+        statements = engine.parse(sql)
+        if len(statements) != 1 or not isinstance(statements[0], ast.SelectStatement):
+            text = statements[0].text if statements else sql
+            raise QueryError(400, E.statement_error("Expected exactly one SELECT statement", text))
+        stmt = statements[0]
+        if stmt.query.emit == "CHANGES":
+            push = engine.open_push_query(stmt, properties)
+            return OpenQuery(push.query_id, push.columns, False, push=push)
+        plan = engine.plan_query(stmt)
+        result = engine.execute_statement(stmt, properties)
+    except R.StatementError as exc:
+        raise QueryError(400, E.statement_error(exc.message, exc.statement or sql)) from exc
+    assert isinstance(result, R.Rows)
+    order = select_positions(plan)
+    return OpenQuery(
+        f"query_{id(result)}",
+        query_columns(plan),
+        plan.source.kind == "TABLE",
+        rows=[PushRow([r[i] for i in order]) for r in result.rows],
+        limit=stmt.query.limit,
+    )
+
+
+async def query_response(query: OpenQuery, registry: QueryRegistry) -> AsyncIterator[bytes]:
+    """/query: a JSON array streamed element by element."""
+    header = {
+        "header": {
+            "queryId": query.query_id,
+            "schema": E.schema_text(query.columns, query.table_pull),
+        }
+    }
+    yield b"[" + orjson.dumps(header)
+    try:
+        async for row in query.stream():
+            body: dict[str, Any] = {"columns": E.row_values(row.columns, query.columns)}
+            if row.tombstone:
+                body["tombstone"] = True
+            yield b",\n" + orjson.dumps({"row": body})
+        final = query.final_message
+        if final is not None:
+            yield b",\n" + orjson.dumps({"finalMessage": final})
+        yield b"]\n"
+    finally:
+        registry.remove(query.query_id)
+
+
+async def query_stream_response(
+    query: OpenQuery, registry: QueryRegistry, delimited: bool
+) -> AsyncIterator[bytes]:
+    """/query-stream: metadata, then one JSON array per row."""
+    metadata = {
+        "queryId": query.query_id,
+        "columnNames": [c.name for c in query.columns],
+        "columnTypes": [E.type_text(c.type) for c in query.columns],
+    }
+    # Delimited: each line ends as it is written, so line readers see rows as they arrive.
+    before, after = (b"", b"\n") if delimited else (b",\n", b"")
+    yield (b"" if delimited else b"[") + orjson.dumps(metadata) + after
+    try:
+        async for row in query.stream():
+            yield before + orjson.dumps(E.row_values(row.columns, query.columns)) + after
+        if not delimited:
+            yield b"]\n"
+    finally:
+        registry.remove(query.query_id)

@@ -1,0 +1,94 @@
+"""`streamdb server`: the engine plus the REST app served by Hypercorn, HTTP/1.1 and cleartext
+HTTP/2 (prior knowledge) on one port. SIGTERM/SIGINT stop it gracefully: open push queries
+end, persistent queries commit their offsets, the log closes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import orjson
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from starlette.applications import Starlette
+
+from server.app import create_app
+from sqlengine.engine import COMMAND_TOPIC, Engine
+from sqlengine.results import StatementError
+
+
+def hypercorn_config(host: str, port: int) -> Config:
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.graceful_timeout = 2.0
+    return config
+
+
+async def serve_app(app: Starlette, host: str, port: int, shutdown: asyncio.Event) -> None:
+    """Serve until `shutdown` is set, then close every open push query."""
+    try:
+        await serve(app, hypercorn_config(host, port), shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+    finally:
+        app.state.queries.close_all()
+
+
+def read_config(path: str | None) -> dict[str, str]:
+    """A Java-style properties file: `name=value` lines, `#` comments."""
+    if path is None:
+        return {}
+    config: dict[str, str] = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")) and "=" in line:
+            name, value = line.split("=", 1)
+            config[name.strip()] = value.strip()
+    return config
+
+
+def applied_statements(engine: Engine) -> set[str]:
+    """Texts of the statements already in the command log."""
+    texts: set[str] = set()
+    offset = 0
+    while len(batch := engine.log.read(COMMAND_TOPIC, 0, offset)):
+        texts.update(orjson.loads(v or b"{}").get("statement", "") for v in batch.values)
+        offset = batch.next_offset
+    return texts
+
+
+def run_saved_queries(engine: Engine, files: list[Path]) -> None:
+    """Run saved .sql files, skipping statements a previous start already applied; the first
+    bad statement stops start-up with its file, line and reason."""
+    applied = applied_statements(engine)
+    for file in files:
+        try:
+            for stmt in engine.parse(file.read_text()):
+                if stmt.text not in applied:
+                    engine.execute_statement(stmt, {})
+        except StatementError as exc:
+            raise SystemExit(f"{file}: line {exc.line}: {exc}") from exc
+
+
+def run_server(
+    host: str, port: int, data_dir: str, query_files: list[Path], config_file: str | None
+) -> int:
+    engine = Engine(data_dir, config=read_config(config_file))
+    try:
+        run_saved_queries(engine, query_files)
+        engine.start()
+        app = create_app(engine)
+
+        async def main() -> None:
+            shutdown = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, shutdown.set)
+            print(f"streamdb server listening on http://{host}:{port}", file=sys.stderr)
+            await serve_app(app, host, port, shutdown)
+
+        asyncio.run(main())
+    finally:
+        engine.close()
+    return 0

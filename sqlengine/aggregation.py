@@ -1,0 +1,206 @@
+"""The aggregation operator: accumulators per group key (and window) in a durable store.
+
+Input rows come from the pre-aggregation stage: (ROWTIME, keys..., aggregate arguments...).
+Each row that changes a result produces an `Update`: the group's key, its window, the new
+results (None: the group's row is deleted, e.g. a merged-away session), and the timestamp
+Kafka Streams would give it (the largest record timestamp the result has seen). Stream time
+is the largest timestamp seen; windows closed by it (end + grace) take no more records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlengine.aggregates import Aggregator
+from sqlengine.state import KeyValueStore
+
+# ksqlDB's default grace period when a windowed query states none (Kafka Streams' legacy 24h).
+DEFAULT_GRACE_MS = 24 * 3_600_000
+
+Window = tuple[int, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    timestamp: int
+    key: tuple[Any, ...]
+    window: Window
+    results: tuple[Any, ...] | None
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    kind: str  # TUMBLING | HOPPING | SESSION
+    size: int  # window size, or the session inactivity gap
+    advance: int
+    grace: int
+    retention: int
+
+    def windows_for(self, ts: int) -> list[tuple[int, int]]:
+        """The time windows a record at `ts` falls in (not for sessions)."""
+        start = max(0, ts - self.size + self.advance) // self.advance * self.advance
+        out = []
+        while start <= ts:
+            out.append((start, start + self.size))
+            start += self.advance
+        return out
+
+
+class AggregateOperator:
+    def __init__(
+        self,
+        aggregators: Sequence[Aggregator],
+        arg_counts: Sequence[int],
+        nkeys: int,
+        window: WindowSpec | None,
+        store: KeyValueStore,
+    ) -> None:
+        self.aggregators = list(aggregators)
+        self.nkeys = nkeys
+        self.window = window
+        self.store = store
+        # Positions of each aggregate's arguments in an input row.
+        self.slices: list[slice] = []
+        pos = 1 + nkeys
+        for n in arg_counts:
+            self.slices.append(slice(pos, pos + n))
+            pos += n
+        self.stream_time: int = store.get(("__stream_time__",), -1)
+        self._expired_at = self.stream_time
+
+    # ---------------------------------------------------------------- helpers
+
+    def _args(self, row: Sequence[Any]) -> list[Any]:
+        return [row[s] if s.stop - s.start > 1 else row[s.start] for s in self.slices]
+
+    def _fresh(self) -> list[Any]:
+        return [a.init() for a in self.aggregators]
+
+    def _results(self, accs: list[Any]) -> tuple[Any, ...]:
+        return tuple(a.result(acc) for a, acc in zip(self.aggregators, accs, strict=True))
+
+    def _apply(self, accs: list[Any], args: list[Any], fns: list[Callable[[Any, Any], Any]]) -> None:
+        for i, (fn, arg) in enumerate(zip(fns, args, strict=True)):
+            accs[i] = fn(accs[i], arg)
+
+    def _advance_time(self, ts: int) -> None:
+        if ts > self.stream_time:
+            self.stream_time = ts
+            self.store.put(("__stream_time__",), ts)
+
+    # ---------------------------------------------------------------- streams
+
+    def add_rows(self, rows: Sequence[Sequence[Any]]) -> list[Update]:
+        """Aggregate stream rows; rows with a NULL group key are skipped, as ksqlDB does."""
+        updates: list[Update] = []
+        adds = [a.add for a in self.aggregators]
+        n = self.nkeys
+        for row in rows:
+            key = tuple(row[1 : 1 + n])
+            if any(k is None for k in key):
+                continue
+            ts = row[0]
+            self._advance_time(ts)
+            args = self._args(row)
+            if self.window is None:
+                updates.append(self._update(key, None, ts, args, adds))
+            elif self.window.kind == "SESSION":
+                updates.extend(self._session(key, ts, args))
+            else:
+                close = self.stream_time - self.window.grace
+                for w in self.window.windows_for(ts):
+                    if w[1] > close:
+                        updates.append(self._update(key, w, ts, args, adds))
+        self._expire()
+        return updates
+
+    def _update(
+        self,
+        key: tuple[Any, ...],
+        window: Window,
+        ts: int,
+        args: list[Any],
+        fns: list[Callable[[Any, Any], Any]],
+    ) -> Update:
+        skey = (key, window)
+        accs, last_ts = self.store.get(skey) or (self._fresh(), ts)
+        self._apply(accs, args, fns)
+        new_ts = max(ts, last_ts)
+        self.store.put(skey, (accs, new_ts))
+        return Update(new_ts, key, window, self._results(accs))
+
+    def _session(self, key: tuple[Any, ...], ts: int, args: list[Any]) -> list[Update]:
+        assert self.window is not None
+        gap, close = self.window.size, self.stream_time - self.window.grace
+        sessions: list[tuple[int, int, list[Any]]] = self.store.get((key, "sessions")) or []
+        merged = [s for s in sessions if s[1] >= ts - gap and s[0] <= ts + gap]
+        start = min([ts] + [s[0] for s in merged])
+        end = max([ts] + [s[1] for s in merged])
+        if end < close:
+            return []
+        accs = self._fresh()
+        for _, _, other in merged:
+            accs = [
+                a.merge(x, y) if a.merge else y
+                for a, x, y in zip(self.aggregators, accs, other, strict=True)
+            ]
+        self._apply(accs, args, [a.add for a in self.aggregators])
+        updates = [Update(s[1], key, (s[0], s[1]), None) for s in merged if (s[0], s[1]) != (start, end)]
+        kept = [s for s in sessions if s not in merged] + [(start, end, accs)]
+        self.store.put((key, "sessions"), kept)
+        updates.append(Update(end, key, (start, end), self._results(accs)))
+        return updates
+
+    def _expire(self) -> None:
+        """Drop windows past retention, so windowed state stays bounded."""
+        # A scan of the store, so only when stream time has moved on by a window's worth.
+        if self.window is None or self.stream_time < self._expired_at + self.window.size:
+            return
+        self._expired_at = self.stream_time
+        horizon = self.stream_time - self.window.retention
+        stale = []
+        for skey, value in self.store.items():
+            if skey[0] == "__stream_time__":
+                continue
+            if skey[1] == "sessions":
+                kept = [s for s in value if s[1] >= horizon]
+                if len(kept) != len(value):
+                    stale.append((skey, kept))
+            elif skey[1] is not None and skey[1][1] < horizon:
+                stale.append((skey, None))
+        for skey, kept in stale:
+            if kept:
+                self.store.put(skey, kept)
+            else:
+                self.store.delete(skey)
+
+    # ---------------------------------------------------------------- tables
+
+    def change(
+        self, old: Sequence[Any] | None, new: Sequence[Any] | None, ts: int
+    ) -> list[Update]:
+        """A table row replaced: undo the old row's contribution, then add the new row's."""
+        self._advance_time(ts)
+        updates: list[Update] = []
+        n = self.nkeys
+        old_key = tuple(old[1 : 1 + n]) if old is not None else None
+        new_key = tuple(new[1 : 1 + n]) if new is not None else None
+        undos = [a.undo for a in self.aggregators]
+        if old is not None and old_key is not None and not any(k is None for k in old_key):
+            entry = self.store.get((old_key, None))
+            if entry is not None:
+                accs, last_ts = entry
+                self._apply(accs, self._args(old), undos)  # type: ignore[arg-type]
+                if new_key == old_key and new is not None:
+                    self._apply(accs, self._args(new), [a.add for a in self.aggregators])
+                    new = None
+                new_ts = max(ts, last_ts)
+                self.store.put((old_key, None), (accs, new_ts))
+                updates.append(Update(new_ts, old_key, None, self._results(accs)))
+        if new is not None and new_key is not None and not any(k is None for k in new_key):
+            updates.append(
+                self._update(new_key, None, ts, self._args(new), [a.add for a in self.aggregators])
+            )
+        return updates

@@ -1,0 +1,206 @@
+"""Runs REST query-validation cases (`rest-query-validation-tests`) through the real REST app,
+in process over httpx's ASGI transport, as ksqlDB's RestTestExecutor does:
+
+statements before the first SELECT go to /ksql in one request; inputs are produced (after the
+first push query is running, when `inputConditions.waitForActivePushQuery` says so) and
+persistent queries catch up; then each SELECT goes to /query. Responses are matched field by
+field against `responses` (only the fields a case lists), errors against `expectedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from server.app import create_app
+from server.requests import property_map
+from sqlengine.engine import Engine
+from sqlengine.testing.cases import Case
+from sqlengine.testing.compare import CaseFailure, compare_outputs
+from sqlengine.testing.runner import _case_topics, _produce
+
+REST_TESTS_FOLDER = "rest-query-validation-tests"
+# Upstream's REST test server reads from the earliest offsets unless a case says otherwise.
+SERVER_CONFIG = {"auto.offset.reset": "earliest"}
+QUERY_TIMEOUT = 5.0
+STARTS_WITH = "starts_with"
+
+
+def is_rest_case(case: Case) -> bool:
+    return case.file.parent.name == REST_TESTS_FOLDER
+
+
+def run_rest(case: Case, data_dir: str) -> None:
+    asyncio.run(_run(case, data_dir))
+
+
+def _split(statements: list[str]) -> tuple[list[str], list[str]]:
+    """Statements before the first query, and the queries (all at the end)."""
+    first = next((i for i, s in enumerate(statements) if s.startswith("SELECT ")), None)
+    if first is None:
+        return statements, []
+    return statements[:first], statements[first:]
+
+
+async def _run(case: Case, data_dir: str) -> None:
+    spec = case.spec
+    statements: list[str] = spec.get("statements", [])
+    properties = property_map(spec.get("properties"))
+    expected_error = spec.get("expectedError")
+    engine = Engine(data_dir, config=dict(SERVER_CONFIG))
+    try:
+        for name, partitions in _case_topics(spec).items():
+            if engine.log.topic(name) is None:
+                engine.log.create_topic(name, partitions)
+        app = create_app(engine)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://streamdb") as client:
+            runner = _CaseRun(engine, app, client, spec, properties)
+            admin, queries = _split(statements)
+            resp = await runner.post("/ksql", {"ksql": "\n".join(admin)})
+            if resp.status_code != 200:
+                _check_error(expected_error, resp, statements)
+                return
+            responses: list[tuple[str, Any]] = [("admin", e) for e in resp.json()]
+            wait_for_query = (spec.get("inputConditions") or {}).get("waitForActivePushQuery")
+            if not wait_for_query:
+                runner.produce_inputs()
+            errors = 0
+            for i, sql in enumerate(queries):
+                if wait_for_query and i == 0:
+                    resp = await runner.query_then_produce(sql)
+                else:
+                    resp = await runner.post("/query", {"ksql": sql})
+                if resp.status_code != 200:
+                    _check_error(expected_error, resp, statements)
+                    errors += 1
+                    continue
+                responses.append(("query", resp.json()))
+        if expected_error is not None and not errors:
+            raise CaseFailure(f"expected error {expected_error.get('message', '')!r}, none raised")
+        compare_outputs(engine, spec.get("outputs", []))
+        _verify_responses(responses, spec.get("responses", []), statements)
+    finally:
+        engine.close()
+
+
+class _CaseRun:
+    def __init__(
+        self,
+        engine: Engine,
+        app: Any,
+        client: httpx.AsyncClient,
+        spec: dict[str, Any],
+        properties: dict[str, str],
+    ) -> None:
+        self.engine = engine
+        self.app = app
+        self.client = client
+        self.spec = spec
+        self.properties = properties
+
+    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        request = self.client.post(path, json={**body, "streamsProperties": self.properties})
+        try:
+            return await asyncio.wait_for(request, QUERY_TIMEOUT)
+        except TimeoutError as exc:
+            raise CaseFailure(f"{path}: no complete response in {QUERY_TIMEOUT}s") from exc
+
+    def produce_inputs(self) -> None:
+        for record in self.spec.get("inputs", []):
+            _produce(self.engine, record)
+        self.engine.run_until_idle()
+
+    async def query_then_produce(self, sql: str) -> httpx.Response:
+        """Start the query, produce the inputs once it is running, then await its rows."""
+        request = asyncio.ensure_future(self.post("/query", {"ksql": sql}))
+        deadline = asyncio.get_running_loop().time() + QUERY_TIMEOUT
+        while not len(self.app.state.queries) and not request.done():
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.005)
+        await asyncio.to_thread(self.produce_inputs)
+        return await request
+
+
+def _check_error(
+    expected: dict[str, Any] | None, resp: httpx.Response, statements: list[str]
+) -> None:
+    body = resp.json()
+    if expected is None:
+        raise CaseFailure(
+            f"server failed to execute statement {body.get('statementText', '')!r}: "
+            f"{body.get('message', body)}"
+        )
+    problems = []
+    error_type = expected.get("type", "")
+    if error_type.endswith("KsqlStatementErrorMessage"):
+        if body.get("@type") != "statement_error":
+            problems.append(f"error type {body.get('@type')!r}, expected statement_error")
+        elif statements and statements[-1] not in body.get("statementText", ""):
+            problems.append(f"statementText {body.get('statementText')!r}")
+    message = expected.get("message")
+    if message is not None and message not in body.get("message", ""):
+        problems.append(f"message {body.get('message')!r}, expected to contain {message!r}")
+    status = expected.get("status")
+    if status is not None and resp.status_code != status:
+        problems.append(f"status {resp.status_code}, expected {status}")
+    if problems:
+        raise CaseFailure("expected error mismatch: " + "; ".join(problems))
+
+
+def _verify_responses(
+    actual: list[tuple[str, Any]], expected: list[dict[str, Any]], statements: list[str]
+) -> None:
+    if len(actual) < len(expected):
+        raise CaseFailure(f"not enough responses: {len(actual)} < {len(expected)}")
+    for idx, want in enumerate(expected):
+        ((kind, payload),) = want.items()
+        got_kind, got = actual[idx]
+        path = f"responses[{idx}]->{kind}"
+        if kind != got_kind:
+            raise CaseFailure(f"{path}: expected a {kind} response, got {got_kind}")
+        if kind == "admin":
+            _match_fields(got, payload, statements[idx] if idx < len(statements) else "", path)
+            continue
+        if len(got) != len(payload):
+            raise CaseFailure(
+                f"{path}: row count mismatch: expected {len(payload)} got {len(got)}: {got}"
+            )
+        for i, (row, want_row) in enumerate(zip(got, payload, strict=True)):
+            _match_fields(row, want_row, statements[idx], f"{path}[{i}]")
+
+
+def _match_fields(actual: Any, expected: dict[str, Any], statement: str, path: str) -> None:
+    """Every field `expected` lists matches (`name|startsWith` compares a prefix)."""
+    if not isinstance(actual, dict):
+        raise CaseFailure(f"{path}: expected an object, got {actual!r}")
+    for key, want in expected.items():
+        name, _, operator = key.partition("|")
+        if isinstance(want, str):
+            want = want.replace("{STATEMENT}", statement)
+        if name not in actual:
+            raise CaseFailure(f"{path}: missing {name!r} in {actual}")
+        got = actual[name]
+        if isinstance(want, dict):
+            _match_fields(got, want, statement, f"{path}->{name}")
+        elif operator.lower() == STARTS_WITH:
+            if not (isinstance(got, str) and got.startswith(want)):
+                raise CaseFailure(f"{path}->{name}: {got!r} does not start with {want!r}")
+        elif not _same(got, want):
+            raise CaseFailure(f"{path}->{name}: expected {want!r}, got {got!r}")
+
+
+def _same(got: Any, want: Any) -> bool:
+    """JSON equality as Jackson's objects compare: 1 and 1.0 differ, True and 1 differ."""
+    if isinstance(got, bool) or isinstance(want, bool):
+        return got is want
+    if isinstance(got, float) != isinstance(want, float):
+        return False
+    if isinstance(got, list) and isinstance(want, list):
+        return len(got) == len(want) and all(map(_same, got, want))
+    if isinstance(got, dict) and isinstance(want, dict):
+        return got.keys() == want.keys() and all(_same(got[k], want[k]) for k in got)
+    return got == want
