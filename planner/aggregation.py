@@ -160,7 +160,9 @@ def plan_aggregation(
     if having is not None:
         calls += [c for c in _aggregate_calls(having) if c not in calls]
     if not calls:
-        raise PlanError("GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
+        raise PlanError(
+            "GROUP BY requires aggregate functions in either the SELECT or HAVING clause."
+        )
     resolved = [_resolve_call(c, i, scope, config) for i, c in enumerate(calls)]
     if source_kind == "TABLE":
         no_undo = [r.call.name.upper() for r in resolved if r.aggregator.undo is None]
@@ -209,7 +211,9 @@ def plan_aggregation(
         if _reads_source(having_rewritten, scope, post_scope):
             bad.append(format_expr(query.having))  # type: ignore[arg-type]
     if bad:
-        raise PlanError(f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(bad)}")
+        raise PlanError(
+            f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(bad)}"
+        )
     if sink_name is not None and not values:
         raise PlanError("The projection contains no value columns.")
     return AggregationPlan(keys, resolved, values, having_rewritten, post_scope, query.window)

@@ -78,6 +78,8 @@ def plan_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> 
     source = catalog.source(ref.name)
     if source is None:
         raise PlanError(f"{ref.name} does not exist.")
+    if source.window is not None and source.kind == "TABLE" and sink_name is not None:
+        raise PlanError("KSQL does not support persistent queries on windowed tables.")
     alias = ref.alias or ref.name
     scope = source_scope(source, alias)
     node: PlanNode = SourceNode(scope.columns, [c.name for c in source.key_columns], source, alias)

@@ -81,7 +81,9 @@ class AggregateOperator:
     def _results(self, accs: list[Any]) -> tuple[Any, ...]:
         return tuple(a.result(acc) for a, acc in zip(self.aggregators, accs, strict=True))
 
-    def _apply(self, accs: list[Any], args: list[Any], fns: list[Callable[[Any, Any], Any]]) -> None:
+    def _apply(
+        self, accs: list[Any], args: list[Any], fns: list[Callable[[Any, Any], Any]]
+    ) -> None:
         for i, (fn, arg) in enumerate(zip(fns, args, strict=True)):
             accs[i] = fn(accs[i], arg)
 
@@ -147,7 +149,9 @@ class AggregateOperator:
                 for a, x, y in zip(self.aggregators, accs, other, strict=True)
             ]
         self._apply(accs, args, [a.add for a in self.aggregators])
-        updates = [Update(s[1], key, (s[0], s[1]), None) for s in merged if (s[0], s[1]) != (start, end)]
+        updates = [
+            Update(s[1], key, (s[0], s[1]), None) for s in merged if (s[0], s[1]) != (start, end)
+        ]
         kept = [s for s in sessions if s not in merged] + [(start, end, accs)]
         self.store.put((key, "sessions"), kept)
         updates.append(Update(end, key, (start, end), self._results(accs)))
@@ -178,9 +182,7 @@ class AggregateOperator:
 
     # ---------------------------------------------------------------- tables
 
-    def change(
-        self, old: Sequence[Any] | None, new: Sequence[Any] | None, ts: int
-    ) -> list[Update]:
+    def change(self, old: Sequence[Any] | None, new: Sequence[Any] | None, ts: int) -> list[Update]:
         """A table row replaced: undo the old row's contribution, then add the new row's."""
         self._advance_time(ts)
         updates: list[Update] = []

@@ -6,6 +6,7 @@ import time
 
 from grammar import ast
 from grammar.printer import format_expr
+from grammar.rewrite import walk
 from planner.errors import PlanError
 from planner.logical import SinkSpec
 from planner.scope import Scope
@@ -35,19 +36,43 @@ def _coerced(expr: ast.Expr, target: T.SqlType, column: str) -> ast.Expr:
     return ast.Cast(expr, ast.TypeRef(sql_type=target))
 
 
+def _target_columns(stmt: ast.InsertValues, target: C.DataSource) -> list[str]:
+    """The columns the values go to, checked as ksqlDB checks them."""
+    if stmt.columns is None:
+        names = [c.name for c in target.key_columns + target.value_columns]
+        if len(names) != len(stmt.values):
+            raise PlanError(
+                f"Expected a value for each column. Expected Columns: [{', '.join(names)}]. "
+                f"Got [{', '.join(format_expr(v) for v in stmt.values)}]"
+            )
+    else:
+        names = list(stmt.columns)
+        if len(names) != len(stmt.values):
+            raise PlanError(
+                "Failed to prepare statement: Expected number columns and values to match: "
+                f"{len(names)}, {len(stmt.values)}"
+            )
+    for name in names:
+        if name in C.SYSTEM_COLUMN_NAMES - {C.ROWTIME}:
+            raise PlanError(f"Inserting into column `{name}` is not allowed.")
+    headers = [n for n in names if n in {c.name for c in target.header_columns}]
+    if headers:
+        raise PlanError(f"Cannot insert into HEADER columns: {', '.join(headers)}")
+    for value in stmt.values:
+        for node in walk(value):
+            if isinstance(node, ast.ColumnRef) and node.source is not None:
+                raise PlanError(
+                    f"Failed to prepare statement: '{node.source}' is not a valid stream/table "
+                    "name or alias."
+                )
+    return names
+
+
 def insert_values(stmt: ast.InsertValues, target: C.DataSource, log: Log) -> None:
     if target.is_source:
         raise PlanError(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
     schema_cols = target.key_columns + target.value_columns
-    names = list(stmt.columns) if stmt.columns is not None else [c.name for c in schema_cols]
-    if len(names) != len(stmt.values):
-        raise PlanError(
-            f"Failed to prepare statement: Expected number columns and values to match: "
-            f"{names}, {[format_expr(v) for v in stmt.values]}"
-        )
-    headers = [n for n in names if n in {c.name for c in target.header_columns}]
-    if headers:
-        raise PlanError(f"Cannot insert into HEADER columns: {', '.join(headers)}")
+    names = _target_columns(stmt, target)
     given = dict(zip(names, stmt.values, strict=True))
     rowtime = int(time.time() * 1000)
     if C.ROWTIME in given:

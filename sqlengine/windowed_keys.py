@@ -20,9 +20,7 @@ def windowed_key(inner: bytes | None, start: int, end: int, session: bool) -> by
     return body + _LONG.pack(start)
 
 
-def split_windowed_key(
-    data: bytes, session: bool, size: int | None
-) -> tuple[bytes, int, int]:
+def split_windowed_key(data: bytes, session: bool, size: int | None) -> tuple[bytes, int, int]:
     """(inner key bytes, window start, window end)."""
     if session:
         end, start = _TWO_LONGS.unpack_from(data, len(data) - 16)

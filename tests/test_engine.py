@@ -9,6 +9,7 @@ import pytest
 
 from sqlengine import results as R
 from sqlengine.engine import Engine
+from sqlengine.runtime import QueryFailure
 from sqlengine.testing.compare import read_topic
 
 ORDERS = (
@@ -143,4 +144,147 @@ def test_variables_and_run_script(tmp_path: Path) -> None:
     engine.execute("DEFINE name = 'scripted';")
     engine.execute(f"RUN SCRIPT '{script}';")
     assert "SCRIPTED" in engine.catalog.sources
+    engine.close()
+
+
+def _records(engine: Engine, topic: str) -> list[tuple[bytes | None, dict | None, int]]:
+    return [
+        (r.key, None if r.value is None else orjson.loads(r.value), r.timestamp)
+        for r in read_topic(engine, topic)
+    ]
+
+
+def test_null_values_pass_a_projection_and_fail_a_stream_filter(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(
+        "CREATE STREAM s (k STRING KEY, v INT) WITH (kafka_topic='s', format='JSON', partitions=1);"
+        "CREATE STREAM projected AS SELECT k, v FROM s;"
+        "CREATE STREAM filtered AS SELECT k, v FROM s WHERE v > 0;"
+    )
+    engine.log.append_batch("s", [b'"a"', b'"b"'], [b'{"V": 1}', None], [1, 2])
+    engine.run_until_idle()
+    assert _records(engine, "PROJECTED") == [(b'"a"', {"V": 1}, 1), (b'"b"', None, 2)]
+    assert _records(engine, "FILTERED") == [(b'"a"', {"V": 1}, 1)]
+    engine.close()
+
+
+def test_table_filter_turns_rejected_rows_into_tombstones(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(
+        "CREATE TABLE t (k STRING PRIMARY KEY, v INT) "
+        "WITH (kafka_topic='t', format='JSON', partitions=1);"
+        "CREATE TABLE big AS SELECT k, v FROM t WHERE v > 10;"
+    )
+    keys = [b'"a"', b'"b"', b'"a"', None]
+    values = [b'{"V": 20}', b'{"V": 5}', None, b'{"V": 30}']
+    engine.log.append_batch("t", keys, values, [1, 2, 3, 4])
+    engine.run_until_idle()
+    # The record without a key is dropped: a table row needs one.
+    assert _records(engine, "BIG") == [
+        (b'"a"', {"V": 20}, 1),
+        (b'"b"', None, 2),
+        (b'"a"', None, 3),
+    ]
+    engine.close()
+
+
+def test_sink_timestamp_column_sets_record_time_and_drops_negative(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(
+        "CREATE STREAM s (k STRING KEY, ts BIGINT) WITH (kafka_topic='s', format='JSON', partitions=1);"
+        "CREATE STREAM stamped WITH (timestamp='ts') AS SELECT k, ts FROM s;"
+        "INSERT INTO s (k, ts) VALUES ('a', 42);"
+        "INSERT INTO s (k, ts) VALUES ('b', -2);"
+    )
+    engine.run_until_idle()
+    assert _records(engine, "STAMPED") == [(b'"a"', {"TS": 42}, 42)]
+    with pytest.raises(R.StatementError, match="Timestamp column, `V`, should be LONG"):
+        engine.execute("CREATE STREAM bad WITH (timestamp='v') AS SELECT k, 1 AS v FROM s;")
+    engine.close()
+
+
+def test_invalid_source_timestamp_fails_query_when_configured(tmp_path: Path) -> None:
+    engine = Engine(tmp_path, config={"ksql.timestamp.throw.on.invalid": "true"})
+    engine.execute(
+        "CREATE STREAM s (k STRING KEY, ts BIGINT) "
+        "WITH (kafka_topic='s', format='JSON', partitions=1, timestamp='ts');"
+        "CREATE STREAM copy AS SELECT * FROM s;"
+        "INSERT INTO s (k, ts) VALUES ('a', -1);"
+    )
+    with pytest.raises(QueryFailure, match="TimestampExtractor"):
+        engine.run_until_idle()
+    assert engine.catalog.queries["CSAS_COPY_0"].state == "ERROR"
+    assert engine.executor.running == {}
+    engine.close()
+
+
+def test_header_columns_are_read_in_schema_order(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(
+        "CREATE STREAM s (k STRING KEY, h BYTES HEADER('x'), v INT, hs "
+        "ARRAY<STRUCT<key STRING, value BYTES>> HEADERS) "
+        "WITH (kafka_topic='s', value_format='JSON', partitions=1);"
+        "CREATE STREAM out AS SELECT k, v, LEN(h) AS n, hs FROM s;"
+    )
+    engine.log.append_batch("s", [b"a"], [b'{"V": 7}'], [0], [(("x", b"\x01\x02"),)])
+    engine.run_until_idle()
+    assert _values(engine, "OUT") == [{"V": 7, "N": 2, "HS": [{"KEY": "x", "VALUE": "AQI="}]}]
+    with pytest.raises(R.StatementError, match="Cannot insert into HEADER columns: H"):
+        engine.execute("INSERT INTO s (k, h) VALUES ('a', NULL);")
+    with pytest.raises(R.StatementError, match="Cannot insert into S because it has header"):
+        engine.execute("INSERT INTO s SELECT * FROM s;")
+    engine.close()
+
+
+def test_source_streams_are_read_only(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(
+        "CREATE SOURCE STREAM s (k STRING KEY, v INT) "
+        "WITH (kafka_topic='s', value_format='JSON', partitions=1);"
+    )
+    failures = {
+        "INSERT INTO s (k, v) VALUES ('a', 1);": "Cannot insert values into read-only stream: S",
+        "DROP STREAM s DELETE TOPIC;": "Cannot delete topic for read-only source: S",
+        "ALTER STREAM s ADD COLUMN w INT;": "ALTER operations are not supported on source",
+        "CREATE OR REPLACE STREAM s (k STRING KEY) WITH (kafka_topic='s', format='JSON');": (
+            "CREATE OR REPLACE is not supported on source streams"
+        ),
+    }
+    for sql, message in failures.items():
+        with pytest.raises(R.StatementError, match=message):
+            engine.execute(sql)
+    engine.close()
+
+
+def test_alter_adds_value_columns(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(ORDERS + "ALTER STREAM orders ADD COLUMN note STRING;")
+    assert engine.catalog.sources["ORDERS"].schema_text().endswith("NOTE STRING")
+    with pytest.raises(R.StatementError, match="A column with the same name already exists"):
+        engine.execute("ALTER STREAM orders ADD COLUMN note INT;")
+    engine.execute(BIG_ORDERS)
+    with pytest.raises(R.StatementError, match="not supported for CREATE ... AS statements"):
+        engine.execute("ALTER STREAM big_orders ADD COLUMN x INT;")
+    engine.close()
+
+
+def test_insert_values_errors(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(ORDERS)
+    failures = {
+        "INSERT INTO orders (order_id, customer_id) VALUES (1);": (
+            "Expected number columns and values to match: 2, 1"
+        ),
+        "INSERT INTO orders VALUES (1);": "Expected a value for each column",
+        "INSERT INTO orders (order_id, ROWOFFSET) VALUES (1, 2);": (
+            "Inserting into column `ROWOFFSET` is not allowed."
+        ),
+        "INSERT INTO orders (order_id, customer_id) VALUES (1, foo.bar);": (
+            "'FOO' is not a valid stream/table name or alias."
+        ),
+        'INSERT INTO "orders" (order_id) VALUES (1);': "Did you mean ORDERS?",
+    }
+    for sql, message in failures.items():
+        with pytest.raises(R.StatementError, match=message):
+            engine.execute(sql)
     engine.close()

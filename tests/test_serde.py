@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import struct
 from decimal import Decimal
 
@@ -469,3 +470,17 @@ def test_check_properties() -> None:
 def test_java_double_to_string() -> None:
     cases = {1.0: "1.0", 0.001: "0.001", 1e7: "1.0E7", 1.5e-10: "1.5E-10", -0.0: "-0.0"}
     assert {f: java_double_to_string(f) for f in cases} == cases
+    # One shortest digit is written as the two digits nearest the exact binary value.
+    assert java_double_to_string(5e-324) == "4.9E-324"
+    assert java_double_to_string(-1e22) == "-1.0E22"
+
+
+def test_json_writes_non_finite_doubles_as_jackson_text() -> None:
+    write = make_serializer(JSON, [("D", T.DOUBLE), ("A", T.Array(T.DOUBLE))], is_key=False)
+    data = write([math.nan, [math.inf, -math.inf, 1.5]])
+    assert orjson.loads(data) == {"D": "NaN", "A": ["Infinity", "-Infinity", 1.5]}
+
+
+def test_json_writes_null_map_key_as_text() -> None:
+    write = make_serializer(JSON, [("M", T.Map(T.STRING, T.INTEGER))], is_key=False)
+    assert orjson.loads(write([{"a": 1, None: 2}])) == {"M": {"a": 1, "null": 2}}

@@ -123,7 +123,12 @@ def java_double_to_string(f: float) -> str:
         return text if "." in text else text + ".0"
     sign, digits, exponent = Decimal(repr(f)).as_tuple()
     text = "".join(map(str, digits)).rstrip("0") or "0"
-    mantissa = text[0] + "." + (text[1:] or "0")
+    if len(text) == 1:
+        # Double.toString writes two significant digits here: those nearest the exact value
+        # (Double.MIN_VALUE is 4.9E-324, not 5.0E-324).
+        mantissa, exp = f"{abs(Decimal(f)):.1E}".split("E")
+        return ("-" if sign else "") + f"{mantissa}E{int(exp)}"
+    mantissa = text[0] + "." + text[1:]
     return ("-" if sign else "") + f"{mantissa}E{len(digits) - 1 + int(exponent)}"
 
 
@@ -408,19 +413,19 @@ def _array_writer(t: Array, exact_decimal: bool) -> Writer | None:
     return lambda v: [None if x is None else element(x) for x in v]
 
 
-def _map_writer(t: Map, exact_decimal: bool) -> Writer | None:
+def _map_writer(t: Map, exact_decimal: bool) -> Writer:
     key = json_writer(t.key, exact_decimal)
     value = json_writer(t.value, exact_decimal)
-    if t.key.base is Base.STRING and value is None:
-        return None
 
     def text_key(k: Any) -> str:
-        # JSON object keys are text: STRING keys as they are, others as their JSON text.
+        # JSON object keys are text: STRING keys as they are, others (and NULL) as JSON text.
         if type(k) is str:
             return k
         return orjson.dumps(k if key is None else key(k)).decode()
 
     if value is None:
+        if t.key.base is Base.STRING:
+            return lambda v: v if None not in v else {text_key(k): x for k, x in v.items()}
         return lambda v: {text_key(k): x for k, x in v.items()}
     return lambda v: {text_key(k): None if x is None else value(x) for k, x in v.items()}
 

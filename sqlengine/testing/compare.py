@@ -184,8 +184,11 @@ def check_post(engine: Engine, post: dict[str, Any] | None) -> None:
             if side in exp and sorted(exp[side]) != features:
                 raise CaseFailure(f"post: {source.name} {side} {features} != {exp[side]}")
         for side, fmt in (("keyFormat", source.key_format), ("valueFormat", source.value_format)):
-            if side in exp and isinstance(exp[side], str) and exp[side].upper() != fmt.name:
-                raise CaseFailure(f"post: {source.name} {side} {fmt.name} != {exp[side]}")
+            # Written as the format's name, or as {"format": name, "properties": {...}}.
+            want = exp.get(side)
+            name = want.get("format") if isinstance(want, dict) else want
+            if name is not None and name.upper() != fmt.name:
+                raise CaseFailure(f"post: {source.name} {side} {fmt.name} != {want}")
     topics = post.get("topics") or {}
     names = {t.name: t for t in engine.log.topics()}
     for exp in topics.get("topics", []):

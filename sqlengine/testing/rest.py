@@ -19,7 +19,7 @@ from server.requests import property_map
 from sqlengine.engine import Engine
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, compare_outputs
-from sqlengine.testing.runner import _case_topics, _produce
+from sqlengine.testing.runner import create_case_topics, produce
 
 REST_TESTS_FOLDER = "rest-query-validation-tests"
 # Upstream's REST test server reads from the earliest offsets unless a case says otherwise.
@@ -51,9 +51,7 @@ async def _run(case: Case, data_dir: str) -> None:
     expected_error = spec.get("expectedError")
     engine = Engine(data_dir, config=dict(SERVER_CONFIG))
     try:
-        for name, partitions in _case_topics(spec).items():
-            if engine.log.topic(name) is None:
-                engine.log.create_topic(name, partitions)
+        create_case_topics(engine, spec)
         app = create_app(engine)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://streamdb") as client:
@@ -110,7 +108,7 @@ class _CaseRun:
 
     def produce_inputs(self) -> None:
         for record in self.spec.get("inputs", []):
-            _produce(self.engine, record)
+            produce(self.engine, record)
         self.engine.run_until_idle()
 
     async def query_then_produce(self, sql: str) -> httpx.Response:

@@ -61,9 +61,7 @@ def _run(case: Case, data_dir: str) -> None:
     }
     engine = Engine(data_dir, config=config)
     try:
-        for name, partitions in _case_topics(spec).items():
-            if engine.log.topic(name) is None:
-                engine.log.create_topic(name, partitions)
+        create_case_topics(engine, spec)
         expected_error = spec.get("expectedException")
         try:
             # One script, so error positions count lines as ksqlDB's runner does.
@@ -73,7 +71,7 @@ def _run(case: Case, data_dir: str) -> None:
                     raise StatementError(error.message, stmt.text, stmt.line, stmt.column)
                 engine.execute_statement(stmt, {})
             for record in spec.get("inputs", []):
-                _produce(engine, record)
+                produce(engine, record)
                 engine.run_until_idle()
         except (StatementError, QueryFailure) as exc:
             if expected_error is None:
@@ -92,10 +90,17 @@ def _run(case: Case, data_dir: str) -> None:
         engine.close()
 
 
+def create_case_topics(engine: Engine, spec: dict[str, Any]) -> None:
+    """Creates the topics that exist before a case's statements run."""
+    for name, partitions in _case_topics(spec).items():
+        if engine.log.topic(name) is None:
+            engine.log.create_topic(name, partitions)
+
+
 def _case_topics(spec: dict[str, Any]) -> dict[str, int]:
-    """Topics that exist before the statements run, as upstream's runner infers them: those
-    listed in `topics`, those named by CREATE STREAM/TABLE statements (a statement that does
-    not parse names none), then those of `inputs` and `outputs`."""
+    """Topics as upstream's runner infers them: those listed in `topics`, those named by
+    CREATE STREAM/TABLE statements (a statement that does not parse names none), then those
+    of `inputs` and `outputs`."""
     topics = {t["name"]: int(t.get("partitions") or 1) for t in spec.get("topics", [])}
     for sql in spec.get("statements", []):
         try:
@@ -121,7 +126,8 @@ def source_for_topic(engine: Engine, topic: str) -> DataSource | None:
     return None
 
 
-def _produce(engine: Engine, record: dict[str, Any]) -> None:
+def produce(engine: Engine, record: dict[str, Any]) -> None:
+    """Appends one `inputs` record, serialized with its topic's source formats."""
     topic = record["topic"]
     if engine.log.topic(topic) is None:
         engine.log.create_topic(topic, 1)
