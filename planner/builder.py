@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from grammar import ast
 from grammar.printer import format_expr
+from planner.aggregation import AggregationPlan, plan_aggregation
 from planner.errors import PlanError
-from planner.logical import FilterNode, PlanNode, ProjectNode, SourceNode
+from planner.logical import AggregateNode, FilterNode, PlanNode, ProjectNode, SourceNode
 from planner.scope import Column, Scope
 from planner.typing import infer_type
 from sqlengine import catalog as C
@@ -34,6 +35,12 @@ class QueryPlan:
     where: ast.Expr | None
     # Output names in SELECT order (outputs are keys first); transient queries answer in it.
     select_order: list[str] = field(default_factory=list)
+    aggregation: AggregationPlan | None = None
+
+    @property
+    def result_kind(self) -> str:
+        """STREAM or TABLE: what the query produces (an aggregation always a table)."""
+        return "TABLE" if self.aggregation is not None else self.source.kind
 
     @property
     def key_outputs(self) -> list[OutputColumn]:
@@ -63,17 +70,19 @@ def typed(expr: ast.Expr, scope: Scope, clause: str) -> T.SqlType | None:
         raise exc.in_clause(clause) from exc
 
 
-def plan_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> QueryPlan:
+def plan_select(
+    query: ast.Query,
+    catalog: C.Catalog,
+    sink_name: str | None,
+    config: dict[str, str] | None = None,
+) -> QueryPlan:
     if not isinstance(query.from_, ast.SourceRef):
         raise PlanError(f"JOIN {_UNSUPPORTED_YET}")
-    for clause, present in (
-        ("WINDOW", query.window is not None),
-        ("GROUP BY", bool(query.group_by)),
-        ("PARTITION BY", bool(query.partition_by)),
-        ("HAVING", query.having is not None),
-    ):
-        if present:
-            raise PlanError(f"{clause} {_UNSUPPORTED_YET}")
+    if query.partition_by:
+        raise PlanError(f"PARTITION BY {_UNSUPPORTED_YET}")
+    if query.group_by == () and (query.window is not None or query.having is not None):
+        clause = "WINDOW" if query.window is not None else "HAVING"
+        raise PlanError(f"{clause} without GROUP BY {_UNSUPPORTED_YET}")
     ref = query.from_
     source = catalog.source(ref.name)
     if source is None:
@@ -93,6 +102,9 @@ def plan_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> 
             )
         node = FilterNode(scope.columns, node.key_names, node, query.where)
 
+    if query.group_by:
+        return _plan_grouped(query, node, scope, source, alias, sink_name, config or {})
+
     outputs = _select_outputs(query.select, scope, source, alias)
     _assign_keys(outputs, source, sink_name)
     select_order = [o.name for o in outputs]
@@ -109,10 +121,36 @@ def plan_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> 
     return QueryPlan(project, source, outputs, query.where, select_order)
 
 
-def _select_outputs(
+def _plan_grouped(
+    query: ast.Query,
+    node: PlanNode,
+    scope: Scope,
+    source: C.DataSource,
+    alias: str,
+    sink_name: str | None,
+    config: dict[str, str],
+) -> QueryPlan:
+    items = _select_items(query.select, scope, source, alias)
+    agg = plan_aggregation(query, items, scope, sink_name, source.kind, config)
+    key_names = [k.name for k in agg.keys]
+    agg_node = AggregateNode(agg.post_scope.columns, key_names, node, agg)
+    outputs = [OutputColumn(k.name, k.type, ast.ColumnRef(k.name), True) for k in agg.keys]
+    outputs += [OutputColumn(v.name, v.type, v.expr, False) for v in agg.values]
+    _check_duplicates(outputs)
+    out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
+        Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
+    ]
+    project = ProjectNode(
+        out_cols, key_names, agg_node, [ast.ColumnRef(C.ROWTIME)] + [o.expr for o in outputs]
+    )
+    order = [name for name, _, _ in items]
+    return QueryPlan(project, source, outputs, query.where, order, agg)
+
+
+def _select_items(
     items: tuple[ast.SelectItem, ...], scope: Scope, source: C.DataSource, alias: str
-) -> list[OutputColumn]:
-    outputs: list[OutputColumn] = []
+) -> list[tuple[str, ast.Expr, bool]]:
+    """(output name, expression, explicitly aliased) per column the select produces."""
     names = _ColumnNames(
         {c.name for c in source.columns}
         | {
@@ -122,21 +160,17 @@ def _select_outputs(
             and (item.alias or isinstance(item.expr, ast.ColumnRef))
         }
     )
-
+    out: list[tuple[str, ast.Expr, bool]] = []
     for item in items:
         if isinstance(item, ast.SelectStar):
             if item.source is not None and item.source not in (alias, source.name):
                 raise PlanError(f"'{item.source}' is not a valid stream/table name or alias.")
-            for c in source.columns:
-                ref = ast.ColumnRef(c.name, alias)
-                outputs.append(OutputColumn(c.name, c.type, ref, False))
+            out += [(c.name, ast.ColumnRef(c.name, alias), False) for c in source.columns]
         elif isinstance(item, ast.SelectStructAll):
             struct_type = typed(item.expr, scope, "SELECT")
             if not isinstance(struct_type, T.Struct):
                 raise PlanError(f"Expected STRUCT type, got {struct_type}")
-            for f in struct_type.fields:
-                deref = ast.Dereference(item.expr, f.name)
-                outputs.append(OutputColumn(f.name, f.type, deref, False))
+            out += [(f.name, ast.Dereference(item.expr, f.name), False) for f in struct_type.fields]
         else:
             if item.alias in C.SYSTEM_COLUMN_NAMES:
                 raise PlanError(
@@ -148,18 +182,31 @@ def _select_outputs(
                 raise PlanError(
                     f"Reserved column name in select: `{name}`. Please remove or alias the column."
                 )
-            col_type = typed(item.expr, scope, "SELECT")
-            if col_type is None:
-                raise PlanError(
-                    f"Can't infer a type of null. Please explicitly cast it to a required type, "
-                    f"e.g. CAST(null AS VARCHAR). Column: {name}"
-                )
-            outputs.append(OutputColumn(name, col_type, item.expr, False))
+            out.append((name, item.expr, item.alias is not None))
+    return out
+
+
+def _check_duplicates(outputs: list[OutputColumn]) -> None:
     seen: set[str] = set()
     for o in outputs:
         if o.name in seen:
             raise PlanError(f"Duplicate value columns found in schema: `{o.name}` {o.type}")
         seen.add(o.name)
+
+
+def _select_outputs(
+    items: tuple[ast.SelectItem, ...], scope: Scope, source: C.DataSource, alias: str
+) -> list[OutputColumn]:
+    outputs: list[OutputColumn] = []
+    for name, expr, _ in _select_items(items, scope, source, alias):
+        col_type = typed(expr, scope, "SELECT")
+        if col_type is None:
+            raise PlanError(
+                f"Can't infer a type of null. Please explicitly cast it to a required type, "
+                f"e.g. CAST(null AS VARCHAR). Column: {name}"
+            )
+        outputs.append(OutputColumn(name, col_type, expr, False))
+    _check_duplicates(outputs)
     return outputs
 
 

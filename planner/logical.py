@@ -9,11 +9,15 @@ EXPLAIN prints the tree with `explain()`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from grammar import ast
 from grammar.printer import format_expr
 from planner.scope import Column
-from sqlengine.catalog import DataSource, Format
+from sqlengine.catalog import DataSource, Format, WindowInfo
+
+if TYPE_CHECKING:
+    from planner.aggregation import AggregationPlan
 
 
 @dataclass
@@ -61,6 +65,25 @@ class FilterNode(PlanNode):
 
 
 @dataclass
+class AggregateNode(PlanNode):
+    """GROUP BY [WINDOW]: rows out are (ROWTIME, keys..., results..., [WINDOWSTART, WINDOWEND])."""
+
+    input: PlanNode | None = None
+    aggregation: AggregationPlan | None = None
+
+    def children(self) -> list[PlanNode]:
+        return [self.input] if self.input else []
+
+    def describe(self) -> str:
+        assert self.aggregation is not None
+        agg = self.aggregation
+        keys = ", ".join(format_expr(k.expr) for k in agg.keys)
+        calls = ", ".join(format_expr(c.call) for c in agg.calls)
+        window = f" WINDOW {agg.window.kind}" if agg.window is not None else ""
+        return f"AGGREGATE {calls} GROUP BY {keys}{window}"
+
+
+@dataclass
 class ProjectNode(PlanNode):
     """Computes the output key and value columns. `exprs` are in output order (keys first)."""
 
@@ -85,6 +108,11 @@ class SinkSpec:
     wrap_single_value: bool | None = None
     timestamp_column: str | None = None
     timestamp_format: str | None = None
+    window: WindowInfo | None = None
+
+    @property
+    def session_windows(self) -> bool:
+        return self.window is not None and self.window.kind == "SESSION"
 
 
 @dataclass

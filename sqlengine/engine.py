@@ -31,7 +31,7 @@ from sqlengine.log import open_log
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.push import PushQuery, offset_reset
-from sqlengine.runtime import QueryFailure, StatelessQuery
+from sqlengine.runtime import PersistentQuery, QueryFailure
 from sqlengine.serde import SerdeError
 from sqlengine.statements import StatementExecutor
 
@@ -135,7 +135,7 @@ class Engine:
             total += done
         return total
 
-    def _step(self, query: StatelessQuery) -> int:
+    def _step(self, query: PersistentQuery) -> int:
         try:
             return query.step()
         except QueryFailure:

@@ -21,6 +21,7 @@ from sqlengine.codegen import compile_stage
 from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.timestamps import timestamp_extractor
+from sqlengine.windowed_keys import windowed_key
 
 
 def format_info(fmt: C.Format) -> serde.FormatInfo:
@@ -173,8 +174,14 @@ class SinkEncoder:
             return None
         return None if ts is None or ts < 0 else ts
 
-    def write(self, rows: list[tuple[Any, ...]], tombstones: set[int]) -> None:
-        """Rows are (ROWTIME, keys..., values..., headers); a tombstone row has no values."""
+    def write(
+        self,
+        rows: list[tuple[Any, ...]],
+        tombstones: set[int],
+        windows: list[tuple[int, int]] | None = None,
+    ) -> None:
+        """Rows are (ROWTIME, keys..., values..., headers); a tombstone row has no values.
+        `windows` gives each row's window when the sink is windowed."""
         if not rows:
             return
         n = self.nkeys
@@ -188,7 +195,11 @@ class SinkEncoder:
                     continue
             key = row[1 : 1 + n]
             # An all-NULL key is a null key (not one NULL column): ksqlDB writes no key bytes.
-            keys.append(self.key_ser(key) if any(k is not None for k in key) else None)
+            key_bytes = self.key_ser(key) if any(k is not None for k in key) else None
+            if windows is not None:
+                start, end = windows[i]
+                key_bytes = windowed_key(key_bytes, start, end, self.sink.session_windows)
+            keys.append(key_bytes)
             values.append(None if tombstone else self.value_ser(row[1 + n : -1]))
             stamps.append(ts)
             headers.append(row[-1])
@@ -196,7 +207,66 @@ class SinkEncoder:
             self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
 
 
-class StatelessQuery:
+class PersistentQuery:
+    """Reads its source topic a batch per partition; after each batch's results are written
+    (and any state flushed, see `_flush`) it commits the next offsets, so a restart resumes
+    where the last step ended."""
+
+    def __init__(
+        self,
+        query_id: str,
+        plan: QueryPlan,
+        log: Log,
+        plog: ProcessingLog,
+        fail_on_invalid_timestamp: bool = False,
+    ) -> None:
+        self.query_id = query_id
+        self.plan = plan
+        self.log = log
+        self.plog = plog
+        self.decoder = SourceDecoder(plan.source, plog, fail_on_invalid_timestamp)
+        self.group = f"_streamdb_query_{query_id}"
+        self.positions: dict[int, int] = {}
+        topic = log.topic(plan.source.topic)
+        partitions = topic.partitions if topic else 1
+        committed = log.committed(self.group)
+        for p in range(partitions):
+            self.positions[p] = committed.get((plan.source.topic, p), 0)
+
+    def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
+        self.plog.record_error(self.plan.source.topic, row[1], row[2], exc)
+
+    def step(self, max_records: int = 10000) -> int:
+        """Process what is available (up to max_records per partition); returns the count."""
+        done = 0
+        topic = self.plan.source.topic
+        for partition, offset in self.positions.items():
+            batch = self.log.read(topic, partition, offset, max_records)
+            if not len(batch):
+                continue
+            self._process(self.decoder.decode(batch))
+            self._flush()
+            self.positions[partition] = batch.next_offset
+            self.log.commit(self.group, {(topic, partition): batch.next_offset})
+            done += len(batch)
+        return done
+
+    def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        """Make state durable before offsets are committed (stateful queries)."""
+
+    def internal_topics(self) -> list[str]:
+        """Topics the query owns (state changelogs), deleted when it is terminated."""
+        return []
+
+    def close(self) -> None:
+        topic = self.plan.source.topic
+        self.log.commit(self.group, {(topic, p): o for p, o in self.positions.items()})
+
+
+class StatelessQuery(PersistentQuery):
     """Filter + project from one source into one sink (CSAS, INSERT INTO ... SELECT)."""
 
     def __init__(
@@ -208,11 +278,7 @@ class StatelessQuery:
         plog: ProcessingLog,
         fail_on_invalid_timestamp: bool = False,
     ) -> None:
-        self.query_id = query_id
-        self.plan = plan
-        self.log = log
-        self.plog = plog
-        self.decoder = SourceDecoder(plan.source, plog, fail_on_invalid_timestamp)
+        super().__init__(query_id, plan, log, plog, fail_on_invalid_timestamp)
         project = plan.root
         scope_input = project.input  # type: ignore[attr-defined]
         scope = Scope(scope_input.columns)
@@ -239,30 +305,6 @@ class StatelessQuery:
             [(o.name, o.type) for o in plan.value_outputs],
             log,
         )
-        self.group = f"_streamdb_query_{query_id}"
-        self.positions: dict[int, int] = {}
-        topic = log.topic(plan.source.topic)
-        partitions = topic.partitions if topic else 1
-        committed = log.committed(self.group)
-        for p in range(partitions):
-            self.positions[p] = committed.get((plan.source.topic, p), 0)
-
-    def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
-        self.plog.record_error(self.plan.source.topic, row[1], row[2], exc)
-
-    def step(self, max_records: int = 10000) -> int:
-        """Process what is available (up to max_records per partition); returns the count."""
-        done = 0
-        topic = self.plan.source.topic
-        for partition, offset in self.positions.items():
-            batch = self.log.read(topic, partition, offset, max_records)
-            if not len(batch):
-                continue
-            self._process(self.decoder.decode(batch))
-            self.positions[partition] = batch.next_offset
-            self.log.commit(self.group, {(topic, partition): batch.next_offset})
-            done += len(batch)
-        return done
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         """Runs of data rows go through the compiled stage together; a null-value record
@@ -289,7 +331,3 @@ class StatelessQuery:
                 out.append((row[0], *(row[i] for i in self.null_row_keys), row[-1]))
         flush()
         self.encoder.write(out, tombstones)
-
-    def close(self) -> None:
-        topic = self.plan.source.topic
-        self.log.commit(self.group, {(topic, p): o for p, o in self.positions.items()})

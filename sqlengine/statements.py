@@ -12,10 +12,11 @@ from planner.errors import PlanError
 from sqlengine import catalog as C
 from sqlengine import ddl
 from sqlengine import results as R
+from sqlengine.aggregate_query import AggregateQuery
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
 from sqlengine.log.base import TopicExistsError
-from sqlengine.runtime import StatelessQuery
+from sqlengine.runtime import PersistentQuery, StatelessQuery
 
 if TYPE_CHECKING:
     from sqlengine.engine import Engine
@@ -36,7 +37,7 @@ _PERSISTENT = (
 class StatementExecutor:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.running: dict[str, StatelessQuery] = {}
+        self.running: dict[str, PersistentQuery] = {}
         self.query_counter = 0
         self.introspection = Introspection(engine)
         self.handlers: dict[type, Callable[[Any, dict[str, str]], R.Result]] = {
@@ -127,11 +128,11 @@ class StatementExecutor:
         if stmt.if_not_exists and self.catalog.source(stmt.name) is not None:
             return R.CommandStatus(stmt.text, f"{stmt.kind.title()} already exists.")
         self._check_new_name(stmt.name, stmt.kind, stmt.or_replace)
-        plan = plan_select(stmt.query, self.catalog, stmt.name)
-        if plan.source.kind != stmt.kind:
+        plan = plan_select(stmt.query, self.catalog, stmt.name, config)
+        if plan.result_kind != stmt.kind:
             raise PlanError(
-                f"Invalid result type. Your SELECT query produces a {plan.source.kind}. "
-                f"Please use CREATE {plan.source.kind} AS SELECT statement instead."
+                f"Invalid result type. Your SELECT query produces a {plan.result_kind}. "
+                f"Please use CREATE {plan.result_kind} AS SELECT statement instead."
             )
         sink = ddl.sink_spec(
             stmt,
@@ -149,6 +150,10 @@ class StatementExecutor:
         ddl.check_timestamp_column(
             [(c.name, c.type) for c in columns], sink.timestamp_column, sink.timestamp_format
         )
+        if plan.aggregation is not None and plan.aggregation.window is not None:
+            window = plan.aggregation.window
+            size = None if window.kind == "SESSION" else window.size.millis
+            sink.window = C.WindowInfo(window.kind, size)
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
         query_id = self._start_query(f"{prefix}_{stmt.name}", plan, sink, stmt.text, config)
         self.catalog.sources[stmt.name] = C.DataSource(
@@ -162,6 +167,7 @@ class StatementExecutor:
             wrap_single_value=sink.wrap_single_value,
             timestamp_column=sink.timestamp_column,
             timestamp_format=sink.timestamp_format,
+            window=sink.window,
             created_by_query=query_id,
         )
         return R.CommandStatus(stmt.text, f"Created query with ID {query_id}", query_id=query_id)
@@ -178,7 +184,7 @@ class StatementExecutor:
             raise PlanError(f"Cannot insert into read-only {target.kind.lower()}: {target.name}")
         if target.header_columns:
             raise PlanError(f"Cannot insert into {target.name} because it has header columns")
-        plan = plan_select(stmt.query, self.catalog, stmt.target)
+        plan = plan_select(stmt.query, self.catalog, stmt.target, config)
         produced = [(o.name, o.type, o.is_key) for o in plan.outputs]
         expected = [
             (c.name, c.type, c.kind == C.KEY) for c in target.key_columns + target.value_columns
@@ -216,7 +222,8 @@ class StatementExecutor:
             except TopicExistsError:
                 pass
         fail_on_invalid_ts = config.get("ksql.timestamp.throw.on.invalid", "").lower() == "true"
-        query = StatelessQuery(query_id, plan, sink, log, self.engine.plog, fail_on_invalid_ts)
+        query_class = AggregateQuery if plan.aggregation is not None else StatelessQuery
+        query = query_class(query_id, plan, sink, log, self.engine.plog, fail_on_invalid_ts)
         self.running[query_id] = query
         self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, [plan.source.name])
         return query_id
@@ -284,8 +291,13 @@ class StatementExecutor:
             info.state = "ERROR"
 
     def _stop_query(self, query_id: str) -> None:
+        query = self.running.get(query_id)
         self._close_query(query_id)
         self.catalog.queries.pop(query_id, None)
+        # A terminated query's state goes with it, as ksqlDB deletes its internal topics.
+        for topic in query.internal_topics() if query is not None else []:
+            if self.engine.log.topic(topic) is not None:
+                self.engine.log.delete_topic(topic)
 
     def _close_query(self, query_id: str) -> None:
         query = self.running.pop(query_id, None)

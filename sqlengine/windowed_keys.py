@@ -7,7 +7,6 @@ append the 8-byte end and then the 8-byte start. A time window's end is start + 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 _LONG = struct.Struct(">q")
 _TWO_LONGS = struct.Struct(">qq")
@@ -27,12 +26,3 @@ def split_windowed_key(data: bytes, session: bool, size: int | None) -> tuple[by
         return data[:-16], start, end
     (start,) = _LONG.unpack_from(data, len(data) - 8)
     return data[:-8], start, start + (size or 0)
-
-
-def windowed_serializer(
-    inner: Callable[[tuple], bytes | None], session: bool
-) -> Callable[[tuple, int, int], bytes]:
-    def serialize(key: tuple, start: int, end: int) -> bytes:
-        return windowed_key(inner(key), start, end, session)
-
-    return serialize

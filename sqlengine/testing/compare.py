@@ -15,6 +15,7 @@ from sqlengine import serde
 from sqlengine.catalog import DataSource
 from sqlengine.log.base import Record
 from sqlengine.runtime import format_info
+from sqlengine.windowed_keys import split_windowed_key
 
 if TYPE_CHECKING:
     from sqlengine.engine import Engine
@@ -69,6 +70,17 @@ def _decode_key(source: DataSource | None, raw: bytes | None) -> Any:
     return {n: serde.value_to_json(v, t) for (n, t), v in zip(cols, values, strict=True)}
 
 
+def _split_window(
+    source: DataSource | None, raw: bytes | None
+) -> tuple[bytes | None, dict[str, Any] | None]:
+    """A windowed key's inner bytes and its window as the corpus writes it."""
+    if raw is None or source is None or source.window is None:
+        return raw, None
+    session = source.window.kind == "SESSION"
+    inner, start, end = split_windowed_key(raw, session, source.window.size_ms)
+    return inner, {"start": start, "end": end, "type": "session" if session else "time"}
+
+
 def _decode_value(source: DataSource | None, raw: bytes | None) -> Any:
     if raw is None:
         return None
@@ -119,8 +131,11 @@ def compare_outputs(engine: Engine, outputs: list[dict[str, Any]]) -> None:
                     f"missing #{i}: key={exp.get('key')!r} value={exp.get('value')!r}"
                 )
             rec = actual[i]
-            key, value = _decode_key(source, rec.key), _decode_value(source, rec.value)
+            raw_key, window = _split_window(source, rec.key)
+            key, value = _decode_key(source, raw_key), _decode_value(source, rec.value)
             problems = []
+            if "window" in exp and exp["window"] != window:
+                problems.append(f"window {exp['window']!r} != {window!r}")
             if not _same(exp.get("key"), key):
                 problems.append(f"key {exp.get('key')!r} != {key!r}")
             if not _same(exp.get("value"), value):

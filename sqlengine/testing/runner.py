@@ -19,6 +19,7 @@ import orjson
 from grammar import ast
 from grammar.parser import ParseError, parse, unknown_statement_error
 from sqlengine import serde
+from sqlengine.aggregates import test_fixtures  # noqa: F401  (ksqlDB's test-suite UDAFs, as its runner ships them)
 from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
 from sqlengine.results import StatementError

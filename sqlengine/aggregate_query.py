@@ -1,0 +1,139 @@
+"""GROUP BY queries at run time: pre-aggregation stage, aggregation operator, final projection.
+
+    source rows -> [WHERE + group keys + aggregate arguments] -> AggregateOperator (store)
+                -> [SELECT over keys/results, HAVING] -> sink table
+
+A stream source adds each row to its group. A table source materializes its latest
+pre-aggregation row per key, so an update undoes the old row's contribution before adding
+the new one (and a tombstone only undoes). HAVING works as a KTable filter over the result:
+a row that stops passing is deleted with a tombstone, once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from grammar import ast
+from planner.builder import QueryPlan, source_scope
+from planner.logical import SinkSpec
+from sqlengine.aggregation import DEFAULT_GRACE_MS, AggregateOperator, Update, WindowSpec
+from sqlengine.codegen import compile_stage
+from sqlengine.log.base import Log
+from sqlengine.processing_log import ProcessingLog
+from sqlengine.runtime import PersistentQuery, SinkEncoder
+from sqlengine.state import KeyValueStore
+
+
+def window_spec(window: ast.Window) -> WindowSpec:
+    size = window.size.millis
+    advance = window.advance.millis if window.advance is not None else size
+    grace = window.grace.millis if window.grace is not None else DEFAULT_GRACE_MS
+    retention = window.retention.millis if window.retention is not None else 0
+    return WindowSpec(window.kind, size, advance, grace, max(retention, size + grace))
+
+
+class AggregateQuery(PersistentQuery):
+    def __init__(
+        self,
+        query_id: str,
+        plan: QueryPlan,
+        sink: SinkSpec,
+        log: Log,
+        plog: ProcessingLog,
+        fail_on_invalid_timestamp: bool = False,
+    ) -> None:
+        super().__init__(query_id, plan, log, plog, fail_on_invalid_timestamp)
+        agg = plan.aggregation
+        assert agg is not None
+        alias = plan.root.input.input.columns[0].source  # type: ignore[attr-defined]
+        scope = source_scope(plan.source, alias)
+        self.pre_stage = compile_stage(plan.where, agg.pre_exprs(), scope, self._on_error)
+        # The final projection computes HAVING as a trailing column rather than dropping
+        # rows: a row that stops passing must become a tombstone.
+        project = plan.root.exprs  # type: ignore[attr-defined]
+        having = [agg.having] if agg.having is not None else []
+        self.post_stage = compile_stage(None, [*project, *having], agg.post_scope, self._on_error)
+        self.has_having = agg.having is not None
+        prefix = f"_confluent-ksql-default_query_{query_id}"
+        self.changelogs = [f"{prefix}-Aggregate-Aggregate-Materialize-changelog"]
+        self.store = KeyValueStore(log, self.changelogs[0])
+        self.windowed = agg.window is not None
+        self.operator = AggregateOperator(
+            [c.aggregator for c in agg.calls],
+            [len(c.args) for c in agg.calls],
+            len(agg.keys),
+            window_spec(agg.window) if agg.window is not None else None,
+            self.store,
+        )
+        self.is_table = plan.source.kind == "TABLE"
+        if self.is_table:
+            self.changelogs.append(f"{prefix}-KsqlTopic-Reduce-changelog")
+            self.source_rows = KeyValueStore(log, self.changelogs[1])
+        self.nkeys = len(plan.source.key_columns)
+        self.encoder = SinkEncoder(
+            sink,
+            [(o.name, o.type) for o in plan.key_outputs],
+            [(o.name, o.type) for o in plan.value_outputs],
+            log,
+        )
+
+    def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
+        if self.is_table:
+            updates = []
+            for row, is_null in decoded:
+                key = row[3 : 3 + self.nkeys]
+                old = self.source_rows.get(key)
+                pre = None if is_null else next(iter(self.pre_stage([row])), None)
+                if pre is None:
+                    self.source_rows.delete(key)
+                else:
+                    self.source_rows.put(key, pre)
+                updates += self.operator.change(old, pre, row[0])
+        else:
+            updates = self.operator.add_rows(
+                self.pre_stage([r for r, is_null in decoded if not is_null])
+            )
+        self._emit(updates)
+
+    def _emit(self, updates: list[Update]) -> None:
+        rows: list[tuple[Any, ...]] = []
+        windows: list[tuple[int, int]] = []
+        tombstones: set[int] = set()
+        for u in updates:
+            window = u.window or (0, 0)
+            if u.results is None:
+                self._tombstone(u, rows, windows, tombstones)
+                continue
+            projected = self.post_stage([(u.timestamp, *u.key, *u.results, *window)])[0]
+            passing_key = ("__having__", u.key, u.window)
+            if self.has_having:
+                passes = projected[-1] is True
+                projected = projected[:-1]
+                if not passes:
+                    if self.store.get(passing_key):
+                        self.store.delete(passing_key)
+                        self._tombstone(u, rows, windows, tombstones)
+                    continue
+                self.store.put(passing_key, True)
+            rows.append((*projected, ()))
+            windows.append(window)
+        self.encoder.write(rows, tombstones, windows if self.windowed else None)
+
+    def _tombstone(
+        self,
+        u: Update,
+        rows: list[tuple[Any, ...]],
+        windows: list[tuple[int, int]],
+        tombstones: set[int],
+    ) -> None:
+        tombstones.add(len(rows))
+        rows.append((u.timestamp, *u.key, ()))
+        windows.append(u.window or (0, 0))
+
+    def _flush(self) -> None:
+        self.store.flush()
+        if self.is_table:
+            self.source_rows.flush()
+
+    def internal_topics(self) -> list[str]:
+        return list(self.changelogs)
