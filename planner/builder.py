@@ -54,10 +54,17 @@ class QueryPlan:
 def source_scope(source: C.DataSource, alias: str) -> Scope:
     """Columns of a source as rows carry them: ROWTIME, ROWPARTITION, ROWOFFSET, then keys,
     then values and header columns in schema order, then the record's headers as read (carried
-    to the sink, as Kafka Streams forwards headers; its name is not a valid identifier)."""
+    to the sink, as Kafka Streams forwards headers; its name is not a valid identifier). A
+    windowed source's rows carry their window's bounds before the headers."""
     cols = [Column(name, t, i, alias) for i, (name, t) in enumerate(C.PSEUDO_COLUMNS)]
     base = len(cols)
     cols += [Column(c.name, c.type, base + i, alias) for i, c in enumerate(source.columns)]
+    if source.window is not None:
+        n = len(cols)
+        cols += [
+            Column(C.WINDOWSTART, T.BIGINT, n, alias),
+            Column(C.WINDOWEND, T.BIGINT, n + 1, alias),
+        ]
     cols.append(Column(C.RAW_HEADERS, C.HEADERS_TYPE, len(cols), alias))
     return Scope(cols)
 
@@ -116,9 +123,18 @@ def plan_select(
         out_cols,
         [o.name for o in outputs if o.is_key],
         node,
-        [ast.ColumnRef(C.ROWTIME)] + [o.expr for o in outputs] + [ast.ColumnRef(C.RAW_HEADERS)],
+        [ast.ColumnRef(C.ROWTIME)]
+        + [o.expr for o in outputs]
+        + [ast.ColumnRef(c) for c in _passed_through(source)],
     )
     return QueryPlan(project, source, outputs, query.where, select_order)
+
+
+def _passed_through(source: C.DataSource) -> list[str]:
+    """Columns a stateless query carries to the sink besides its outputs: the window bounds
+    of a windowed source (its sink is windowed alike) and the record headers."""
+    bounds = [C.WINDOWSTART, C.WINDOWEND] if source.window is not None else []
+    return [*bounds, C.RAW_HEADERS]
 
 
 def _plan_grouped(

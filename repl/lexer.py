@@ -73,7 +73,11 @@ def split_statements(text: str) -> tuple[list[str], str]:
             if statement != ";":
                 done.append(statement)
             start = token.start + 1
-        elif token.kind == "space" and "\n" in token.text and is_cli_command(text[start:token.start]):
+        elif (
+            token.kind == "space"
+            and "\n" in token.text
+            and is_cli_command(text[start : token.start])
+        ):
             done.append(text[start : token.start].strip())
             start = token.start + len(token.text)
     rest = text[start:]

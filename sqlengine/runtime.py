@@ -21,7 +21,7 @@ from sqlengine.codegen import compile_stage
 from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.timestamps import timestamp_extractor
-from sqlengine.windowed_keys import windowed_key
+from sqlengine.windowed_keys import split_windowed_key, windowed_key
 
 
 def format_info(fmt: C.Format) -> serde.FormatInfo:
@@ -66,6 +66,8 @@ class SourceDecoder:
                 if c.kind != C.KEY
             ]
         self.is_table = src.kind == "TABLE"
+        self.window = src.window
+        self.session = src.window is not None and src.window.kind == "SESSION"
         ts_col = src.timestamp_column
         self.extract_ts: Callable[[Sequence[Any]], int | None] | None = None
         if ts_col is not None:
@@ -83,10 +85,15 @@ class SourceDecoder:
         ):
             if k is None and self.is_table:
                 continue
+            bounds: tuple[int, ...] = ()
+            if self.window is not None and k is not None:
+                k, start, end = split_windowed_key(k, self.session, self.window.size_ms)
+                bounds = (start, end)
             try:
                 keys = key_des(k) if k is not None else self.null_key
                 if v is None:
-                    out.append(((ts, batch.partition, off, *(keys or self.null_key), h), True))
+                    null_row = (ts, batch.partition, off, *(keys or self.null_key), *bounds, h)
+                    out.append((null_row, True))
                     continue
                 values = value_des(v)
             except serde.SerdeError as exc:
@@ -96,7 +103,7 @@ class SourceDecoder:
                 continue
             if body is not None:
                 values = [values[i] if fn is None else fn(h) for i, fn in body]
-            row = (ts, batch.partition, off, *(keys or self.null_key), *values, h)
+            row = (ts, batch.partition, off, *(keys or self.null_key), *values, *bounds, h)
             if self.extract_ts is not None:
                 try:
                     new_ts = self.extract_ts(row)
@@ -181,7 +188,11 @@ class SinkEncoder:
         windows: list[tuple[int, int]] | None = None,
     ) -> None:
         """Rows are (ROWTIME, keys..., values..., headers); a tombstone row has no values.
-        `windows` gives each row's window when the sink is windowed."""
+        A windowed sink takes each row's window from `windows`, or else from the two
+        columns before the headers (WINDOWSTART, WINDOWEND)."""
+        if self.sink.window is not None and windows is None:
+            windows = [row[-3:-1] for row in rows]
+            rows = [(*row[:-3], row[-1]) for row in rows]
         if not rows:
             return
         n = self.nkeys
@@ -328,6 +339,7 @@ class StatelessQuery(PersistentQuery):
             elif not self.drop_null_values:
                 flush()
                 tombstones.add(len(out))
-                out.append((row[0], *(row[i] for i in self.null_row_keys), row[-1]))
+                bounds = row[-3:-1] if self.plan.source.window is not None else ()
+                out.append((row[0], *(row[i] for i in self.null_row_keys), *bounds, row[-1]))
         flush()
         self.encoder.write(out, tombstones)

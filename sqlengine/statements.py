@@ -154,6 +154,8 @@ class StatementExecutor:
             window = plan.aggregation.window
             size = None if window.kind == "SESSION" else window.size.millis
             sink.window = C.WindowInfo(window.kind, size)
+        elif plan.aggregation is None:
+            sink.window = plan.source.window
         prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
         query_id = self._start_query(f"{prefix}_{stmt.name}", plan, sink, stmt.text, config)
         self.catalog.sources[stmt.name] = C.DataSource(

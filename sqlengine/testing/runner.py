@@ -26,6 +26,7 @@ from sqlengine.results import StatementError
 from sqlengine.runtime import QueryFailure, format_info
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, check_post, compare_outputs
+from sqlengine.windowed_keys import windowed_key
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
@@ -134,6 +135,9 @@ def produce(engine: Engine, record: dict[str, Any]) -> None:
         engine.log.create_topic(topic, 1)
     source = source_for_topic(engine, topic)
     key = encode_key(source, record.get("key"))
+    window = record.get("window")
+    if window is not None and key is not None:
+        key = windowed_key(key, window["start"], window["end"], window.get("type") == "session")
     value = encode_value(source, record.get("value"))
     headers = tuple(
         (h["KEY"], None if h.get("VALUE") is None else base64.b64decode(h["VALUE"]))
