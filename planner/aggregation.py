@@ -19,6 +19,7 @@ from planner.typing import infer_type
 from sqlengine import aggregates
 from sqlengine import catalog as C
 from sqlengine import types as T
+from sqlengine.functions.registry import REGISTRY
 
 
 @dataclass
@@ -141,85 +142,134 @@ def plan_aggregation(
     source_kind: str,
     config: dict[str, str],
 ) -> AggregationPlan:
-    """`select`: (output name, expression, has explicit alias) per select item."""
+    """`select`: (output name, expression, has explicit alias) per select item.
+    Checks run in ksqlDB's order, so the first error reported is the one ksqlDB reports."""
     group = [_qualify(g, scope) for g in query.group_by]
     for i, g in enumerate(group):
+        _forbid_window_bounds(g)
         if _aggregate_calls(g):
             name = _aggregate_calls(g)[0].name
             raise PlanError(
                 f"GROUP BY does not support aggregate functions: {name} is an aggregate function."
             )
+        infer_type(g, scope)
         if g in group[:i]:
             raise PlanError(f"Duplicate GROUP BY expression: {format_expr(query.group_by[i])}")
     items = [(name, _qualify(e, scope), aliased) for name, e, aliased in select]
     having = _qualify(query.having, scope) if query.having is not None else None
+    if having is not None:
+        _forbid_window_bounds(having)
 
     calls: list[ast.FunctionCall] = []
     for _, e, _ in items:
         calls += [c for c in _aggregate_calls(e) if c not in calls]
     if having is not None:
         calls += [c for c in _aggregate_calls(having) if c not in calls]
+    for c in calls:
+        for a in c.args:
+            _forbid_window_bounds(a)
+    if query.window is None:
+        for _, e, _ in items:
+            bound = _window_bound(e)
+            if bound is not None:
+                raise PlanError(f"SELECT column '{bound}' cannot be resolved.")
+    for _, e, _ in items:
+        _check_functions_exist(e)
     if not calls:
         raise PlanError(
             "GROUP BY requires aggregate functions in either the SELECT or HAVING clause."
         )
     resolved = [_resolve_call(c, i, scope, config) for i, c in enumerate(calls)]
     if source_kind == "TABLE":
-        no_undo = [r.call.name.upper() for r in resolved if r.aggregator.undo is None]
-        if no_undo:
-            names = sorted(set(no_undo))
-            listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-            raise PlanError(
-                f"The aggregation functions {listed} cannot be applied to a table source, "
-                "only to a stream source."
-            )
+        _check_table_aggregates(resolved)
 
-    keys = _key_columns(group, items, scope, sink_name)
-    post_cols = [Column(C.ROWTIME, T.BIGINT, 0)]
-    post_cols += [Column(k.name, k.type, i + 1) for i, k in enumerate(keys)]
-    base = len(post_cols)
-    post_cols += [
-        Column(r.column, r.aggregator.return_type, base + i) for i, r in enumerate(resolved)
-    ]
-    if query.window is not None:
-        n = len(post_cols)
-        post_cols += [Column(C.WINDOWSTART, T.BIGINT, n), Column(C.WINDOWEND, T.BIGINT, n + 1)]
-    post_scope = Scope(post_cols)
-
+    names = [_key_name(g, items, i) for i, g in enumerate(group)]
+    key_types = [infer_type(g, scope) or T.STRING for g in group]
+    keys = [KeyColumn(n, t, g) for n, t, g in zip(names, key_types, group, strict=True)]
+    post_scope = _post_scope(keys, resolved, query.window is not None)
     mapping: dict[ast.Expr, ast.Expr] = {r.call: ast.ColumnRef(r.column) for r in resolved}
     mapping.update({g: ast.ColumnRef(k.name) for g, k in zip(group, keys, strict=True)})
     if query.window is not None:
-        for bound in (C.WINDOWSTART, C.WINDOWEND):
-            mapping[_qualify(ast.ColumnRef(bound), scope)] = ast.ColumnRef(bound)
+        for bound in _BOUNDS:
             mapping[ast.ColumnRef(bound)] = ast.ColumnRef(bound)
 
     key_exprs = set(group)
-    values: list[ValueColumn] = []
-    bad: list[str] = []
-    for name, e, _ in items:
-        if e in key_exprs:
-            continue
-        rewritten = replace_subtrees(e, mapping)
-        if _reads_source(rewritten, scope, post_scope):
-            bad.append(format_expr(e))
-            continue
-        t = infer_type(rewritten, post_scope)
-        values.append(ValueColumn(name, t if t is not None else T.STRING, rewritten))
-    having_rewritten = None
-    if having is not None:
-        having_rewritten = replace_subtrees(having, mapping)
-        if _reads_source(having_rewritten, scope, post_scope):
-            bad.append(format_expr(query.having))  # type: ignore[arg-type]
+    rewritten_items = [
+        (name, e, replace_subtrees(e, mapping)) for name, e, _ in items if e not in key_exprs
+    ]
+    bad = [
+        format_expr(_unqualified(e)) for _, e, r in rewritten_items if _reads_source(r, post_scope)
+    ]
+    having_rewritten = replace_subtrees(having, mapping) if having is not None else None
+    if having_rewritten is not None and _reads_source(having_rewritten, post_scope):
+        bad.append(format_expr(_unqualified(having)))  # type: ignore[arg-type]
     if bad:
         raise PlanError(
-            f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(bad)}"
+            f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(bad)}\n"
+            "Either add the column(s) to the GROUP BY or remove them from the SELECT."
         )
+    _check_keys_selected(group, items, sink_name)
+    values = []
+    for name, _, r in rewritten_items:
+        t = infer_type(r, post_scope)
+        values.append(ValueColumn(name, t if t is not None else T.STRING, r))
     if sink_name is not None and not values:
         raise PlanError("The projection contains no value columns.")
     return AggregationPlan(keys, resolved, values, having_rewritten, post_scope, query.window)
 
 
-def _reads_source(expr: ast.Expr, source: Scope, post: Scope) -> bool:
+_BOUNDS = (C.WINDOWSTART, C.WINDOWEND)
+
+
+def _check_functions_exist(expr: ast.Expr) -> None:
+    for e in walk(expr):
+        if isinstance(e, ast.FunctionCall) and not aggregates.is_aggregate(e.name):
+            if REGISTRY.scalar(e.name) is None:
+                raise PlanError(f"Can't find any functions with the name '{e.name}'")
+
+
+def _window_bound(expr: ast.Expr) -> str | None:
+    """The first window bound (WINDOWSTART/WINDOWEND) the expression reads, if any."""
+    for e in walk(expr):
+        if isinstance(e, ast.ColumnRef) and e.name in _BOUNDS:
+            return e.name
+    return None
+
+
+def _forbid_window_bounds(expr: ast.Expr) -> None:
+    bound = _window_bound(expr)
+    if bound is not None:
+        raise PlanError(
+            f"Window bounds column {bound} can only be used in the SELECT clause of "
+            "windowed aggregations"
+        )
+
+
+def _check_table_aggregates(resolved: list[AggregateCall]) -> None:
+    names: list[str] = []
+    for r in resolved:
+        if r.aggregator.undo is None and r.call.name.upper() not in names:
+            names.append(r.call.name.upper())
+    if names:
+        listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+        raise PlanError(
+            f"The aggregation functions {listed} cannot be applied to a table source, "
+            "only to a stream source."
+        )
+
+
+def _post_scope(keys: list[KeyColumn], resolved: list[AggregateCall], windowed: bool) -> Scope:
+    cols = [Column(C.ROWTIME, T.BIGINT, 0)]
+    cols += [Column(k.name, k.type, i + 1) for i, k in enumerate(keys)]
+    base = len(cols)
+    cols += [Column(r.column, r.aggregator.return_type, base + i) for i, r in enumerate(resolved)]
+    if windowed:
+        n = len(cols)
+        cols += [Column(C.WINDOWSTART, T.BIGINT, n), Column(C.WINDOWEND, T.BIGINT, n + 1)]
+    return Scope(cols)
+
+
+def _reads_source(expr: ast.Expr, post: Scope) -> bool:
     """Does the rewritten expression still read a source column that is not a group key?"""
     lambda_params: set[str] = set()
     for e in walk(expr):
@@ -235,30 +285,30 @@ def _reads_source(expr: ast.Expr, source: Scope, post: Scope) -> bool:
     return False
 
 
-def _key_columns(
-    group: list[ast.Expr],
-    items: list[tuple[str, ast.Expr, bool]],
-    scope: Scope,
-    sink_name: str | None,
-) -> list[KeyColumn]:
-    keys: list[KeyColumn] = []
+def _key_name(group_expr: ast.Expr, items: list[tuple[str, ast.Expr, bool]], index: int) -> str:
+    """A grouping expression's column: named by the select item equal to it, if any."""
+    matches = [name for name, e, _ in items if e == group_expr]
+    if len(matches) > 1:
+        raise PlanError(
+            f"The projection contains a key column more than once: `{matches[0]}` and "
+            f"`{matches[1]}`."
+        )
+    return matches[0] if matches else _default_name(group_expr, index)
+
+
+def _check_keys_selected(
+    group: list[ast.Expr], items: list[tuple[str, ast.Expr, bool]], sink_name: str | None
+) -> None:
+    if sink_name is None:
+        return
+    selected = {e for _, e, _ in items}
     for g in group:
-        t = infer_type(g, scope)
-        matches = [name for name, e, _ in items if e == g]
-        if len(matches) > 1:
-            raise PlanError(
-                f"The projection contains a key column more than once: `{matches[0]}` and "
-                f"`{matches[1]}`."
-            )
-        if not matches and sink_name is not None:
+        if g not in selected:
             shown = format_expr(_unqualified(g))
             raise PlanError(
                 f"The query used to build `{sink_name}` must include the grouping expression "
                 f"{shown} in its projection (eg, SELECT {shown}...)."
             )
-        name = matches[0] if matches else _default_name(g, len(keys))
-        keys.append(KeyColumn(name, t if t is not None else T.STRING, g))
-    return keys
 
 
 def _unqualified(expr: ast.Expr) -> ast.Expr:

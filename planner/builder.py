@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from grammar import ast
 from grammar.printer import format_expr
+from grammar.rewrite import walk
 from planner.aggregation import AggregationPlan, plan_aggregation
 from planner.errors import PlanError
 from planner.logical import AggregateNode, FilterNode, PlanNode, ProjectNode, SourceNode
@@ -36,6 +37,7 @@ class QueryPlan:
     # Output names in SELECT order (outputs are keys first); transient queries answer in it.
     select_order: list[str] = field(default_factory=list)
     aggregation: AggregationPlan | None = None
+    emit: str | None = None  # CHANGES | FINAL
 
     @property
     def result_kind(self) -> str:
@@ -87,9 +89,6 @@ def plan_select(
         raise PlanError(f"JOIN {_UNSUPPORTED_YET}")
     if query.partition_by:
         raise PlanError(f"PARTITION BY {_UNSUPPORTED_YET}")
-    if query.group_by == () and (query.window is not None or query.having is not None):
-        clause = "WINDOW" if query.window is not None else "HAVING"
-        raise PlanError(f"{clause} without GROUP BY {_UNSUPPORTED_YET}")
     ref = query.from_
     source = catalog.source(ref.name)
     if source is None:
@@ -101,6 +100,10 @@ def plan_select(
     node: PlanNode = SourceNode(scope.columns, [c.name for c in source.key_columns], source, alias)
 
     if query.where is not None:
+        for e in walk(query.where):
+            if isinstance(e, ast.ColumnRef) and e.name in (C.WINDOWSTART, C.WINDOWEND):
+                if source.window is None:
+                    raise PlanError(f"Error in WHERE expression: Unknown column {e.name}.")
         where_type = typed(query.where, scope, "WHERE")
         if where_type is not None and where_type != T.BOOLEAN:
             raise PlanError(
@@ -109,7 +112,9 @@ def plan_select(
             )
         node = FilterNode(scope.columns, node.key_names, node, query.where)
 
-    if query.group_by:
+    if query.emit == "FINAL" and query.window is None:
+        raise PlanError("EMIT FINAL is only supported for windowed aggregations.")
+    if query.group_by or query.window is not None or query.having is not None:
         return _plan_grouped(query, node, scope, source, alias, sink_name, config or {})
 
     outputs = _select_outputs(query.select, scope, source, alias)
@@ -160,7 +165,7 @@ def _plan_grouped(
         out_cols, key_names, agg_node, [ast.ColumnRef(C.ROWTIME)] + [o.expr for o in outputs]
     )
     order = [name for name, _, _ in items]
-    return QueryPlan(project, source, outputs, query.where, order, agg)
+    return QueryPlan(project, source, outputs, query.where, order, agg, query.emit)
 
 
 def _select_items(

@@ -13,11 +13,14 @@ from typing import Any
 DESCRIBE_HINT = "For runtime statistics and query details run: DESCRIBE <Stream,Table> EXTENDED;"
 FUNCTIONS_HINT = "For detailed information on a function run: DESCRIBE FUNCTION <Function Name>;"
 EXPLAIN_HINT = "For query topology and execution plan please run: EXPLAIN <QueryId>"
-_POSITION = re.compile(r"^line (\d+):(\d+):")
+_BREAKS = re.compile(r"\s*\n\s*")
+_POSITION = re.compile(r"^line (\d+):(\d+):", re.M)
 
 
 def boxed(headers: list[str], rows: list[list[str]]) -> list[str]:
-    """ksqlDB's CLI table: ` A | B ` header, a rule, the rows, a rule."""
+    """ksqlDB's CLI table: ` A | B ` header, a rule, the rows, a rule. A cell's line breaks
+    (a multi-line query's text) become spaces, so each row stays on one line."""
+    rows = [[_BREAKS.sub(" ", c) for c in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
@@ -132,12 +135,19 @@ def _description(e: dict[str, Any]) -> list[str]:
         if refs:
             title = f"Queries that {verb} this {d['type']}"
             lines += ["", title, "-" * len(title)]
-            lines += [f"{q['id']} ({q.get('state', 'RUNNING')}) : {q['queryString']}" for q in refs]
+            lines += [
+                f"{q['id']} ({q.get('state', 'RUNNING')})"
+                + (f" : {q['queryString']}" if q["queryString"] else "")
+                for q in refs
+            ]
     return [*lines, "", EXPLAIN_HINT, ""]
 
 
 def _topics(e: dict[str, Any]) -> list[str]:
-    rows = [[t["name"], str(len(t["replicaInfo"])), " ".join(map(str, t["replicaInfo"]))] for t in e["topics"]]
+    rows = [
+        [t["name"], str(len(t["replicaInfo"])), " ".join(map(str, t["replicaInfo"]))]
+        for t in e["topics"]
+    ]
     return boxed(["Kafka Topic", "Partitions", "Partition Replicas"], rows)
 
 
@@ -197,8 +207,20 @@ def _variables(e: dict[str, Any]) -> list[str]:
 
 def _explain(e: dict[str, Any]) -> list[str]:
     d = e["queryDescription"]
-    info = [("ID", d["id"] or "<transient>"), ("Query Type", d["queryType"]), ("SQL", d["statementText"])]
-    return ["", *labelled(info), "", "Execution plan", "--------------", *d["executionPlan"].splitlines(), ""]
+    info = [
+        ("ID", d["id"] or "<transient>"),
+        ("Query Type", d["queryType"]),
+        ("SQL", d["statementText"]),
+    ]
+    return [
+        "",
+        *labelled(info),
+        "",
+        "Execution plan",
+        "--------------",
+        *d["executionPlan"].splitlines(),
+        "",
+    ]
 
 
 def _warning(e: dict[str, Any]) -> list[str]:
@@ -248,10 +270,12 @@ class RowTable:
         ]
         depth = max((len(parts) for parts in wrapped), default=1)
         return [
-            "|" + "|".join(
+            "|"
+            + "|".join(
                 (parts[i] if i < len(parts) else "").ljust(w)
                 for parts, w in zip(wrapped, self.widths, strict=False)
-            ) + "|"
+            )
+            + "|"
             for i in range(depth)
         ]
 
@@ -261,7 +285,7 @@ class RowTable:
 
 def error_position(message: str) -> tuple[int, int] | None:
     """(line, column) of a parse error's `line L:C:` prefix, as ksqlDB words them."""
-    m = _POSITION.match(message)
+    m = _POSITION.search(message)
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
@@ -271,7 +295,10 @@ def error_lines(message: str, statement: str) -> tuple[list[str], list[str]]:
     if not statement:
         return message.splitlines(), []
     label = "Statement: "
-    shown = [label + line if i == 0 else " " * len(label) + line for i, line in enumerate(statement.splitlines())]
+    shown = [
+        label + line if i == 0 else " " * len(label) + line
+        for i, line in enumerate(statement.splitlines())
+    ]
     position = error_position(message)
     if position is not None and 0 < position[0] <= len(shown):
         line, column = position

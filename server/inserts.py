@@ -40,7 +40,7 @@ class InsertTarget:
             raise ApiError(400, f"Cannot insert into read-only stream: {source.name}")
         self.columns = source.key_columns + source.value_columns
         self.by_name = {c.name: c for c in self.columns}
-        self.encoder: SinkEncoder = row_encoder(source, engine.log)
+        self.encoder: SinkEncoder = row_encoder(source, engine.log, engine.schema_registry)
 
     def _column(self, name: str) -> C.SourceColumn:
         column = self.by_name.get(name) or self.by_name.get(name.upper())

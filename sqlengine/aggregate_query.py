@@ -21,13 +21,16 @@ from sqlengine.codegen import compile_stage
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.runtime import PersistentQuery, SinkEncoder
-from sqlengine.state import KeyValueStore
+from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.state import KeyValueStore, frozen
 
 
-def window_spec(window: ast.Window) -> WindowSpec:
+def window_spec(window: ast.Window, emit_final: bool) -> WindowSpec:
+    """EMIT FINAL without a GRACE PERIOD closes windows at their end, as ksqlDB does."""
     size = window.size.millis
     advance = window.advance.millis if window.advance is not None else size
-    grace = window.grace.millis if window.grace is not None else DEFAULT_GRACE_MS
+    default_grace = 0 if emit_final else DEFAULT_GRACE_MS
+    grace = window.grace.millis if window.grace is not None else default_grace
     retention = window.retention.millis if window.retention is not None else 0
     return WindowSpec(window.kind, size, advance, grace, max(retention, size + grace))
 
@@ -41,8 +44,9 @@ class AggregateQuery(PersistentQuery):
         log: Log,
         plog: ProcessingLog,
         fail_on_invalid_timestamp: bool = False,
+        registry: SchemaRegistry | None = None,
     ) -> None:
-        super().__init__(query_id, plan, log, plog, fail_on_invalid_timestamp)
+        super().__init__(query_id, plan, log, plog, fail_on_invalid_timestamp, registry)
         agg = plan.aggregation
         assert agg is not None
         alias = plan.root.input.input.columns[0].source  # type: ignore[attr-defined]
@@ -58,12 +62,18 @@ class AggregateQuery(PersistentQuery):
         self.changelogs = [f"{prefix}-Aggregate-Aggregate-Materialize-changelog"]
         self.store = KeyValueStore(log, self.changelogs[0])
         self.windowed = agg.window is not None
+        self.emit_final = plan.emit == "FINAL"
+        self.spec = window_spec(agg.window, self.emit_final) if agg.window is not None else None
         self.operator = AggregateOperator(
             [c.aggregator for c in agg.calls],
             [len(c.args) for c in agg.calls],
             len(agg.keys),
-            window_spec(agg.window) if agg.window is not None else None,
+            self.spec,
             self.store,
+        )
+        # EMIT FINAL: results wait here until their window closes (Kafka Streams' suppress).
+        self.pending: dict[tuple[Any, Any], Update] = (
+            dict(self.store.get(("__final__",), [])) if self.emit_final else {}
         )
         self.is_table = plan.source.kind == "TABLE"
         if self.is_table:
@@ -75,13 +85,14 @@ class AggregateQuery(PersistentQuery):
             [(o.name, o.type) for o in plan.key_outputs],
             [(o.name, o.type) for o in plan.value_outputs],
             log,
+            registry,
         )
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         if self.is_table:
             updates = []
             for row, is_null in decoded:
-                key = row[3 : 3 + self.nkeys]
+                key = frozen(row[3 : 3 + self.nkeys])
                 old = self.source_rows.get(key)
                 pre = None if is_null else next(iter(self.pre_stage([row])), None)
                 if pre is None:
@@ -93,7 +104,26 @@ class AggregateQuery(PersistentQuery):
             updates = self.operator.add_rows(
                 self.pre_stage([r for r, is_null in decoded if not is_null])
             )
-        self._emit(updates)
+        self._emit(self._suppress(updates) if self.emit_final else updates)
+
+    def _suppress(self, updates: list[Update]) -> list[Update]:
+        """Hold the latest result per window; release the windows stream time has closed."""
+        assert self.spec is not None
+        for u in updates:
+            self.pending[(frozen(u.key), u.window)] = u
+        close = self.operator.stream_time - self.spec.grace
+        if self.spec.kind == "SESSION":
+            close -= self.spec.size
+        released = [k for k, u in self.pending.items() if u.window and u.window[1] <= close]
+        out = sorted((self.pending.pop(k) for k in released), key=lambda u: u.timestamp)
+        if updates or out:
+            self.store.put(("__final__",), list(self.pending.items()))
+        # A window already past the store's retention is gone before it can be emitted, as
+        # in Kafka Streams' emit-on-window-close (its segments expire first).
+        horizon = self.operator.stream_time - self.spec.retention
+        if self.spec.kind == "SESSION":
+            horizon = -1  # session stores expire by session end, which `close` already covers
+        return [u for u in out if u.results is not None and u.window and u.window[0] >= horizon]
 
     def _emit(self, updates: list[Update]) -> None:
         rows: list[tuple[Any, ...]] = []
@@ -105,7 +135,7 @@ class AggregateQuery(PersistentQuery):
                 self._tombstone(u, rows, windows, tombstones)
                 continue
             projected = self.post_stage([(u.timestamp, *u.key, *u.results, *window)])[0]
-            passing_key = ("__having__", u.key, u.window)
+            passing_key = ("__having__", frozen(u.key), u.window)
             if self.has_having:
                 passes = projected[-1] is True
                 projected = projected[:-1]

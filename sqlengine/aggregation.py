@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlengine.aggregates import Aggregator
-from sqlengine.state import KeyValueStore
+from sqlengine.state import KeyValueStore, frozen
 
 # ksqlDB's default grace period when a windowed query states none (Kafka Streams' legacy 24h).
 DEFAULT_GRACE_MS = 24 * 3_600_000
@@ -73,7 +73,12 @@ class AggregateOperator:
     # ---------------------------------------------------------------- helpers
 
     def _args(self, row: Sequence[Any]) -> list[Any]:
-        return [row[s] if s.stop - s.start > 1 else row[s.start] for s in self.slices]
+        """Each aggregate's argument: one value, a tuple of several, or for a call without
+        arguments (COUNT()) a non-null marker, so that every row counts."""
+        return [
+            row[s.start] if s.stop - s.start == 1 else (tuple(row[s]) if s.stop > s.start else 1)
+            for s in self.slices
+        ]
 
     def _fresh(self) -> list[Any]:
         return [a.init() for a in self.aggregators]
@@ -126,7 +131,7 @@ class AggregateOperator:
         args: list[Any],
         fns: list[Callable[[Any, Any], Any]],
     ) -> Update:
-        skey = (key, window)
+        skey = (frozen(key), window)
         accs, last_ts = self.store.get(skey) or (self._fresh(), ts)
         self._apply(accs, args, fns)
         new_ts = max(ts, last_ts)
@@ -135,8 +140,9 @@ class AggregateOperator:
 
     def _session(self, key: tuple[Any, ...], ts: int, args: list[Any]) -> list[Update]:
         assert self.window is not None
-        gap, close = self.window.size, self.stream_time - self.window.grace
-        sessions: list[tuple[int, int, list[Any]]] = self.store.get((key, "sessions")) or []
+        gap = self.window.size
+        close = self.stream_time - self.window.grace - gap
+        sessions: list[tuple[int, int, list[Any]]] = self.store.get((frozen(key), "sessions")) or []
         merged = [s for s in sessions if s[1] >= ts - gap and s[0] <= ts + gap]
         start = min([ts] + [s[0] for s in merged])
         end = max([ts] + [s[1] for s in merged])
@@ -153,7 +159,7 @@ class AggregateOperator:
             Update(s[1], key, (s[0], s[1]), None) for s in merged if (s[0], s[1]) != (start, end)
         ]
         kept = [s for s in sessions if s not in merged] + [(start, end, accs)]
-        self.store.put((key, "sessions"), kept)
+        self.store.put((frozen(key), "sessions"), kept)
         updates.append(Update(end, key, (start, end), self._results(accs)))
         return updates
 
@@ -166,8 +172,8 @@ class AggregateOperator:
         horizon = self.stream_time - self.window.retention
         stale = []
         for skey, value in self.store.items():
-            if skey[0] == "__stream_time__":
-                continue
+            if not isinstance(skey[0], tuple):
+                continue  # bookkeeping entries (stream time, ...), not (group key, window)
             if skey[1] == "sessions":
                 kept = [s for s in value if s[1] >= horizon]
                 if len(kept) != len(value):
@@ -191,7 +197,7 @@ class AggregateOperator:
         new_key = tuple(new[1 : 1 + n]) if new is not None else None
         undos = [a.undo for a in self.aggregators]
         if old is not None and old_key is not None and not any(k is None for k in old_key):
-            entry = self.store.get((old_key, None))
+            entry = self.store.get((frozen(old_key), None))
             if entry is not None:
                 accs, last_ts = entry
                 self._apply(accs, self._args(old), undos)  # type: ignore[arg-type]
@@ -199,7 +205,7 @@ class AggregateOperator:
                     self._apply(accs, self._args(new), [a.add for a in self.aggregators])
                     new = None
                 new_ts = max(ts, last_ts)
-                self.store.put((old_key, None), (accs, new_ts))
+                self.store.put((frozen(old_key), None), (accs, new_ts))
                 updates.append(Update(new_ts, old_key, None, self._results(accs)))
         if new is not None and new_key is not None and not any(k is None for k in new_key):
             updates.append(

@@ -60,7 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--data-dir", default="data")
     server.add_argument("--queries", action="append", default=[])
     server.add_argument("--config", help="a properties file of server configuration")
+    cli = sub.add_parser("cli", help="the interactive command line (a server, or --local)")
+    cli.add_argument("url", nargs="?", help="the server (default http://localhost:8088)")
+    cli.add_argument("--local", action="store_true", help="run the engine in this process")
+    cli.add_argument("--data-dir", default="data", help="the engine's data with --local")
+    cli.add_argument("-f", "--file", help="run the statements of this file, then exit")
+    cli.add_argument("-e", "--execute", help="run these statements, then exit")
     args = parser.parse_args(argv)
+    if args.command == "cli":
+        from repl.main import run_cli  # prompt-toolkit and httpx load only for the CLI
+
+        return run_cli(args.url, args.local, args.data_dir, args.file, args.execute)
     if args.command == "test":
         return run_tests(args.paths, args.json_out, args.jobs)
     if args.command == "server":

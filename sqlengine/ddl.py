@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from grammar import ast
 from grammar.transform import UNIT_NAMES
+from planner.aggregation import AggregationPlan
 from planner.errors import PlanError
 from planner.logical import SinkSpec
 from sqlengine import catalog as C
@@ -322,3 +323,17 @@ def _column(e: ast.TableElement, catalog: C.Catalog) -> C.SourceColumn:
             )
         return C.SourceColumn(e.name, t, C.HEADER, e.header_key)
     return C.SourceColumn(e.name, t, C.VALUE)
+
+
+def check_intermediate_types(agg: AggregationPlan, value_format: C.Format) -> None:
+    """Aggregation state travels in the value format: it must be able to carry it."""
+    state = [
+        (c.column, c.aggregator.intermediate_type or c.aggregator.return_type) for c in agg.calls
+    ]
+    try:
+        serde.check_format(value_format.name, state, is_key=False, wrap_single=None)
+    except serde.SerdeError as exc:
+        raise PlanError(
+            "One of the functions used in the statement has an intermediate type that the "
+            "value format can not handle. Please remove the function or change the format."
+        ) from exc

@@ -32,6 +32,7 @@ from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.push import PushQuery, offset_reset
 from sqlengine.runtime import PersistentQuery, QueryFailure
+from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.serde import SerdeError
 from sqlengine.statements import StatementExecutor
 
@@ -53,6 +54,7 @@ class Engine:
         self.variables: dict[str, str] = {}
         self.catalog = Catalog()
         self.plog = ProcessingLog(self.log)
+        self.schema_registry = SchemaRegistry(self.data_dir / "schema_registry.json")
         self.executor = StatementExecutor(self)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -101,7 +103,9 @@ class Engine:
         with self._lock, _statement_errors(stmt):
             plan = plan_select(stmt.query, self.catalog, None)
             earliest = offset_reset({**self.config, **properties}) == "earliest"
-            return PushQuery(plan, stmt.query.limit, self.log, self.plog, earliest)
+            return PushQuery(
+                plan, stmt.query.limit, self.log, self.plog, earliest, self.schema_registry
+            )
 
     # ------------------------------------------------------------------ command log
 

@@ -16,6 +16,7 @@ from sqlengine import types as T
 from sqlengine.codegen import compile_expr
 from sqlengine.log.base import Log
 from sqlengine.runtime import SinkEncoder
+from sqlengine.schema_registry import SchemaRegistry
 
 _EMPTY = Scope([])
 
@@ -68,7 +69,9 @@ def _target_columns(stmt: ast.InsertValues, target: C.DataSource) -> list[str]:
     return names
 
 
-def insert_values(stmt: ast.InsertValues, target: C.DataSource, log: Log) -> None:
+def insert_values(
+    stmt: ast.InsertValues, target: C.DataSource, log: Log, registry: SchemaRegistry | None = None
+) -> None:
     if target.is_source:
         raise PlanError(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
     schema_cols = target.key_columns + target.value_columns
@@ -91,10 +94,12 @@ def insert_values(stmt: ast.InsertValues, target: C.DataSource, log: Log) -> Non
             None if expr is None else compile_expr(_coerced(expr, col.type, col.name), _EMPTY)(())
         )
     row.append(())
-    row_encoder(target, log).write([tuple(row)], set())
+    row_encoder(target, log, registry).write([tuple(row)], set())
 
 
-def row_encoder(target: C.DataSource, log: Log) -> SinkEncoder:
+def row_encoder(
+    target: C.DataSource, log: Log, registry: SchemaRegistry | None = None
+) -> SinkEncoder:
     """Writes rows (ROWTIME, keys..., values..., headers) to the source's own topic."""
     spec = SinkSpec(
         name=target.name,
@@ -110,4 +115,5 @@ def row_encoder(target: C.DataSource, log: Log) -> SinkEncoder:
         [(c.name, c.type) for c in target.key_columns],
         [(c.name, c.type) for c in target.value_columns],
         log,
+        registry,
     )

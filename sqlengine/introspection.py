@@ -170,7 +170,7 @@ class Introspection:
         the latest row per key of a table)."""
         plan = plan_select(stmt.query, self.catalog, None)
         source = plan.source
-        decoder = SourceDecoder(source, self.engine.plog)
+        decoder = SourceDecoder(source, self.engine.plog, registry=self.engine.schema_registry)
         stage = compile_stage(
             plan.where, plan.root.exprs, Scope(plan.root.input.columns), lambda e, r: None
         )  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from sqlengine.codegen import compile_stage
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.runtime import SourceDecoder
+from sqlengine.schema_registry import SchemaRegistry
 
 OFFSET_RESET_PROPERTIES = ("auto.offset.reset", "ksql.streams.auto.offset.reset")
 LIMIT_REACHED = "Limit Reached"
@@ -74,6 +75,7 @@ class PushQuery:
         log: Log,
         plog: ProcessingLog,
         from_beginning: bool,
+        registry: SchemaRegistry | None = None,
     ) -> None:
         source = plan.source
         # ksqlDB names a query reading a persistent query's output from latest scalable.
@@ -85,7 +87,7 @@ class PushQuery:
         self.log = log
         self.plog = plog
         self.topic = source.topic
-        self.decoder = SourceDecoder(source, plog)
+        self.decoder = SourceDecoder(source, plog, registry=registry)
         project = plan.root
         self.stage = compile_stage(
             plan.where,

@@ -20,6 +20,7 @@ from sqlengine import types as T
 from sqlengine.codegen import compile_stage
 from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
+from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key, windowed_key
 
@@ -42,17 +43,22 @@ class SourceDecoder:
     source: C.DataSource
     plog: ProcessingLog
     fail_on_invalid_timestamp: bool = False
+    registry: SchemaRegistry | None = None
 
     def __post_init__(self) -> None:
         src = self.source
         keys = [(c.name, c.type) for c in src.key_columns]
         values = [(c.name, c.type) for c in src.value_columns]
-        self.key_des = serde.make_deserializer(format_info(src.key_format), keys, is_key=True)
+        self.key_des = serde.make_deserializer(
+            format_info(src.key_format), keys, is_key=True, topic=src.topic, registry=self.registry
+        )
         self.value_des = serde.make_deserializer(
             format_info(src.value_format),
             values,
             is_key=False,
             wrap_single=src.wrap_single_value is not False,
+            topic=src.topic,
+            registry=self.registry,
         )
         self.null_key = [None] * len(keys)
         # With header columns, a row's non-key columns interleave values and headers in
@@ -151,16 +157,24 @@ class SinkEncoder:
     key_types: list[tuple[str, T.SqlType]]
     value_types: list[tuple[str, T.SqlType]]
     log: Log
+    registry: SchemaRegistry | None = None
 
     def __post_init__(self) -> None:
+        topic = self.sink.topic
         self.key_ser = serde.make_serializer(
-            format_info(self.sink.key_format), self.key_types, is_key=True
+            format_info(self.sink.key_format),
+            self.key_types,
+            is_key=True,
+            topic=topic,
+            registry=self.registry,
         )
         self.value_ser = serde.make_serializer(
             format_info(self.sink.value_format),
             self.value_types,
             is_key=False,
             wrap_single=self.sink.wrap_single_value is not False,
+            topic=topic,
+            registry=self.registry,
         )
         self.nkeys = len(self.key_types)
         self.extract_ts: Callable[[Sequence[Any]], int | None] | None = None
@@ -230,12 +244,14 @@ class PersistentQuery:
         log: Log,
         plog: ProcessingLog,
         fail_on_invalid_timestamp: bool = False,
+        registry: SchemaRegistry | None = None,
     ) -> None:
         self.query_id = query_id
         self.plan = plan
         self.log = log
         self.plog = plog
-        self.decoder = SourceDecoder(plan.source, plog, fail_on_invalid_timestamp)
+        self.registry = registry
+        self.decoder = SourceDecoder(plan.source, plog, fail_on_invalid_timestamp, registry)
         self.group = f"_streamdb_query_{query_id}"
         self.positions: dict[int, int] = {}
         topic = log.topic(plan.source.topic)
@@ -288,8 +304,9 @@ class StatelessQuery(PersistentQuery):
         log: Log,
         plog: ProcessingLog,
         fail_on_invalid_timestamp: bool = False,
+        registry: SchemaRegistry | None = None,
     ) -> None:
-        super().__init__(query_id, plan, log, plog, fail_on_invalid_timestamp)
+        super().__init__(query_id, plan, log, plog, fail_on_invalid_timestamp, registry)
         project = plan.root
         scope_input = project.input  # type: ignore[attr-defined]
         scope = Scope(scope_input.columns)
@@ -315,6 +332,7 @@ class StatelessQuery(PersistentQuery):
             [(o.name, o.type) for o in plan.key_outputs],
             [(o.name, o.type) for o in plan.value_outputs],
             log,
+            registry,
         )
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:

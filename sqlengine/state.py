@@ -17,6 +17,16 @@ from sqlengine.log.base import Log
 _MISSING = object()
 
 
+def frozen(value: Any) -> Any:
+    """A hashable form of a SQL value (STRUCT/MAP dicts and ARRAY lists become tuples), for
+    use in store keys. Distinct values stay distinct: a dict's form is tagged."""
+    if isinstance(value, dict):
+        return ("__map__", tuple((frozen(k), frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(frozen(v) for v in value)
+    return value
+
+
 class KeyValueStore:
     def __init__(self, log: Log, changelog: str) -> None:
         self.log = log

@@ -146,6 +146,8 @@ class StatementExecutor:
         columns = [
             C.SourceColumn(o.name, o.type, C.KEY if o.is_key else C.VALUE) for o in plan.outputs
         ]
+        if plan.aggregation is not None:
+            ddl.check_intermediate_types(plan.aggregation, sink.value_format)
         ddl.check_formats(columns, sink.key_format, sink.value_format, sink.wrap_single_value)
         ddl.check_timestamp_column(
             [(c.name, c.type) for c in columns], sink.timestamp_column, sink.timestamp_format
@@ -225,7 +227,15 @@ class StatementExecutor:
                 pass
         fail_on_invalid_ts = config.get("ksql.timestamp.throw.on.invalid", "").lower() == "true"
         query_class = AggregateQuery if plan.aggregation is not None else StatelessQuery
-        query = query_class(query_id, plan, sink, log, self.engine.plog, fail_on_invalid_ts)
+        query = query_class(
+            query_id,
+            plan,
+            sink,
+            log,
+            self.engine.plog,
+            fail_on_invalid_ts,
+            self.engine.schema_registry,
+        )
         self.running[query_id] = query
         self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, [plan.source.name])
         return query_id
@@ -237,7 +247,7 @@ class StatementExecutor:
                 f"Cannot insert values into an unknown stream/table: `{stmt.target}`"
                 + self._case_hint(stmt.target)
             )
-        insert_values(stmt, target, self.engine.log)
+        insert_values(stmt, target, self.engine.log, self.engine.schema_registry)
         return R.CommandStatus(stmt.text, "")
 
     def _case_hint(self, name: str) -> str:

@@ -1,4 +1,5 @@
-"""Key and value formats, as ksqlDB serializes them: JSON, DELIMITED, KAFKA and NONE.
+"""Key and value formats, as ksqlDB serializes them: JSON, DELIMITED, KAFKA, NONE, and the
+schema formats AVRO, PROTOBUF, JSON_SR (Schema Registry) and PROTOBUF_NOSR.
 
 A serializer takes a row (values in column order, value forms of sqlengine/types.py) and
 returns the record's bytes; a deserializer does the reverse. A null record (None bytes) reads
@@ -15,6 +16,8 @@ Formats:
   see `delimited` for quoting and NULLs.
 - KAFKA: one INT, BIGINT, DOUBLE, STRING or BYTES column with Kafka's primitive serializers.
 - NONE: no columns; writes null records, reads any record as no columns.
+- AVRO, PROTOBUF, JSON_SR, PROTOBUF_NOSR: see `registry_serde` (the serializers and
+  deserializers take the Schema Registry and the topic, whose subjects hold the schemas).
 A schema with no columns (a keyless source's key) writes null records and reads as [] in every
 format.
 
@@ -34,7 +37,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlengine.serde.base import DELIMITED, JSON, KAFKA, NONE, FormatInfo, SerdeError
+from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.serde.base import (
+    DELIMITED,
+    JSON,
+    KAFKA,
+    NONE,
+    SCHEMA_FORMATS,
+    FormatInfo,
+    SerdeError,
+)
 from sqlengine.serde.checks import check_format, check_properties, format_name
 from sqlengine.serde.coerce import CoercionError, json_reader, json_writer
 from sqlengine.serde.delimited import (
@@ -44,6 +56,7 @@ from sqlengine.serde.delimited import (
 )
 from sqlengine.serde.json_format import make_json_deserializer, make_json_serializer
 from sqlengine.serde.kafka_format import make_kafka_deserializer, make_kafka_serializer
+from sqlengine.serde.registry_serde import make_schema_deserializer, make_schema_serializer
 from sqlengine.types import SqlType
 
 __all__ = [
@@ -80,11 +93,20 @@ def make_serializer(
     *,
     is_key: bool,
     wrap_single: bool = True,
+    topic: str = "",
+    registry: SchemaRegistry | None = None,
 ) -> Serializer:
-    """The serializer of rows with `columns` in format `fmt` (schema checked by check_format)."""
+    """The serializer of rows with `columns` in format `fmt` (schema checked by check_format).
+
+    topic, registry: where schema formats register and look up schemas.
+    """
     name = format_name(fmt.name)
     if not columns or name == NONE:
         return _null_serializer
+    if name in SCHEMA_FORMATS:
+        return make_schema_serializer(
+            fmt, columns, is_key=is_key, wrap_single=wrap_single, registry=registry, topic=topic
+        )
     if name == JSON:
         unwrap = len(columns) == 1 and (is_key or not wrap_single)
         return make_json_serializer(columns, unwrap=unwrap)
@@ -100,14 +122,20 @@ def make_deserializer(
     is_key: bool,
     wrap_single: bool = True,
     topic: str = "",
+    registry: SchemaRegistry | None = None,
 ) -> Deserializer:
     """The deserializer of records in format `fmt` into rows with `columns`.
 
-    topic: named in error messages, as ksqlDB names it.
+    topic: named in error messages, as ksqlDB names it. registry: where schema formats look
+    up the schema ids records carry.
     """
     name = format_name(fmt.name)
     if not columns or name == NONE:
         return _no_columns
+    if name in SCHEMA_FORMATS:
+        return make_schema_deserializer(
+            fmt, columns, is_key=is_key, wrap_single=wrap_single, registry=registry, topic=topic
+        )
     if name == JSON:
         unwrap = len(columns) == 1 and (is_key or not wrap_single)
         return make_json_deserializer(columns, unwrap=unwrap, is_key=is_key, topic=topic)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlengine.serde.base import (
+    AVRO,
     DELIMITED,
     FORMAT_NAMES,
     JSON,
+    JSON_SR,
     KAFKA,
     NONE,
+    PROTOBUF,
+    PROTOBUF_NOSR,
     FormatInfo,
     SerdeError,
     contains_base,
@@ -18,8 +24,22 @@ from sqlengine.serde.delimited import parse_delimiter
 from sqlengine.serde.kafka_format import SUPPORTED_BASES as KAFKA_BASES
 from sqlengine.types import Base, Map, SqlType
 
-_PROPERTIES = {JSON: (), DELIMITED: ("delimiter",), KAFKA: (), NONE: ()}
+_PROPERTIES = {
+    JSON: (),
+    DELIMITED: ("delimiter",),
+    KAFKA: (),
+    NONE: (),
+    AVRO: ("fullSchemaName", "schemaId"),
+    PROTOBUF: ("fullSchemaName", "schemaId", "nullableRepresentation"),
+    PROTOBUF_NOSR: ("nullableRepresentation",),
+    JSON_SR: ("schemaId",),
+}
 _COMPLEX = (Base.ARRAY, Base.MAP, Base.STRUCT)
+# Formats that write a single column either wrapped in a record or as the bare value; the
+# others can do only one of the two.
+_WRAP_OR_UNWRAP = (JSON, JSON_SR, AVRO)
+_WRAP_ONLY = (PROTOBUF, PROTOBUF_NOSR)
+_AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def format_name(name: str) -> str:
@@ -40,6 +60,11 @@ def check_properties(fmt: FormatInfo) -> None:
         )
     if "delimiter" in fmt.properties:
         parse_delimiter(fmt.properties["delimiter"])
+    full_name = fmt.properties.get("fullSchemaName")
+    if full_name is not None and not full_name.strip():
+        raise SerdeError(
+            f"fullSchemaName cannot be empty. Format configuration: {{fullSchemaName={full_name.strip()}}}"
+        )
 
 
 def _non_string_map_key(t: SqlType) -> bool:
@@ -56,6 +81,20 @@ def _children(t: SqlType) -> list[SqlType]:
     if t.base is Base.STRUCT:
         return [f.type for f in t.fields]  # type: ignore[attr-defined]
     return []
+
+
+def _field_names(t: SqlType) -> list[str]:
+    if t.base is Base.STRUCT:
+        return [n for f in t.fields for n in (f.name, *_field_names(f.type))]  # type: ignore[attr-defined]
+    return [n for c in _children(t) for n in _field_names(c)]
+
+
+def _avro_name_refusal(name: str) -> str | None:
+    if _AVRO_NAME.fullmatch(name):
+        return None
+    if not (name[:1].isalpha() or name[:1] == "_"):
+        return f"Schema is not compatible with Avro: Illegal initial character: {name}"
+    return f"Schema is not compatible with Avro: Illegal character in: {name}"
 
 
 def _format_refusal(name: str, columns: list[tuple[str, SqlType]], *, is_key: bool) -> str | None:
@@ -79,7 +118,18 @@ def _format_refusal(name: str, columns: list[tuple[str, SqlType]], *, is_key: bo
                     f"column: `{column}`"
                 )
     elif any(_non_string_map_key(t) for _, t in columns):
+        if name == AVRO:
+            return "Avro only supports MAPs with STRING keys"
+        if name in _WRAP_ONLY:
+            return f"{name} format only supports MAP types with STRING keys"
         return "JSON only supports MAP types with STRING keys"
+    elif name == AVRO:
+        unwrapped = len(columns) == 1 and is_key
+        names = [] if unwrapped else [n for n, _ in columns]
+        for n in names + [f for _, t in columns for f in _field_names(t)]:
+            reason = _avro_name_refusal(n)
+            if reason is not None:
+                return reason
     return None
 
 
@@ -103,7 +153,10 @@ def check_format(
     elif wrap_single is not None:
         if len(columns) != 1:
             raise SerdeError("'WRAP_SINGLE_VALUE' is only valid for single-field value schemas")
-        if fmt != JSON and (wrap_single or fmt == NONE):
+        refused = fmt not in _WRAP_OR_UNWRAP and (
+            fmt == NONE or (not wrap_single if fmt in _WRAP_ONLY else wrap_single)
+        )
+        if refused:
             setting = "true" if wrap_single else "false"
             raise SerdeError(
                 f"Format '{fmt}' does not support 'WRAP_SINGLE_VALUE' set to '{setting}'."

@@ -1,0 +1,263 @@
+"""The REPL driven as a person drives it: a pseudo-terminal to type into and a screen to read
+(the program's output with terminal control sequences removed), against an in-process engine
+(`--local`) and against a real server on 127.0.0.1; and its non-interactive forms."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pexpect
+import pytest
+
+from repl.lexer import is_complete, split_statements
+
+STREAMDB = str(Path(sys.executable).with_name("streamdb"))
+TIMEOUT = 20.0
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>]|\r")
+
+CREATE_WIDGETS = (
+    "CREATE STREAM widgets (sensor_id VARCHAR KEY, colour VARCHAR, weight_g INT)",
+    "    WITH (kafka_topic='widgets', value_format='JSON', partitions=1);",
+)
+INSERTS = (
+    "INSERT INTO widgets (sensor_id, colour, weight_g) VALUES ('aa-101', 'RED', 100); "
+    "INSERT INTO widgets (sensor_id, colour, weight_g) VALUES ('aa-102', 'BLUE', 130); "
+    "INSERT INTO widgets (sensor_id, colour, weight_g) VALUES ('aa-103', 'RED', 125);"
+)
+CSAS = "CREATE STREAM widgets_red AS SELECT * FROM widgets WHERE colour = 'RED' EMIT CHANGES;"
+
+
+class Terminal:
+    """A REPL in a pseudo-terminal. `expect` waits for texts to appear on the screen, in order,
+    after what earlier calls already read, and returns the screen text it read through."""
+
+    def __init__(self, args: list[str], home: Path) -> None:
+        env = {**os.environ, "HOME": str(home), "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
+        self.child = pexpect.spawn(
+            STREAMDB, args, env=env, encoding="utf-8", timeout=TIMEOUT, dimensions=(50, 120)
+        )
+        self.screen = ""
+        self.seen = 0
+
+    def expect(self, *texts: str, timeout: float = TIMEOUT) -> str:
+        start = self.seen
+        deadline = time.monotonic() + timeout
+        for text in texts:
+            while (found := self.screen.find(text, self.seen)) < 0:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"{text!r} not on screen; after it:\n{self.screen[start:]}"
+                    )
+                self._read()
+            self.seen = found + len(text)
+        return self.screen[start : self.seen]
+
+    def _read(self) -> None:
+        try:
+            self.screen += _CONTROL.sub("", self.child.read_nonblocking(4096, timeout=0.1))
+        except pexpect.TIMEOUT:
+            pass
+
+    def run(self, line: str, *shown: str) -> str:
+        """Type a line, see `shown` and then the next prompt."""
+        self.child.sendline(line)
+        return self.expect(*shown, "ksql>")
+
+    def exit(self) -> int:
+        self.child.sendline("exit")
+        self.expect("Exiting streamdb.")
+        self.child.expect(pexpect.EOF, timeout=TIMEOUT)
+        self.child.close()
+        return self.child.exitstatus
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen(
+        [STREAMDB, "server", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/info", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.kill()
+    raise AssertionError("the server did not start")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    process = start_server(port, tmp_path / "server-data")
+    yield f"http://127.0.0.1:{port}"
+    stop(process)
+
+
+def walk_through(term: Terminal) -> None:
+    """A first session: create, insert, query, describe, make a mistake."""
+    term.expect("Server Status: RUNNING", "ksql>")
+    term.child.sendline(CREATE_WIDGETS[0])  # Enter before the `;` continues the statement
+    term.run(CREATE_WIDGETS[1], " Message", " Stream created ")
+    inserted = term.run(INSERTS + " SHOW STREAMS;", " Stream Name ", " WIDGETS ")
+    assert "Message" not in inserted  # INSERT VALUES prints nothing
+
+    pull = term.run("SELECT * FROM widgets;", "|SENSOR_ID", "|aa-101", "Query terminated")
+    pull += term.screen[term.seen :]
+    assert "|aa-102" in pull and "|aa-103" in pull and "Limit Reached" not in pull
+
+    term.run(CSAS, "Created query with ID CSAS_WIDGETS_RED_")
+    term.run("SET 'auto.offset.reset'='earliest';", "Successfully changed local property")
+    limited = term.run(
+        "SELECT sensor_id, weight_g FROM widgets_red EMIT CHANGES LIMIT 2;",
+        "|SENSOR_ID",
+        "|WEIGHT_G",
+        "|aa-101",
+        "|aa-103",
+        "Limit Reached",
+        "Query terminated",
+    )
+    assert "aa-102" not in limited
+
+    described = term.run("DESCRIBE widgets_red;", "Name                 : WIDGETS_RED", "DESCRIBE")
+    assert re.search(r"SENSOR_ID \| VARCHAR\(STRING\)  \(key\)", described)
+    assert re.search(r"WEIGHT_G  \| INTEGER", described)
+
+    wrong = term.run(
+        "SELECT * FROM widgets WHER colour = 'RED';", "line 1:28: Syntax Error", "Statement:", "^"
+    )
+    lines = wrong.splitlines()
+    statement = next(i for i, line in enumerate(lines) if line.startswith("Statement: SELECT"))
+    assert lines[statement + 1].index("^") == len("Statement: ") + 27  # under `colour`
+
+
+def test_local_session(tmp_path: Path) -> None:
+    term = Terminal(["cli", "--local", "--data-dir", str(tmp_path / "data")], tmp_path)
+    walk_through(term)
+    term.child.sendline("SELECT * FROM widgets EMIT CHANGES;")
+    term.expect("|aa-101", "|aa-102", "|aa-103")
+    term.child.sendintr()
+    term.expect("Query terminated", "ksql>")
+    term.run("SHOW STREAMS;", " WIDGETS_RED | WIDGETS_RED ")  # the REPL outlived Ctrl-C
+    assert term.exit() == 0
+    assert "SHOW STREAMS;" in (tmp_path / ".streamdb_history").read_text()
+
+
+def test_server_session(tmp_path: Path, server: str) -> None:
+    term = Terminal(["cli", server], tmp_path)
+    term.expect(f"located at {server}")
+    walk_through(term)
+    term.run("UNSET 'auto.offset.reset';", "Successfully unset local property")
+    term.child.sendline("SELECT sensor_id, colour FROM widgets_red EMIT CHANGES;")
+    term.expect("|SENSOR_ID", "|COLOUR")
+    insert = "INSERT INTO widgets (sensor_id, colour, weight_g) VALUES ('aa-104', 'RED', 90);"
+    httpx.post(f"{server}/ksql", json={"ksql": insert}, timeout=TIMEOUT).raise_for_status()
+    term.expect("|aa-104")  # a row that arrived while the query ran
+    term.child.sendintr()
+    term.expect("Query terminated", "ksql>")
+    term.run("SHOW QUERIES;", "CSAS_WIDGETS_RED_")
+    assert term.exit() == 0
+
+
+def test_lost_connection_and_reconnect(tmp_path: Path) -> None:
+    port = free_port()
+    process = start_server(port, tmp_path / "data")
+    term = Terminal(["cli", f"http://127.0.0.1:{port}"], tmp_path)
+    try:
+        term.expect("Server Status: RUNNING", "ksql>")
+        term.run(" ".join(CREATE_WIDGETS), "Stream created")
+        stop(process)
+        term.run("SHOW STREAMS;", "Lost connection to the server at http://127.0.0.1:")
+        term.run("SHOW STREAMS;", "still unreachable")
+        process = start_server(port, tmp_path / "data")
+        term.run("SHOW STREAMS;", "Reconnected to the server", " WIDGETS ")
+        assert term.exit() == 0
+    finally:
+        stop(process)
+
+
+# ---------------------------------------------------------------------------- non-interactive
+
+
+def streamdb_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [STREAMDB, "cli", *args], input=stdin, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_execute_option(tmp_path: Path) -> None:
+    sql = " ".join(CREATE_WIDGETS) + INSERTS + "SELECT sensor_id FROM widgets WHERE weight_g > 110;"
+    done = streamdb_cli("--local", "--data-dir", str(tmp_path), "-e", sql)
+    assert done.returncode == 0, done.stderr
+    assert "Stream created" in done.stdout
+    assert "|aa-102" in done.stdout and "|aa-103" in done.stdout and "aa-101" not in done.stdout
+    assert done.stderr == ""
+
+
+def test_file_stops_at_first_error(tmp_path: Path, server: str) -> None:
+    script = tmp_path / "script.sql"
+    script.write_text(
+        "\n".join(CREATE_WIDGETS)
+        + "\nDESCRIBE nowhere;\nCREATE STREAM never_made AS SELECT * FROM widgets;\n"
+    )
+    done = streamdb_cli(server, "-f", str(script))
+    assert done.returncode == 1
+    assert "Stream created" in done.stdout
+    assert "NOWHERE" in done.stderr and "Statement: DESCRIBE nowhere;" in done.stderr
+    shown = streamdb_cli(server, "-e", "SHOW STREAMS;")
+    assert " WIDGETS " in shown.stdout and "NEVER_MADE" not in shown.stdout
+
+
+def test_stdin_session_commands(tmp_path: Path) -> None:
+    spool = tmp_path / "spool.txt"
+    script = "\n".join(
+        [
+            *CREATE_WIDGETS,
+            INSERTS,
+            "DEFINE colour = 'BLUE';",
+            f"SPOOL '{spool}';",
+            "SELECT sensor_id FROM widgets WHERE colour = '${colour}';",
+            "SPOOL OFF;",
+            "OUTPUT JSON;",
+            "SHOW STREAMS;",
+        ]
+    )
+    done = streamdb_cli("--local", "--data-dir", str(tmp_path / "data"), stdin=script)
+    assert done.returncode == 0, done.stderr
+    assert "|aa-102" in spool.read_text() and "aa-101" not in spool.read_text()
+    assert '"@type": "streams"' in done.stdout and "Stream Name" not in done.stdout
+
+
+def test_statement_splitting() -> None:
+    text = "SELECT ';' FROM s; -- a; comment\nSHOW `a;b`;\nhelp\nSELECT 1"
+    assert split_statements(text) == (
+        ["SELECT ';' FROM s;", "-- a; comment\nSHOW `a;b`;", "help"],
+        "SELECT 1",
+    )
+    assert is_complete("exit") and is_complete("SHOW STREAMS;\n")
+    assert not is_complete("SELECT * FROM s") and not is_complete("SELECT 'a;")
