@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from grammar import ast
 from grammar.printer import format_expr
@@ -10,12 +11,15 @@ from grammar.rewrite import walk
 from planner.aggregation import AggregationPlan, plan_aggregation
 from planner.errors import PlanError
 from planner.logical import AggregateNode, FilterNode, PlanNode, ProjectNode, SourceNode
+from planner.partitioning import Partitioning, plan_partitioning, split_outputs, star_columns
 from planner.scope import Column, Scope
+from planner.table_functions import check_no_table_functions, plan_flat_map
 from planner.typing import infer_type
 from sqlengine import catalog as C
 from sqlengine import types as T
 
-_UNSUPPORTED_YET = "is not supported yet"
+if TYPE_CHECKING:
+    from planner.joins import JoinPlan
 
 
 @dataclass
@@ -38,11 +42,15 @@ class QueryPlan:
     select_order: list[str] = field(default_factory=list)
     aggregation: AggregationPlan | None = None
     emit: str | None = None  # CHANGES | FINAL
+    partitioning: Partitioning | None = None  # a stream re-keyed by PARTITION BY
+    join: JoinPlan | None = None  # FROM joins sources (`source` is the leftmost)
 
     @property
     def result_kind(self) -> str:
         """STREAM or TABLE: what the query produces (an aggregation always a table)."""
-        return "TABLE" if self.aggregation is not None else self.source.kind
+        if self.aggregation is not None:
+            return "TABLE"
+        return self.join.result_kind if self.join is not None else self.source.kind
 
     @property
     def key_outputs(self) -> list[OutputColumn]:
@@ -85,10 +93,11 @@ def plan_select(
     sink_name: str | None,
     config: dict[str, str] | None = None,
 ) -> QueryPlan:
-    if not isinstance(query.from_, ast.SourceRef):
-        raise PlanError(f"JOIN {_UNSUPPORTED_YET}")
-    if query.partition_by:
-        raise PlanError(f"PARTITION BY {_UNSUPPORTED_YET}")
+    if isinstance(query.from_, ast.Join):
+        # Imported here: the join planner builds on this module's shared functions.
+        from planner.joins import plan_join_select
+
+        return plan_join_select(query, catalog, sink_name)
     ref = query.from_
     source = catalog.source(ref.name)
     if source is None:
@@ -114,13 +123,28 @@ def plan_select(
 
     if query.emit == "FINAL" and query.window is None:
         raise PlanError("EMIT FINAL is only supported for windowed aggregations.")
+    partitioning = (
+        plan_partitioning(query.partition_by, scope, source) if query.partition_by else None
+    )
     if query.group_by or query.window is not None or query.having is not None:
+        check_no_table_functions([i.expr for i in query.select if isinstance(i, ast.SelectColumn)])
         return _plan_grouped(query, node, scope, source, alias, sink_name, config or {})
 
-    outputs = _select_outputs(query.select, scope, source, alias)
-    _assign_keys(outputs, source, sink_name)
+    items, node = plan_flat_map(
+        _select_items(query.select, scope, source, alias, partitioning), node, source.kind
+    )
+    outputs = _select_outputs(items, Scope(node.columns))
     select_order = [o.name for o in outputs]
-    outputs.sort(key=lambda o: not o.is_key)
+    if partitioning is None:
+        _assign_keys(outputs, source, sink_name)
+        outputs.sort(key=lambda o: not o.is_key)
+    else:
+        has_star = any(isinstance(i, ast.SelectStar) for i in query.select)
+        named = [(o.name, o.expr) for o in outputs]
+        keys, values = split_outputs(partitioning, named, scope, has_star, sink_name)
+        outputs = [OutputColumn(k.name, k.type, k.expr, True) for k in keys] + [
+            outputs[i] for i in values
+        ]
     out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
         Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
     ]
@@ -132,7 +156,7 @@ def plan_select(
         + [o.expr for o in outputs]
         + [ast.ColumnRef(c) for c in _passed_through(source)],
     )
-    return QueryPlan(project, source, outputs, query.where, select_order)
+    return QueryPlan(project, source, outputs, query.where, select_order, partitioning=partitioning)
 
 
 def _passed_through(source: C.DataSource) -> list[str]:
@@ -169,9 +193,14 @@ def _plan_grouped(
 
 
 def _select_items(
-    items: tuple[ast.SelectItem, ...], scope: Scope, source: C.DataSource, alias: str
+    items: tuple[ast.SelectItem, ...],
+    scope: Scope,
+    source: C.DataSource,
+    alias: str,
+    partitioning: Partitioning | None = None,
 ) -> list[tuple[str, ast.Expr, bool]]:
-    """(output name, expression, explicitly aliased) per column the select produces."""
+    """(output name, expression, explicitly aliased) per column the select produces; `*`
+    selects the columns of the input as PARTITION BY re-keys it."""
     names = _ColumnNames(
         {c.name for c in source.columns}
         | {
@@ -186,7 +215,10 @@ def _select_items(
         if isinstance(item, ast.SelectStar):
             if item.source is not None and item.source not in (alias, source.name):
                 raise PlanError(f"'{item.source}' is not a valid stream/table name or alias.")
-            out += [(c.name, ast.ColumnRef(c.name, alias), False) for c in source.columns]
+            if partitioning is not None:
+                out += star_columns(partitioning, source, alias)
+            else:
+                out += [(c.name, ast.ColumnRef(c.name, alias), False) for c in source.columns]
         elif isinstance(item, ast.SelectStructAll):
             struct_type = typed(item.expr, scope, "SELECT")
             if not isinstance(struct_type, T.Struct):
@@ -215,11 +247,9 @@ def _check_duplicates(outputs: list[OutputColumn]) -> None:
         seen.add(o.name)
 
 
-def _select_outputs(
-    items: tuple[ast.SelectItem, ...], scope: Scope, source: C.DataSource, alias: str
-) -> list[OutputColumn]:
+def _select_outputs(items: list[tuple[str, ast.Expr, bool]], scope: Scope) -> list[OutputColumn]:
     outputs: list[OutputColumn] = []
-    for name, expr, _ in _select_items(items, scope, source, alias):
+    for name, expr, _ in items:
         col_type = typed(expr, scope, "SELECT")
         if col_type is None:
             raise PlanError(

@@ -126,3 +126,20 @@ class SinkNode(PlanNode):
     def describe(self) -> str:
         assert self.sink is not None
         return f"SINK {self.sink.kind.lower()} {self.sink.name} -> topic {self.sink.topic}"
+
+
+@dataclass
+class JoinNode(PlanNode):
+    """Joins the result of `left` with the source `right` (n-way joins are left-deep)."""
+
+    left: PlanNode | None = None
+    right: PlanNode | None = None
+    kind: str = "INNER"  # INNER | LEFT | RIGHT | FULL
+    shape: str = ""  # STREAM_STREAM | STREAM_TABLE | TABLE_TABLE | FOREIGN_KEY
+    criteria: str = ""
+
+    def children(self) -> list[PlanNode]:
+        return [n for n in (self.left, self.right) if n is not None]
+
+    def describe(self) -> str:
+        return f"JOIN {self.kind} {self.shape.lower().replace('_', '-')} ON {self.criteria}"

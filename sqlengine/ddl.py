@@ -16,6 +16,7 @@ from sqlengine import serde
 from sqlengine import types as T
 from sqlengine.log.base import Log
 from sqlengine.runtime import format_info
+from sqlengine.schema_registry import SchemaRegistry
 
 KNOWN_PROPERTIES = frozenset(
     {
@@ -37,6 +38,8 @@ KNOWN_PROPERTIES = frozenset(
         "KEY_SCHEMA_FULL_NAME",
         "VALUE_SCHEMA_FULL_NAME",
         "VALUE_AVRO_SCHEMA_FULL_NAME",
+        "KEY_PROTOBUF_NULLABLE_REPRESENTATION",
+        "VALUE_PROTOBUF_NULLABLE_REPRESENTATION",
         "RETENTION_MS",
         "CLEANUP_POLICY",
         "SOURCE_CONNECTOR",
@@ -61,6 +64,10 @@ _FORMAT_PROPERTIES = {
     "KEY_SCHEMA_FULL_NAME": (True, "fullSchemaName"),
     "VALUE_SCHEMA_FULL_NAME": (False, "fullSchemaName"),
     "VALUE_AVRO_SCHEMA_FULL_NAME": (False, "fullSchemaName"),
+    "KEY_SCHEMA_ID": (True, "schemaId"),
+    "VALUE_SCHEMA_ID": (False, "schemaId"),
+    "KEY_PROTOBUF_NULLABLE_REPRESENTATION": (True, "nullableRepresentation"),
+    "VALUE_PROTOBUF_NULLABLE_REPRESENTATION": (False, "nullableRepresentation"),
 }
 
 
@@ -127,6 +134,12 @@ def formats_of(
     assert key is not None
     key = _with_properties(key, props, is_key=True)
     value = _with_properties(value, props, is_key=False)
+    for side, fmt in (("KEY", key), ("VALUE", value)):
+        if fmt.prop("schemaId") is not None and fmt.name not in serde.SR_FORMATS:
+            raise PlanError(
+                f"{side}_FORMAT should support schema inference when {side}_SCHEMA_ID is "
+                f"provided. Current format is {fmt.name}."
+            )
     for fmt in (key, value):
         serde.check_properties(format_info(fmt))
     return key, value
@@ -172,6 +185,10 @@ def wrap_single_of(
     return configured.lower() == "true"
 
 
+def _without_schema_id(fmt: C.Format) -> C.Format:
+    return C.Format(fmt.name, tuple((k, v) for k, v in fmt.properties if k != "schemaId"))
+
+
 def sink_spec(
     stmt: ast.CreateAsSelect | None,
     name: str,
@@ -184,7 +201,13 @@ def sink_spec(
     props = props_of(stmt.properties) if stmt is not None else {}
     prefix = config.get("ksql.output.topic.name.prefix", "")
     topic = str(props.get("KAFKA_TOPIC") or prefix + name)
-    key, value = formats_of(props, config, source.key_format, source.value_format)
+    # A sink writes its own schema: the source's schema id is not inherited.
+    key, value = formats_of(
+        props,
+        config,
+        _without_schema_id(source.key_format),
+        _without_schema_id(source.value_format),
+    )
     existing = log.topic(source.topic)
     partitions = int(props.get("PARTITIONS") or (existing.partitions if existing else 1))  # type: ignore[call-overload]
     return SinkSpec(
@@ -214,10 +237,50 @@ def _opt_str(v: object) -> str | None:
     return None if v is None else str(v)
 
 
+def _inferred_columns(
+    columns: list[C.SourceColumn],
+    fmt: C.Format,
+    topic: str,
+    registry: SchemaRegistry | None,
+    *,
+    is_key: bool,
+    wrap_single: bool = True,
+) -> list[C.SourceColumn]:
+    """The key or value columns of a CREATE: those declared, else (for a Schema Registry
+    format) those of the registered schema; KEY/VALUE_SCHEMA_ID requires inference."""
+    kind = C.KEY if is_key else C.VALUE
+    declared = [c for c in columns if c.kind == kind]
+    side = "KEY" if is_key else "VALUE"
+    given_id = fmt.prop("schemaId") is not None
+    if given_id and declared:
+        raise PlanError(
+            f"Table elements and {side}_SCHEMA_ID cannot both exist for create statement."
+        )
+    if declared or fmt.name not in serde.SR_FORMATS:
+        return declared
+    subject = serde.subject_of(topic, is_key=is_key)
+    if is_key and not given_id and (registry is None or registry.latest(subject) is None):
+        return []  # no key schema registered: a stream without key columns
+    try:
+        inferred = serde.inferred_columns(
+            format_info(fmt), registry, topic, is_key=is_key, wrap_single=wrap_single
+        )
+    except serde.SerdeError as exc:
+        raise PlanError(str(exc)) from exc
+    return [C.SourceColumn(name, t, kind) for name, t in inferred]
+
+
 def declared_source(
-    stmt: ast.CreateSource, catalog: C.Catalog, log: Log, config: dict[str, str]
+    stmt: ast.CreateSource,
+    catalog: C.Catalog,
+    log: Log,
+    config: dict[str, str],
+    registry: SchemaRegistry | None = None,
 ) -> C.DataSource:
-    """The DataSource a CREATE STREAM/TABLE declares; creates its topic if PARTITIONS is given."""
+    """The DataSource a CREATE STREAM/TABLE declares; creates its topic if PARTITIONS is given.
+
+    Key or value columns not declared are inferred from the Schema Registry (`registry`).
+    """
     props = props_of(stmt.properties)
     columns = [_column(e, catalog) for e in stmt.elements]
     columns.sort(key=lambda c: c.kind != C.KEY)
@@ -226,12 +289,20 @@ def declared_source(
             raise PlanError(
                 f"'{c.name}' is a reserved column name. You cannot use it as a name for a column."
             )
-    if stmt.kind == "TABLE" and not any(c.kind == C.KEY for c in columns) and columns:
-        raise PlanError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
     topic = props.get("KAFKA_TOPIC")
     if topic is None:
         raise PlanError('Missing required property "KAFKA_TOPIC" which has no default value.')
     key, value = formats_of(props, config, None, None)
+    keys = _inferred_columns(columns, key, str(topic), registry, is_key=True)
+    wrapped = wrap_single_of(props, config, 1) is not False
+    values = _inferred_columns(
+        columns, value, str(topic), registry, is_key=False, wrap_single=wrapped
+    )
+    # Declared values and headers keep their order; inferred values come before headers.
+    body = [c for c in columns if c.kind != C.KEY]
+    columns = keys + (body if any(c.kind == C.VALUE for c in body) else values + body)
+    if stmt.kind == "TABLE" and not any(c.kind == C.KEY for c in columns) and columns:
+        raise PlanError("Tables require a PRIMARY KEY. Please define the PRIMARY KEY.")
     if not columns:
         raise PlanError("No columns supplied.")
     window = _window_of(props)

@@ -14,12 +14,15 @@ from typing import Any
 from planner.builder import QueryPlan
 from planner.logical import SinkSpec
 from planner.scope import Scope
+from planner.table_functions import FlatMapNode
 from sqlengine import catalog as C
 from sqlengine import serde
 from sqlengine import types as T
 from sqlengine.codegen import compile_stage
+from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
+from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key, windowed_key
@@ -158,6 +161,8 @@ class SinkEncoder:
     value_types: list[tuple[str, T.SqlType]]
     log: Log
     registry: SchemaRegistry | None = None
+    # A key PARTITION BY builds of several columns is written even when all of them are NULL.
+    keep_null_keys: bool = False
 
     def __post_init__(self) -> None:
         topic = self.sink.topic
@@ -220,7 +225,8 @@ class SinkEncoder:
                     continue
             key = row[1 : 1 + n]
             # An all-NULL key is a null key (not one NULL column): ksqlDB writes no key bytes.
-            key_bytes = self.key_ser(key) if any(k is not None for k in key) else None
+            keep = self.keep_null_keys or any(k is not None for k in key)
+            key_bytes = self.key_ser(key) if keep else None
             if windows is not None:
                 start, end = windows[i]
                 key_bytes = windowed_key(key_bytes, start, end, self.sink.session_windows)
@@ -314,25 +320,24 @@ class StatelessQuery(PersistentQuery):
         # A table's filter turns the rows it rejects into tombstones (as a KTable filter does),
         # so there the predicate is computed as a leading column instead of dropping rows.
         self.filter_to_tombstones = is_table and plan.where is not None
-        # A stream forwards a null-value record as is, unless a filter drops it.
-        self.drop_null_values = not is_table and plan.where is not None
+        # A stream forwards a null-value record as is, unless a filter or a table function
+        # (which has no value to read) drops it.
+        flat_map = isinstance(scope_input, FlatMapNode)
+        self.drop_null_values = not is_table and (plan.where is not None or flat_map)
         self.stage = (
             compile_stage(None, [plan.where, *project.exprs], scope, self._on_error)  # type: ignore[list-item]
             if self.filter_to_tombstones
-            else compile_stage(plan.where, project.exprs, scope, self._on_error)
+            else projection_stage(plan, self._on_error)
         )
-        source_keys = [c.name for c in plan.source.key_columns]
-        # Where each output key sits in a null-value row (ROWTIME, ROWPARTITION, ROWOFFSET, keys).
-        self.null_row_keys = [
-            3 + source_keys.index(o.expr.name)  # type: ignore[attr-defined]
-            for o in plan.key_outputs
-        ]
+        self.null_row_keys = null_row_keys(plan, self._on_error)
+        partitioning = plan.partitioning
         self.encoder = SinkEncoder(
             sink,
             [(o.name, o.type) for o in plan.key_outputs],
             [(o.name, o.type) for o in plan.value_outputs],
             log,
             registry,
+            keep_null_keys=partitioning is not None and len(partitioning.keys) > 1,
         )
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
@@ -358,6 +363,6 @@ class StatelessQuery(PersistentQuery):
                 flush()
                 tombstones.add(len(out))
                 bounds = row[-3:-1] if self.plan.source.window is not None else ()
-                out.append((row[0], *(row[i] for i in self.null_row_keys), *bounds, row[-1]))
+                out.append((row[0], *self.null_row_keys(row), *bounds, row[-1]))
         flush()
         self.encoder.write(out, tombstones)

@@ -16,6 +16,7 @@ from sqlengine.aggregate_query import AggregateQuery
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
 from sqlengine.log.base import TopicExistsError
+from sqlengine.rekey import sink_key_format
 from sqlengine.runtime import PersistentQuery, StatelessQuery
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ class StatementExecutor:
         if stmt.if_not_exists and self.catalog.source(stmt.name) is not None:
             return R.CommandStatus(stmt.text, f"{stmt.kind.title()} already exists.")
         self._check_new_name(stmt.name, stmt.kind, stmt.or_replace, stmt.is_source)
-        source = ddl.declared_source(stmt, self.catalog, self.engine.log, config)
+        source = ddl.declared_source(
+            stmt, self.catalog, self.engine.log, config, self.engine.schema_registry
+        )
         self.catalog.sources[source.name] = source
         return R.CommandStatus(stmt.text, f"{stmt.kind.title()} created")
 
@@ -141,6 +144,14 @@ class StatementExecutor:
             plan.source,
             len(plan.value_outputs),
             self.engine.log,
+            config,
+        )
+        props = ddl.props_of(stmt.properties)
+        explicit_key_format = props.get("KEY_FORMAT") or props.get("FORMAT")
+        sink.key_format = sink_key_format(
+            plan,
+            sink.key_format,
+            None if explicit_key_format is None else str(explicit_key_format),
             config,
         )
         columns = [

@@ -164,6 +164,8 @@ def test_local_session(tmp_path: Path) -> None:
     term.child.sendintr()
     term.expect("Query terminated", "ksql>")
     term.run("SHOW STREAMS;", " WIDGETS_RED | WIDGETS_RED ")  # the REPL outlived Ctrl-C
+    term.child.send("DESCRIBE widgets_r\t")  # Tab completes from the live catalog
+    term.run(";", "Name                 : WIDGETS_RED")
     assert term.exit() == 0
     assert "SHOW STREAMS;" in (tmp_path / ".streamdb_history").read_text()
 

@@ -44,6 +44,7 @@ from sqlengine.serde.base import (
     KAFKA,
     NONE,
     SCHEMA_FORMATS,
+    SR_FORMATS,
     FormatInfo,
     SerdeError,
 )
@@ -56,18 +57,33 @@ from sqlengine.serde.delimited import (
 )
 from sqlengine.serde.json_format import make_json_deserializer, make_json_serializer
 from sqlengine.serde.kafka_format import make_kafka_deserializer, make_kafka_serializer
-from sqlengine.serde.registry_serde import make_schema_deserializer, make_schema_serializer
+from sqlengine.serde.registry_serde import (
+    inferred_columns,
+    make_json_encoder,
+    make_schema_deserializer,
+    make_schema_serializer,
+    parse_registered,
+    schema_decoder,
+    subject_of,
+)
 from sqlengine.types import SqlType
 
 __all__ = [
+    "SCHEMA_FORMATS",
+    "SR_FORMATS",
     "FormatInfo",
     "SerdeError",
     "check_format",
     "check_properties",
+    "inferred_columns",
     "json_to_value",
     "make_deserializer",
+    "make_json_encoder",
+    "parse_registered",
+    "schema_decoder",
     "make_serializer",
     "parse_delimiter",
+    "subject_of",
     "value_to_json",
 ]
 

@@ -209,11 +209,17 @@ def make_schema_deserializer(
 
 
 def inferred_columns(
-    fmt: FormatInfo, registry: SchemaRegistry | None, topic: str, *, is_key: bool
+    fmt: FormatInfo,
+    registry: SchemaRegistry | None,
+    topic: str,
+    *,
+    is_key: bool,
+    wrap_single: bool = True,
 ) -> Columns:
     """The columns schema inference gives a source: those of the registered schema the
     format's schemaId names, else of the subject's latest; names are upper-cased unless a
-    schema id is given. A non-record schema is one column, ROWKEY or ROWVAL."""
+    schema id is given. A non-record schema, and any schema of an unwrapped key or value
+    (AVRO and JSON_SR keys, WRAP_SINGLE_VALUE=false), is one column, ROWKEY or ROWVAL."""
     name = fmt.name.upper()
     registry = _need(registry, name)
     given = fmt.properties.get("schemaId")
@@ -230,6 +236,44 @@ def inferred_columns(
     t = parse_registered(registered, registry, fmt.properties.get("fullSchemaName")).sql_type()
     if given is None:
         t = upper_names(t)
-    if isinstance(t, Struct):
+    single = unwraps(name, [("", t)], is_key=is_key, wrap_single=wrap_single)
+    if isinstance(t, Struct) and not single:
         return [(f.name, f.type) for f in t.fields]
     return [(ANONYMOUS_KEY if is_key else ANONYMOUS_VALUE, t)]
+
+
+def make_json_encoder(
+    fmt: FormatInfo,
+    columns: Columns,
+    *,
+    is_key: bool,
+    wrap_single: bool,
+    registry: SchemaRegistry | None,
+    topic: str,
+) -> Callable[[Any], bytes]:
+    """Writes JSON-decoded data (as test data and tools state records) with the subject's
+    latest schema, else the columns' schema (registered as ksqlDB would); the data is read
+    with the JSON coercions into the schema's own types first."""
+    name = fmt.name.upper()
+    unwrap = unwraps(name, columns, is_key=is_key, wrap_single=wrap_single)
+    subject = subject_of(topic, is_key=is_key)
+    latest = registry.latest(subject) if registry is not None and name != PROTOBUF_NOSR else None
+    if latest is not None and registry is not None:
+        schema = parse_registered(latest, registry, fmt.properties.get("fullSchemaName"))
+        schema_id: int | None = latest.id
+    else:
+        schema, schema_id = writer_schema(
+            fmt, columns, unwrap=unwrap, registry=registry, subject=subject
+        )
+    read = json_reader(schema.sql_type())
+    write = schema.writer()
+    indexes = schema.message_indexes
+
+    def encode(obj: Any) -> bytes:
+        try:
+            payload = write(read(obj))
+        except CoercionError as e:
+            raise SerdeError(str(e)) from None
+        return payload if schema_id is None else frame(schema_id, payload, indexes)
+
+    return encode

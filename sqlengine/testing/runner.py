@@ -24,6 +24,7 @@ from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
 from sqlengine.results import StatementError
 from sqlengine.runtime import QueryFailure, format_info
+from sqlengine.schema_registry import SchemaReference, SchemaRegistry
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, check_post, compare_outputs
 from sqlengine.windowed_keys import windowed_key
@@ -93,10 +94,49 @@ def _run(case: Case, data_dir: str) -> None:
 
 
 def create_case_topics(engine: Engine, spec: dict[str, Any]) -> None:
-    """Creates the topics that exist before a case's statements run."""
+    """Creates the topics that exist before a case's statements run, and registers the
+    schemas `topics` gives them."""
     for name, partitions in _case_topics(spec).items():
         if engine.log.topic(name) is None:
             engine.log.create_topic(name, partitions)
+    for topic in spec.get("topics", []):
+        for side in ("key", "value"):
+            if topic.get(f"{side}Schema") is not None:
+                register_case_schema(engine.schema_registry, topic, side)
+
+
+def _schema_text(schema: Any, schema_type: str) -> str:
+    if isinstance(schema, str) and schema_type == "PROTOBUF":
+        return schema
+    return orjson.dumps(schema).decode()
+
+
+def _schema_type(fmt: str | None, schema: Any) -> str:
+    """The registry's type of a `topics` schema: from its format, else from its shape."""
+    name = (fmt or "").upper()
+    if name.startswith("PROTOBUF") or (isinstance(schema, str) and "syntax" in schema):
+        return "PROTOBUF"
+    return "JSON" if name.startswith("JSON") else "AVRO"
+
+
+def register_case_schema(registry: SchemaRegistry, topic: dict[str, Any], side: str) -> None:
+    """Registers a `topics` entry's key or value schema (with its id and references) under
+    the topic's subject, as upstream's runner does before the statements run."""
+    schema = topic[f"{side}Schema"]
+    schema_type = _schema_type(topic.get(f"{side}Format"), schema)
+    references = []
+    for ref in topic.get(f"{side}SchemaReferences", []):
+        ref_type = _schema_type(ref.get("format"), ref["schema"])
+        registry.register(ref["name"], ref_type, _schema_text(ref["schema"], ref_type))
+        version = registry.versions(ref["name"])[-1]
+        references.append(SchemaReference(ref["name"], ref["name"], version))
+    registry.register(
+        serde.subject_of(topic["name"], is_key=side == "key"),
+        schema_type,
+        _schema_text(schema, schema_type),
+        tuple(references),
+        topic.get(f"{side}SchemaId"),
+    )
 
 
 def _case_topics(spec: dict[str, Any]) -> dict[str, int]:
@@ -134,11 +174,11 @@ def produce(engine: Engine, record: dict[str, Any]) -> None:
     if engine.log.topic(topic) is None:
         engine.log.create_topic(topic, 1)
     source = source_for_topic(engine, topic)
-    key = encode_key(source, record.get("key"))
+    key = encode_key(source, record.get("key"), engine.schema_registry)
     window = record.get("window")
     if window is not None and key is not None:
         key = windowed_key(key, window["start"], window["end"], window.get("type") == "session")
-    value = encode_value(source, record.get("value"))
+    value = encode_value(source, record.get("value"), engine.schema_registry)
     headers = tuple(
         (h["KEY"], None if h.get("VALUE") is None else base64.b64decode(h["VALUE"]))
         for h in record.get("headers", [])
@@ -150,10 +190,29 @@ def _raw(obj: Any) -> bytes:
     return obj.encode() if isinstance(obj, str) else orjson.dumps(obj)
 
 
-def encode_key(source: DataSource | None, key: Any) -> bytes | None:
+def _encode_schema_format(
+    source: DataSource, obj: Any, registry: SchemaRegistry | None, *, is_key: bool
+) -> bytes:
+    fmt = source.key_format if is_key else source.value_format
+    cols = [(c.name, c.type) for c in (source.key_columns if is_key else source.value_columns)]
+    return serde.make_json_encoder(
+        format_info(fmt),
+        cols,
+        is_key=is_key,
+        wrap_single=source.wrap_single_value is not False,
+        registry=registry,
+        topic=source.topic,
+    )(obj)
+
+
+def encode_key(
+    source: DataSource | None, key: Any, registry: SchemaRegistry | None = None
+) -> bytes | None:
     if key is None:
         return None
-    if source is None or source.key_format.name in ("JSON", "JSON_SR"):
+    if source is not None and source.key_format.name in serde.SCHEMA_FORMATS:
+        return _encode_schema_format(source, key, registry, is_key=True)
+    if source is None or source.key_format.name == "JSON":
         return orjson.dumps(key)
     if source.key_format.name == "DELIMITED":
         return _raw(key)
@@ -168,10 +227,14 @@ def encode_key(source: DataSource | None, key: Any) -> bytes | None:
     return serde.make_serializer(format_info(source.key_format), cols, is_key=True)(values)
 
 
-def encode_value(source: DataSource | None, value: Any) -> bytes | None:
+def encode_value(
+    source: DataSource | None, value: Any, registry: SchemaRegistry | None = None
+) -> bytes | None:
     if value is None:
         return None
-    if source is None or source.value_format.name in ("JSON", "JSON_SR"):
+    if source is not None and source.value_format.name in serde.SCHEMA_FORMATS:
+        return _encode_schema_format(source, value, registry, is_key=False)
+    if source is None or source.value_format.name == "JSON":
         return orjson.dumps(value)
     cols = [(c.name, c.type) for c in source.value_columns]
     if source.value_format.name == "KAFKA" and len(cols) == 1:

@@ -1,0 +1,13 @@
+"""Table functions (UDTFs). Importing this package registers ksqlDB's built-in ones; the
+test-only UDTFs of ksqlDB's test suite live in `test_fixtures`, registered on import."""
+
+from sqlengine.table_functions import builtins  # noqa: F401  (imported to register them)
+from sqlengine.table_functions.registry import (
+    TABLE_FUNCTIONS,
+    UdtfOverload,
+    is_table_function,
+    table_function,
+    udtf,
+)
+
+__all__ = ["TABLE_FUNCTIONS", "UdtfOverload", "is_table_function", "table_function", "udtf"]
