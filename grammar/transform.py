@@ -396,7 +396,13 @@ class AstBuilder(Transformer):
             return c[0]
         return tuple(c)
 
-    partition_by = group_by
+    def partition_by(self, meta: Meta, c: list[Any]) -> tuple[ast.Expr, ...]:
+        exprs = self.group_by(meta, c)
+        if not exprs:
+            raise BuildError(
+                "PARTITION BY requires at least one expression", meta.line, meta.column
+            )
+        return exprs
 
     def window(self, meta: Meta, c: list[Any]) -> ast.Window:
         return c[1]

@@ -9,6 +9,7 @@ keyed by its join expression is re-keyed in process, which is ksqlDB's repartiti
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from grammar import ast
@@ -114,7 +115,7 @@ def _resolve_sources(refs: list[ast.SourceRef], catalog: C.Catalog) -> list[Join
                     f"Source: '{source.name}'"
                 )
         alias = ref.alias or ref.name
-        width = len(_source_columns(source, alias, 0))
+        width = len(source_columns(source, alias, 0))
         out.append(JoinSource(source, alias, offset, width))
         offset += width
     kafka = [s.source.name for s in out if s.source.value_format.name == "KAFKA"]
@@ -126,7 +127,7 @@ def _resolve_sources(refs: list[ast.SourceRef], catalog: C.Catalog) -> list[Join
     return out
 
 
-def _source_columns(source: C.DataSource, alias: str, offset: int) -> list[Column]:
+def source_columns(source: C.DataSource, alias: str, offset: int) -> list[Column]:
     return [
         Column(c.name, c.type, c.index + offset, alias) for c in source_scope(source, alias).columns
     ]
@@ -197,7 +198,7 @@ def plan_joins(query: ast.Query, catalog: C.Catalog) -> JoinPlan:
     refs, joins = _flatten(query.from_)
     sources = _resolve_sources(refs, catalog)
     _check_windows(sources)
-    columns = [c for js in sources for c in _source_columns(js.source, js.alias, js.offset)]
+    columns = [c for js in sources for c in source_columns(js.source, js.alias, js.offset)]
     body = Scope(columns)
     aliases = {js.alias for js in sources}
     check_qualifiers([j.criteria for j in joins], aliases)
@@ -297,7 +298,8 @@ def _plan_step(
         shape = "FOREIGN_KEY"
     _check_key_type(left_expr, ltype)
     windowed = sources[0].source.window is not None
-    if windowed and not any(left_expr == e for e in key.exprs):
+    keyed = any(left_expr == e for e in key.exprs) and right_expr in _single_key(right)
+    if windowed and not keyed:
         raise PlanError(
             "Implicit repartitioning of windowed sources is not supported. "
             "See https://github.com/confluentinc/ksql/issues/4385."
@@ -437,7 +439,7 @@ def _aliases(jp: JoinPlan) -> set[str]:
 
 def _logical_tree(jp: JoinPlan) -> PlanNode:
     def source_node(js: JoinSource) -> SourceNode:
-        cols = _source_columns(js.source, js.alias, 0)
+        cols = source_columns(js.source, js.alias, 0)
         return SourceNode(cols, [c.name for c in js.source.key_columns], js.source, js.alias)
 
     node: PlanNode = source_node(jp.sources[0])
@@ -455,6 +457,9 @@ def _select_items(items: tuple[ast.SelectItem, ...], jp: JoinPlan) -> list[tuple
     taken = {f"{js.alias}_{c.name}" for js in jp.sources for c in js.source.columns}
     taken |= {i.alias for i in items if isinstance(i, ast.SelectColumn) and i.alias}
     names = ColumnNames(taken)
+    # A column is named by its name, prefixed by its source's alias when sources share it.
+    counts = Counter(c.name for c in jp.body_scope.columns)
+    shared = {name for name, n in counts.items() if n > 1}
     out: list[tuple[str, ast.Expr]] = []
     for item in items:
         if isinstance(item, ast.SelectStar):
@@ -475,8 +480,9 @@ def _select_items(items: tuple[ast.SelectItem, ...], jp: JoinPlan) -> list[tuple
             out += [(f.name, ast.Dereference(item.expr, f.name)) for f in struct_type.fields]
         elif item.alias is not None:
             out.append((item.alias, item.expr))
-        elif isinstance(item.expr, ast.ColumnRef) and item.expr.source is not None:
-            out.append((f"{item.expr.source}_{item.expr.name}", item.expr))
+        elif isinstance(item.expr, ast.ColumnRef) and item.expr.name in shared:
+            col = jp.row_scope.resolve(item.expr.name, item.expr.source)
+            out.append((f"{col.source}_{col.name}", item.expr))
         else:
             out.append((names.natural(item.expr), item.expr))
     return out
@@ -492,8 +498,10 @@ def _assign_join_key(outputs: list[OutputColumn], jp: JoinPlan, sink_name: str |
     scope = jp.row_scope
     synthetic = jp.synthetic_key
     candidates = [ast.ColumnRef(synthetic)] if synthetic is not None else jp.viable_keys
-    matches = [o for o in outputs if qualify(o.expr, scope) in candidates]
-    if not matches:
+    # The left side's expression names the key when selected, else the first one selected.
+    selected = [qualify(o.expr, scope) for o in outputs]
+    key_expr = next((c for c in candidates if c in selected), None)
+    if key_expr is None:
         if sink_name is None:
             return
         shown = [format_expr(e) for e in candidates]
@@ -509,8 +517,7 @@ def _assign_join_key(outputs: list[OutputColumn], jp: JoinPlan, sink_name: str |
                 "criteria did not match any source column."
             )
         raise PlanError(message)
-    key_expr = qualify(matches[0].expr, scope)
-    same = [o for o in matches if qualify(o.expr, scope) == key_expr]
+    same = [o for o, e in zip(outputs, selected, strict=True) if e == key_expr]
     if len(same) > 1:
         internal = (
             f"{key_expr.source}_{key_expr.name}"  # type: ignore[attr-defined]
@@ -522,9 +529,9 @@ def _assign_join_key(outputs: list[OutputColumn], jp: JoinPlan, sink_name: str |
             f"The projection contains a key column (`{internal}`) more than once, aliased as: "
             f"{names}."
         )
-    matches[0].is_key = True
-    matches[0].expr = ast.ColumnRef(synthetic or JOIN_KEY)
-    matches[0].type = jp.key_type
+    same[0].is_key = True
+    same[0].expr = ast.ColumnRef(synthetic or JOIN_KEY)
+    same[0].type = jp.key_type
 
 
 def _assign_foreign_keys(outputs: list[OutputColumn], jp: JoinPlan, sink_name: str | None) -> None:

@@ -172,10 +172,9 @@ def split_outputs(
             if q == key.expr:
                 matches[k].append(i)
                 break
-    missing = [partitioning.written[k] for k, m in enumerate(matches) if not m]
-    if missing and sink_name is not None and not has_star:
-        noun = "expressions" if len(missing) > 1 else "expression"
-        shown = [format_expr(e) for e in missing]
+    if not all(matches) and sink_name is not None and not has_star:
+        shown = [format_expr(e) for e in partitioning.written]
+        noun = "expressions" if len(shown) > 1 else "expression"
         raise PlanError(
             f"The query used to build `{sink_name}` must include the partitioning {noun} "
             f"{' and '.join(shown)} in its projection (eg, SELECT {', '.join(shown)}...).",

@@ -26,3 +26,10 @@ CREATE STREAM IF NOT EXISTS card_payments AS
     FROM payments
     WHERE payment_method = 'card'
     EMIT CHANGES;
+
+-- What each customer has spent so far.
+CREATE TABLE IF NOT EXISTS customer_totals AS
+    SELECT customer_id, COUNT(*) AS orders, SUM(total_amount) AS spent
+    FROM orders
+    GROUP BY customer_id
+    EMIT CHANGES;

@@ -21,3 +21,19 @@ CREATE STREAM IF NOT EXISTS widgets_heavy AS
     FROM widgets
     WHERE widget_weight_g > 120
     EMIT CHANGES;
+
+-- Widgets made per production line, per hour.
+CREATE TABLE IF NOT EXISTS widgets_per_line_hourly AS
+    SELECT production_line, COUNT(*) AS widgets
+    FROM widgets
+    WINDOW TUMBLING (SIZE 1 HOUR)
+    GROUP BY production_line
+    EMIT CHANGES;
+
+-- Sensors running warm: average temperature above 20 degrees.
+CREATE TABLE IF NOT EXISTS warm_sensors AS
+    SELECT sensor_id, AVG(temp_celcius) AS avg_temp
+    FROM widgets
+    GROUP BY sensor_id
+    HAVING AVG(temp_celcius) > 20
+    EMIT CHANGES;

@@ -11,3 +11,12 @@ CREATE STREAM IF NOT EXISTS movements_upper AS
     SELECT person, UCASE(location) AS location
     FROM movements
     EMIT CHANGES;
+
+-- How often each person moved, and to how many distinct places (the talk's PERSON_MOVEMENTS).
+CREATE TABLE IF NOT EXISTS person_movements AS
+    SELECT person,
+           COUNT_DISTINCT(location) AS unique_locations,
+           COUNT(*) AS location_changes
+    FROM movements
+    GROUP BY person
+    EMIT CHANGES;

@@ -67,12 +67,16 @@ def split_statements(text: str) -> tuple[list[str], str]:
     last `;`: an unfinished statement, or blanks. A CLI command is complete at its line's end."""
     done: list[str] = []
     start = 0
+    first: int | None = None  # where the statement's first token after comments starts
     for token in tokens(text):
+        if first is None and token.kind not in ("space", "comment"):
+            first = token.start
         if token.kind == "end":
-            statement = text[start : token.start + 1].strip()
+            statement = text[start if first is None else first : token.start + 1].strip()
             if statement != ";":
                 done.append(statement)
             start = token.start + 1
+            first = None
         elif (
             token.kind == "space"
             and "\n" in token.text

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 from grammar import ast
 from planner.builder import plan_select
 from planner.errors import PlanError
-from planner.scope import Scope
 from sqlengine import catalog as C
 from sqlengine import results as R
-from sqlengine.codegen import compile_stage
+from sqlengine.flatmap import projection_stage
 from sqlengine.functions.registry import REGISTRY
 from sqlengine.runtime import SourceDecoder
 
@@ -171,9 +170,7 @@ class Introspection:
         plan = plan_select(stmt.query, self.catalog, None)
         source = plan.source
         decoder = SourceDecoder(source, self.engine.plog, registry=self.engine.schema_registry)
-        stage = compile_stage(
-            plan.where, plan.root.exprs, Scope(plan.root.input.columns), lambda e, r: None
-        )  # type: ignore[attr-defined]
+        stage = projection_stage(plan, lambda e, r: None)
         info = self.engine.log.topic(source.topic)
         rows: list[tuple[Any, ...]] = []
         latest: dict[tuple[Any, ...], tuple[Any, ...] | None] = {}

@@ -136,7 +136,9 @@ class StreamStreamJoin:
             return
         records = list(self.store.get(("buf", side, hkey), ()))
         bisect.insort(records, (ts, body), key=lambda r: r[0])
-        self.store.put(("buf", side, hkey), [r for r in records if r[0] > seen - self.window.retention])
+        self.store.put(
+            ("buf", side, hkey), [r for r in records if r[0] > seen - self.window.retention]
+        )
         self._sweep()
 
     def _sweep(self) -> None:

@@ -20,9 +20,8 @@ from typing import Any
 
 from grammar import ast
 from planner.builder import QueryPlan
-from planner.scope import Scope
 from sqlengine import types as T
-from sqlengine.codegen import compile_stage
+from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.runtime import SourceDecoder
@@ -88,13 +87,7 @@ class PushQuery:
         self.plog = plog
         self.topic = source.topic
         self.decoder = SourceDecoder(source, plog, registry=registry)
-        project = plan.root
-        self.stage = compile_stage(
-            plan.where,
-            project.exprs,  # type: ignore[attr-defined]
-            Scope(project.input.columns),  # type: ignore[attr-defined]
-            self._on_error,
-        )
+        self.stage = projection_stage(plan, self._on_error)
         self.order = select_positions(plan)
         key_names = [c.name for c in source.key_columns]
         # Where each output column of a tombstone comes from: a key of the record, or null.

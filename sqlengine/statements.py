@@ -15,6 +15,7 @@ from sqlengine import results as R
 from sqlengine.aggregate_query import AggregateQuery
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
+from sqlengine.join_query import JoinQuery
 from sqlengine.log.base import TopicExistsError
 from sqlengine.rekey import sink_key_format
 from sqlengine.runtime import PersistentQuery, StatelessQuery
@@ -237,7 +238,11 @@ class StatementExecutor:
             except TopicExistsError:
                 pass
         fail_on_invalid_ts = config.get("ksql.timestamp.throw.on.invalid", "").lower() == "true"
-        query_class = AggregateQuery if plan.aggregation is not None else StatelessQuery
+        query_class: type[PersistentQuery] = StatelessQuery
+        if plan.aggregation is not None:
+            query_class = AggregateQuery
+        elif plan.join is not None:
+            query_class = JoinQuery
         query = query_class(
             query_id,
             plan,
@@ -248,7 +253,8 @@ class StatementExecutor:
             self.engine.schema_registry,
         )
         self.running[query_id] = query
-        self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, [plan.source.name])
+        sources = [js.source.name for js in plan.join.sources] if plan.join else [plan.source.name]
+        self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, sources)
         return query_id
 
     def insert_values(self, stmt: ast.InsertValues, config: dict[str, str]) -> R.Result:

@@ -258,7 +258,7 @@ def test_stdin_session_commands(tmp_path: Path) -> None:
 def test_statement_splitting() -> None:
     text = "SELECT ';' FROM s; -- a; comment\nSHOW `a;b`;\nhelp\nSELECT 1"
     assert split_statements(text) == (
-        ["SELECT ';' FROM s;", "-- a; comment\nSHOW `a;b`;", "help"],
+        ["SELECT ';' FROM s;", "SHOW `a;b`;", "help"],
         "SELECT 1",
     )
     assert is_complete("exit") and is_complete("SHOW STREAMS;\n")

@@ -4,8 +4,8 @@ A schema (type AVRO, PROTOBUF or JSON; its text; the schemas it references) gets
 shared by every subject it is registered under; registering a schema a subject already has
 returns its id again. A new version must pass the subject's compatibility level (global
 default BACKWARD) against the previous version(s); the check itself is the `checker` given
-(format-specific, see sqlengine/serde/compatibility.py), which returns why a new schema cannot
-read (or be read by) an old one.
+(format-specific), which returns why a new schema cannot read data written with an old one;
+without a checker every change is accepted.
 
 State is one JSON document, rewritten atomically on each change.
 """

@@ -15,7 +15,7 @@ import base64
 import datetime
 import io
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import fastavro
@@ -44,6 +44,7 @@ _PRIMITIVES: dict[T.Base, Any] = {
     T.Base.TIMESTAMP: {"type": "long", "logicalType": "timestamp-millis"},
 }
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_WIDE = Context(prec=1000)  # DECIMAL goes up to 38 digits, past the default context's 28
 
 
 def _optional(schema: Any) -> list[Any]:
@@ -156,7 +157,7 @@ def _converter(schema: Any) -> Callable[[Any], Any] | None:
     if schema.get("logicalType") == "decimal":
         scale = int(schema.get("scale", 0))
         exponent = Decimal((0, (1,), -scale))
-        return lambda v: Decimal(repr(v) if isinstance(v, float) else v).quantize(exponent)
+        return lambda v: _WIDE.quantize(Decimal(repr(v) if isinstance(v, float) else v), exponent)
     if kind == "record":
         names = [f["name"] for f in schema["fields"]]
         convs = [_converter(f["type"]) for f in schema["fields"]]

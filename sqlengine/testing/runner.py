@@ -22,9 +22,11 @@ from sqlengine import serde
 from sqlengine.aggregates import test_fixtures  # noqa: F401  (ksqlDB's test-suite UDAFs, as its runner ships them)
 from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
+from sqlengine.functions import test_fixtures as _test_udfs  # noqa: F401  (likewise its test UDFs)
 from sqlengine.results import StatementError
 from sqlengine.runtime import QueryFailure, format_info
 from sqlengine.schema_registry import SchemaReference, SchemaRegistry
+from sqlengine.table_functions import test_fixtures as _test_udtfs  # noqa: F401  (and UDTFs)
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, check_post, compare_outputs
 from sqlengine.windowed_keys import windowed_key

@@ -1,0 +1,235 @@
+"""Join queries at run time: read every joined source, run the join steps, project, write.
+
+    source 0 --key--> step 1 --key--> step 2 ... --> [WHERE + SELECT] --> sink
+    source 1 --key--> step 1 (right)
+    source 2 --key--> step 2 (right)
+
+Records of all source partitions are taken in timestamp order (as Kafka Streams picks the
+record with the lowest timestamp among its inputs). Each side is keyed by its join
+expression as it is read: re-keying in process stands for ksqlDB's repartition topics. Join
+state lives in one durable store per step, flushed before offsets are committed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from planner.builder import QueryPlan
+from planner.joins import JoinPlan, JoinStep, source_columns
+from planner.logical import SinkSpec
+from planner.scope import Scope
+from sqlengine.codegen import compile_stage
+from sqlengine.joins import (
+    Body,
+    Change,
+    ForeignKeyJoin,
+    StreamStreamJoin,
+    StreamTableJoin,
+    TableTableJoin,
+    Window,
+    hashable,
+)
+from sqlengine.log.base import Log
+from sqlengine.processing_log import ProcessingLog
+from sqlengine.runtime import PersistentQuery, SinkEncoder, SourceDecoder
+from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.state import KeyValueStore
+
+Operator = StreamStreamJoin | StreamTableJoin | TableTableJoin | ForeignKeyJoin
+
+
+def _operator(step: JoinStep, jp: JoinPlan, store: KeyValueStore, key_of: Callable) -> Operator:
+    left_width = jp.sources[step.right].offset
+    right_width = jp.sources[step.right].width
+    outer = (step.kind in ("LEFT", "FULL"), step.kind in ("RIGHT", "FULL"))
+    if step.shape == "STREAM_STREAM":
+        before, after, grace, explicit = step.window_ms()
+        window = Window(before, after, grace, explicit)
+        return StreamStreamJoin(store, window, outer, (left_width, right_width))
+    if step.shape == "STREAM_TABLE":
+        return StreamTableJoin(store, outer[0], right_width)
+    if step.shape == "FOREIGN_KEY":
+        return ForeignKeyJoin(store, key_of, outer[0], right_width)
+    return TableTableJoin(store, outer, (left_width, right_width))
+
+
+@dataclass
+class _Output:
+    """Records for the sink: rows, which of them are tombstones, their windows."""
+
+    rows: list[tuple[Any, ...]]
+    tombstones: set[int]
+    windows: list[tuple[int, int]]
+
+
+class JoinQuery(PersistentQuery):
+    """Unlike single-source queries, reads several topics: positions are per topic and
+    partition, so it keeps its own (`offsets`) instead of the base class's."""
+
+    def __init__(
+        self,
+        query_id: str,
+        plan: QueryPlan,
+        sink: SinkSpec,
+        log: Log,
+        plog: ProcessingLog,
+        fail_on_invalid_timestamp: bool = False,
+        registry: SchemaRegistry | None = None,
+    ) -> None:
+        jp = plan.join
+        assert jp is not None
+        self.query_id, self.plan, self.log, self.plog = query_id, plan, log, plog
+        self.group = f"_streamdb_query_{query_id}"
+        self.jp = jp
+        self.registry = registry
+        self.decoders = [
+            SourceDecoder(js.source, plog, fail_on_invalid_timestamp, registry) for js in jp.sources
+        ]
+        committed = log.committed(self.group)
+        self.offsets: dict[tuple[str, int], int] = {}
+        for js in jp.sources:
+            topic = log.topic(js.source.topic)
+            for p in range(topic.partitions if topic else 1):
+                self.offsets[(js.source.topic, p)] = committed.get((js.source.topic, p), 0)
+        prefix = f"_confluent-ksql-default_query_{query_id}"
+        self.changelogs = [f"{prefix}-Join-{i}-changelog" for i in range(1, len(jp.steps) + 1)]
+        self.stores = [KeyValueStore(log, name) for name in self.changelogs]
+        body = jp.body_scope
+        # Step k's left key reads the joined body; its right key reads the right source's row.
+        self.left_keys = [self._key_fn(s.left_expr, body) for s in jp.steps]
+        self.right_keys = [
+            self._key_fn(
+                s.right_expr,
+                Scope(source_columns(jp.sources[s.right].source, jp.sources[s.right].alias, 0)),
+            )
+            for s in jp.steps
+        ]
+        self.ops = [
+            _operator(s, jp, store, self._left_table_key)
+            for s, store in zip(jp.steps, self.stores, strict=True)
+        ]
+        self.is_table = jp.result_kind == "TABLE"
+        self.windowed = jp.sources[0].source.window is not None
+        project = plan.root.exprs  # type: ignore[attr-defined]
+        scope = jp.row_scope
+        self.filter_to_tombstones = self.is_table and plan.where is not None
+        self.stage = (
+            compile_stage(None, [plan.where, *project], scope, self._on_error)  # type: ignore[list-item]
+            if self.filter_to_tombstones
+            else compile_stage(plan.where, project, scope, self._on_error)
+        )
+        self.encoder = SinkEncoder(
+            sink,
+            [(o.name, o.type) for o in plan.key_outputs],
+            [(o.name, o.type) for o in plan.value_outputs],
+            log,
+            registry,
+        )
+
+    def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
+        self.plog.record_error(self.plan.source.topic, -1, -1, exc)
+
+    def _key_fn(self, expr: Any, scope: Scope) -> Callable[[Body], Any]:
+        stage = compile_stage(None, [expr], scope, self._on_error)
+        return lambda body: stage([body])[0][0]
+
+    def _left_table_key(self, body: Body) -> Any:
+        """The foreign key of a left table row (a FK join's left expression)."""
+        return self.left_keys[0](body)
+
+    # ------------------------------------------------------------------ reading
+
+    def step(self, max_records: int = 10000) -> int:
+        runs: list[list[tuple[int, int, tuple[Any, ...], bool]]] = []
+        read: dict[tuple[str, int], int] = {}
+        done = 0
+        for i, js in enumerate(self.jp.sources):
+            for (topic, partition), offset in self.offsets.items():
+                if topic != js.source.topic:
+                    continue
+                batch = self.log.read(topic, partition, offset, max_records)
+                if not len(batch):
+                    continue
+                read[(topic, partition)] = batch.next_offset
+                done += len(batch)
+                decoded = self.decoders[i].decode(batch)
+                runs.append([(row[0], i, row, is_null) for row, is_null in decoded])
+        if not done:
+            return 0
+        out = _Output([], set(), [])
+        for _, i, row, is_null in heapq.merge(*runs, key=lambda r: r[0]):
+            for change in self._changes(i, row, is_null):
+                self._emit(change, out)
+        self.encoder.write(out.rows, out.tombstones, out.windows if self.windowed else None)
+        for store in self.stores:
+            store.flush()
+        self.offsets.update(read)
+        self.log.commit(self.group, read)
+        return done
+
+    def _changes(self, i: int, row: tuple[Any, ...], is_null: bool) -> list[Change]:
+        """Feed one source record to the step it enters; returns the last step's output."""
+        js = self.jp.sources[i]
+        body = None if is_null else row
+        step = max(0, i - 1)
+        if js.source.kind == "STREAM":
+            if body is None:
+                return []
+            key = self.left_keys[0](body) if i == 0 else self.right_keys[step](body)
+        else:
+            # A table is joined on its primary key (a foreign-key join's result keeps it).
+            nkeys = len(js.source.key_columns)
+            key = row[3] if nkeys == 1 and not self.jp.foreign_key else tuple(row[3 : 3 + nkeys])
+        if self.windowed:
+            key = (key, row[-3], row[-2])  # windowed sources join on key and window
+        change = Change(key, row[0], body)
+        changes = self.ops[0].left(change) if i == 0 else self.ops[step].right(change)
+        for k in range(step + 1, len(self.ops)):
+            rekey = self.jp.steps[k - 1].result_kind == "STREAM"
+            fed: list[Change] = []
+            for c in changes:
+                key = self.left_keys[k](c.body) if rekey and c.body is not None else c.key
+                fed += self.ops[k].left(Change(key, c.timestamp, c.body))
+            changes = fed
+        return changes
+
+    def _emit(self, change: Change, out: _Output) -> None:
+        key = change.key
+        if self.windowed:
+            key, start, end = key
+            out.windows.append((start, end))
+        keys = key if self.jp.foreign_key else (key,)
+        projected = None
+        if change.body is not None:
+            projected = next(iter(self.stage([(change.timestamp, key, *change.body)])), None)
+        if self.filter_to_tombstones and projected is not None:
+            passes, projected = projected[0] is True, projected[1:]
+            # A KTable filter over the join's changes: a row that stops passing is deleted
+            # once; one that never passed is not.
+            store, mark = self.stores[-1], ("passing", hashable(key))
+            if not passes:
+                projected = None
+                if not store.get(mark):
+                    out.windows[len(out.rows) :] = []
+                    return
+            if passes:
+                store.put(mark, True)
+            else:
+                store.delete(mark)
+        if projected is None:
+            if change.body is not None and not self.is_table:
+                out.windows[len(out.rows) :] = []
+                return
+            out.tombstones.add(len(out.rows))
+            out.rows.append((change.timestamp, *keys, ()))
+        else:
+            out.rows.append((*projected, ()))
+
+    def close(self) -> None:
+        self.log.commit(self.group, dict(self.offsets))
+
+    def internal_topics(self) -> list[str]:
+        return list(self.changelogs)
