@@ -278,7 +278,7 @@ class Query(Node):
     window: Window | None = None
     where: Expr | None = None
     group_by: tuple[Expr, ...] = ()
-    partition_by: tuple[Expr, ...] = ()
+    partition_by: tuple[Expr, ...] | None = None  # () for `PARTITION BY ()`
     having: Expr | None = None
     emit: str | None = None  # CHANGES | FINAL | None (a pull query when not persistent)
     limit: int | None = None

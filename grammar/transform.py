@@ -367,7 +367,7 @@ class AstBuilder(Transformer):
             window=window,
             where=where,
             group_by=group_by or (),
-            partition_by=partition_by or (),
+            partition_by=partition_by,
             having=having,
             emit=emit.split()[-1] if emit else None,
             limit=limit,
@@ -396,13 +396,7 @@ class AstBuilder(Transformer):
             return c[0]
         return tuple(c)
 
-    def partition_by(self, meta: Meta, c: list[Any]) -> tuple[ast.Expr, ...]:
-        exprs = self.group_by(meta, c)
-        if not exprs:
-            raise BuildError(
-                "PARTITION BY requires at least one expression", meta.line, meta.column
-            )
-        return exprs
+    partition_by = group_by
 
     def window(self, meta: Meta, c: list[Any]) -> ast.Window:
         return c[1]

@@ -95,7 +95,7 @@ def plan_select(
 ) -> QueryPlan:
     if isinstance(query.from_, ast.Join):
         # Imported here: the join planner builds on this module's shared functions.
-        from planner.joins import plan_join_select
+        from planner.join_select import plan_join_select
 
         return plan_join_select(query, catalog, sink_name)
     ref = query.from_
@@ -124,7 +124,7 @@ def plan_select(
     if query.emit == "FINAL" and query.window is None:
         raise PlanError("EMIT FINAL is only supported for windowed aggregations.")
     partitioning = (
-        plan_partitioning(query.partition_by, scope, source) if query.partition_by else None
+        None if query.partition_by is None else plan_partitioning(query.partition_by, scope, source)
     )
     if query.group_by or query.window is not None or query.having is not None:
         check_no_table_functions([i.expr for i in query.select if isinstance(i, ast.SelectColumn)])

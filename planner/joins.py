@@ -9,18 +9,14 @@ keyed by its join expression is re-keyed in process, which is ksqlDB's repartiti
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from grammar import ast
 from grammar.printer import format_expr
 from grammar.rewrite import walk
 from planner.aggregation import _qualify as qualify
-from planner.builder import OutputColumn, QueryPlan, source_scope, typed
-from planner.builder import _check_duplicates as check_duplicates
-from planner.builder import _ColumnNames as ColumnNames
+from planner.builder import source_scope
 from planner.errors import PlanError, type_name
-from planner.logical import FilterNode, JoinNode, PlanNode, ProjectNode, SourceNode
 from planner.scope import Column, Scope
 from planner.typing import infer_type
 from sqlengine import catalog as C
@@ -86,7 +82,8 @@ class JoinPlan:
 
     @property
     def foreign_key(self) -> bool:
-        return self.steps[0].shape == "FOREIGN_KEY"
+        """Is the result a foreign-key join's (keyed by the left table's key columns)?"""
+        return self.steps[-1].shape == "FOREIGN_KEY"
 
 
 def _flatten(rel: ast.Relation) -> tuple[list[ast.SourceRef], list[ast.Join]]:
@@ -188,7 +185,8 @@ def _single_key(js: JoinSource) -> list[ast.Expr]:
 
 @dataclass
 class _Key:
-    """The key of a partial join result: the source columns equal to it, or synthetic."""
+    """The key of a partial join result: the expressions equal to it; synthetic when none is
+    a source column."""
 
     exprs: list[ast.Expr]
     synthetic: bool
@@ -207,23 +205,24 @@ def plan_joins(query: ast.Query, catalog: C.Catalog) -> JoinPlan:
     kind = first.source.kind
     steps: list[JoinStep] = []
     key_type: T.SqlType = T.STRING
-    for k, join in enumerate(joins, start=1):
-        step, key_type = _plan_step(join, k, sources, body, kind, key, len(joins))
-        same_key = any(step.left_expr == e for e in key.exprs) and not key.synthetic
-        viable = [e for e in (step.left_expr, step.right_expr) if isinstance(e, ast.ColumnRef)]
-        if step.kind == "FULL" or not viable:
+    sides = [_criteria(join, k, sources, body) for k, join in enumerate(joins, start=1)]
+    for k, (join, (left_expr, right_expr)) in enumerate(zip(joins, sides, strict=True), start=1):
+        step, key_type = _plan_step(join, k, left_expr, right_expr, sources, kind, key)
+        if step.kind == "FULL":
             key = _Key([], True)
         elif step.shape == "FOREIGN_KEY":
-            key = _Key(_key_columns(first), False)
+            key = _Key(_single_key(first), False)  # the result keeps the left table's key
         else:
-            prior = key.exprs if same_key else []
-            key = _Key([*prior, *(e for e in viable if e not in prior)], False)
+            prior = key.exprs if left_expr in key.exprs else []
+            exprs = [*prior, *(e for e in (left_expr, right_expr) if e not in prior)]
+            key = _Key(exprs, not any(isinstance(e, ast.ColumnRef) for e in exprs))
         kind = step.result_kind
         steps.append(step)
+    viable = [e for e in key.exprs if isinstance(e, ast.ColumnRef)]
     synthetic = _synthetic_name(sources) if key.synthetic else None
     head = [Column(JOIN_ROWTIME, T.BIGINT, 0), Column(synthetic or JOIN_KEY, key_type, 1)]
     row = Scope(head + [Column(c.name, c.type, c.index + 2, c.source) for c in columns])
-    return JoinPlan(sources, steps, body, row, key_type, key.exprs, synthetic)
+    return JoinPlan(sources, steps, body, row, key_type, viable, synthetic)
 
 
 def _synthetic_name(sources: list[JoinSource]) -> str:
@@ -235,15 +234,11 @@ def _synthetic_name(sources: list[JoinSource]) -> str:
     return name
 
 
-def _plan_step(
-    join: ast.Join,
-    k: int,
-    sources: list[JoinSource],
-    body: Scope,
-    left_kind: str,
-    key: _Key,
-    nsteps: int,
-) -> tuple[JoinStep, T.SqlType]:
+def _criteria(
+    join: ast.Join, k: int, sources: list[JoinSource], body: Scope
+) -> tuple[ast.Expr, ast.Expr]:
+    """The criteria's (left, right) expressions, qualified: the left reads the sources
+    before source k, the right reads source k."""
     crit = join.criteria
     if isinstance(crit, ast.BinaryOp) and crit.op.upper() == "AND":
         raise PlanError(
@@ -253,7 +248,6 @@ def _plan_step(
     if not (isinstance(crit, ast.BinaryOp) and crit.op == "="):
         raise PlanError(f"Unsupported join expression: {format_expr(crit)}")
     scope = Scope([c for c in body.columns if c.index < sources[k].offset + sources[k].width])
-    sides = [qualify(crit.left, scope), qualify(crit.right, scope)]
     refs = [_referenced(crit.left, scope), _referenced(crit.right, scope)]
     for side, found in zip((crit.left, crit.right), refs, strict=True):
         if len(found) != 1:
@@ -275,28 +269,46 @@ def _plan_step(
             f"clause, instead the right source references `{rsrc}` and the left source "
             f"references `{lsrc}`"
         )
-    flipped = lsrc == right.alias
-    left_expr, right_expr = (sides[1], sides[0]) if flipped else (sides[0], sides[1])
-    left_alias = rsrc if flipped else lsrc
-    ltype, rtype = infer_type(sides[0], scope), infer_type(sides[1], scope)
+    left_expr, right_expr = qualify(crit.left, scope), qualify(crit.right, scope)
+    return (right_expr, left_expr) if lsrc == right.alias else (left_expr, right_expr)
+
+
+def _plan_step(
+    join: ast.Join,
+    k: int,
+    left_expr: ast.Expr,
+    right_expr: ast.Expr,
+    sources: list[JoinSource],
+    left_kind: str,
+    key: _Key,
+) -> tuple[JoinStep, T.SqlType]:
+    crit = join.criteria
+    assert isinstance(crit, ast.BinaryOp)
+    right = sources[k]
+    scope = Scope(
+        [c for js in sources[: k + 1] for c in source_columns(js.source, js.alias, js.offset)]
+    )
+    written = [qualify(crit.left, scope), qualify(crit.right, scope)]
+    left_alias = next(iter(_referenced(left_expr, scope)))
+    ltype, rtype = infer_type(written[0], scope), infer_type(written[1], scope)
     if ltype != rtype:
         raise PlanError(
             "Invalid join condition: types don't match. Got "
-            f"{format_expr(crit.left)}{{{type_name(ltype)}}} = "
-            f"{format_expr(crit.right)}{{{type_name(rtype)}}}."
+            f"{format_expr(written[0])}{{{type_name(ltype)}}} = "
+            f"{format_expr(written[1])}{{{type_name(rtype)}}}."
         )
-    got = f"Got {format_expr(crit.left)} = {format_expr(crit.right)}."
+    got = f"Got {format_expr(written[0])} = {format_expr(written[1])}."
     shape = _shape(join, left_kind, right, left_alias, right_expr, got)
     if shape == "TABLE_TABLE" and not any(left_expr == e for e in key.exprs):
         if join.kind in ("RIGHT", "FULL"):
             raise PlanError(f"{join.kind} OUTER JOIN on a foreign key is not supported")
-        if k > 1 or nsteps > 1:
+        if k > 1:
             raise PlanError(
                 "Invalid join condition: foreign-key table-table joins are not supported as part "
                 f"of n-way joins. {got}"
             )
         shape = "FOREIGN_KEY"
-    _check_key_type(left_expr, ltype)
+    _check_key_type(left_expr, infer_type(left_expr, scope))
     windowed = sources[0].source.window is not None
     keyed = any(left_expr == e for e in key.exprs) and right_expr in _single_key(right)
     if windowed and not keyed:
@@ -379,184 +391,4 @@ def _check_key_type(expr: ast.Expr, t: T.SqlType | None) -> None:
             "unexpected behavior due to inconsistent serialization. Key column name: "
             f"`{name}`. Column type: {type_name(t)}. See "
             "https://github.com/confluentinc/ksql/issues/6621 for more."
-        )
-
-
-# ---------------------------------------------------------------------------- projection
-
-
-def plan_join_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> QueryPlan:
-    jp = plan_joins(query, catalog)
-    scope = jp.row_scope
-    exprs = [i.expr for i in query.select if not isinstance(i, ast.SelectStar)]
-    check_qualifiers([*exprs, *([query.where] if query.where is not None else [])], _aliases(jp))
-    node = _logical_tree(jp)
-    if query.where is not None:
-        where_type = typed(query.where, scope, "WHERE")
-        if where_type is not None and where_type != T.BOOLEAN:
-            raise PlanError(
-                "Type error in WHERE expression: Should evaluate to boolean but is "
-                f"{format_expr(query.where)} ({where_type}) instead."
-            )
-        node = FilterNode(scope.columns, node.key_names, node, query.where)
-    if query.group_by or query.partition_by:
-        clause = "GROUP BY" if query.group_by else "PARTITION BY"
-        raise PlanError(f"{clause} on a JOIN is not supported yet")
-    outputs: list[OutputColumn] = []
-    for name, expr in _select_items(query.select, jp):
-        col_type = typed(expr, scope, "SELECT")
-        if col_type is None:
-            raise PlanError(
-                "Can't infer a type of null. Please explicitly cast it to a required type, "
-                f"e.g. CAST(null AS VARCHAR). Column: {name}"
-            )
-        outputs.append(OutputColumn(name, col_type, expr, False))
-    if jp.foreign_key:
-        _assign_foreign_keys(outputs, jp, sink_name)
-    else:
-        _assign_join_key(outputs, jp, sink_name)
-    check_duplicates(outputs)
-    if sink_name is not None and not any(not o.is_key for o in outputs):
-        raise PlanError("The projection contains no value columns.")
-    select_order = [o.name for o in outputs]
-    outputs.sort(key=lambda o: not o.is_key)
-    out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
-        Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
-    ]
-    project = ProjectNode(
-        out_cols,
-        [o.name for o in outputs if o.is_key],
-        node,
-        [ast.ColumnRef(JOIN_ROWTIME)] + [o.expr for o in outputs],
-    )
-    left = jp.sources[0].source
-    return QueryPlan(project, left, outputs, query.where, select_order, join=jp)
-
-
-def _aliases(jp: JoinPlan) -> set[str]:
-    return {js.alias for js in jp.sources}
-
-
-def _logical_tree(jp: JoinPlan) -> PlanNode:
-    def source_node(js: JoinSource) -> SourceNode:
-        cols = source_columns(js.source, js.alias, 0)
-        return SourceNode(cols, [c.name for c in js.source.key_columns], js.source, js.alias)
-
-    node: PlanNode = source_node(jp.sources[0])
-    for step in jp.steps:
-        right = jp.sources[step.right]
-        end = right.offset + right.width
-        cols = [c for c in jp.body_scope.columns if c.index < end]
-        criteria = f"{format_expr(step.left_expr)} = {format_expr(step.right_expr)}"
-        node = JoinNode(cols, [], node, source_node(right), step.kind, step.shape, criteria)
-    return node
-
-
-def _select_items(items: tuple[ast.SelectItem, ...], jp: JoinPlan) -> list[tuple[str, ast.Expr]]:
-    """(output name, expression) per column: a qualified column is named ALIAS_NAME."""
-    taken = {f"{js.alias}_{c.name}" for js in jp.sources for c in js.source.columns}
-    taken |= {i.alias for i in items if isinstance(i, ast.SelectColumn) and i.alias}
-    names = ColumnNames(taken)
-    # A column is named by its name, prefixed by its source's alias when sources share it.
-    counts = Counter(c.name for c in jp.body_scope.columns)
-    shared = {name for name, n in counts.items() if n > 1}
-    out: list[tuple[str, ast.Expr]] = []
-    for item in items:
-        if isinstance(item, ast.SelectStar):
-            if item.source is not None and item.source not in _aliases(jp):
-                raise PlanError(f"'{item.source}' is not a valid stream/table name or alias.")
-            if item.source is None and jp.synthetic_key is not None:
-                out.append((jp.synthetic_key, ast.ColumnRef(jp.synthetic_key)))
-            out += [
-                (f"{js.alias}_{c.name}", ast.ColumnRef(c.name, js.alias))
-                for js in jp.sources
-                if item.source in (None, js.alias)
-                for c in js.source.columns
-            ]
-        elif isinstance(item, ast.SelectStructAll):
-            struct_type = typed(item.expr, jp.row_scope, "SELECT")
-            if not isinstance(struct_type, T.Struct):
-                raise PlanError(f"Expected STRUCT type, got {struct_type}")
-            out += [(f.name, ast.Dereference(item.expr, f.name)) for f in struct_type.fields]
-        elif item.alias is not None:
-            out.append((item.alias, item.expr))
-        elif isinstance(item.expr, ast.ColumnRef) and item.expr.name in shared:
-            col = jp.row_scope.resolve(item.expr.name, item.expr.source)
-            out.append((f"{col.source}_{col.name}", item.expr))
-        else:
-            out.append((names.natural(item.expr), item.expr))
-    return out
-
-
-def _or_list(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-
-
-def _assign_join_key(outputs: list[OutputColumn], jp: JoinPlan, sink_name: str | None) -> None:
-    """The key is the join expression: the first select item equal to a source column the
-    key equals (or the synthetic key) names it, and reads the key itself."""
-    scope = jp.row_scope
-    synthetic = jp.synthetic_key
-    candidates = [ast.ColumnRef(synthetic)] if synthetic is not None else jp.viable_keys
-    # The left side's expression names the key when selected, else the first one selected.
-    selected = [qualify(o.expr, scope) for o in outputs]
-    key_expr = next((c for c in candidates if c in selected), None)
-    if key_expr is None:
-        if sink_name is None:
-            return
-        shown = [format_expr(e) for e in candidates]
-        noun = "expression" if len(shown) == 1 else "expressions"
-        message = (
-            f"The query used to build `{sink_name}` must include the join {noun} "
-            f"{_or_list(shown)} in its projection (eg, SELECT {shown[0]}...)."
-        )
-        if synthetic is not None:
-            message = (
-                "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
-                f"{message}\n{synthetic} was added as a synthetic key column because the join "
-                "criteria did not match any source column."
-            )
-        raise PlanError(message)
-    same = [o for o, e in zip(outputs, selected, strict=True) if e == key_expr]
-    if len(same) > 1:
-        internal = (
-            f"{key_expr.source}_{key_expr.name}"  # type: ignore[attr-defined]
-            if key_expr.source  # type: ignore[attr-defined]
-            else key_expr.name  # type: ignore[attr-defined]
-        )
-        names = " and ".join(sorted(o.name for o in same))
-        raise PlanError(
-            f"The projection contains a key column (`{internal}`) more than once, aliased as: "
-            f"{names}."
-        )
-    same[0].is_key = True
-    same[0].expr = ast.ColumnRef(synthetic or JOIN_KEY)
-    same[0].type = jp.key_type
-
-
-def _assign_foreign_keys(outputs: list[OutputColumn], jp: JoinPlan, sink_name: str | None) -> None:
-    """A foreign-key join keeps the left table's key: each of its columns selected once."""
-    left = jp.sources[0]
-    scope = jp.row_scope
-    missing: list[str] = []
-    for col in left.source.key_columns:
-        ref = ast.ColumnRef(col.name, left.alias)
-        same = [o for o in outputs if qualify(o.expr, scope) == ref]
-        if len(same) > 1:
-            names = " and ".join(sorted(o.name for o in same))
-            raise PlanError(
-                f"The projection contains a key column (`{left.alias}_{col.name}`) more than "
-                f"once, aliased as: {names}."
-            )
-        if same:
-            same[0].is_key = True
-        else:
-            missing.append(col.name)
-    if missing and sink_name is not None:
-        plural = "s" if len(missing) > 1 else ""
-        listed = ", ".join(f"`{m}`" for m in missing)
-        raise PlanError(
-            f"Primary key column{plural} missing in projection. For foreign-key table-table "
-            "joins, the projection must include all primary key columns from the left input "
-            f"table (`{left.alias}`). Missing column{plural}: {listed}."
         )

@@ -49,6 +49,8 @@ def plan_partitioning(
     exprs: tuple[ast.Expr, ...], scope: Scope, source: C.DataSource
 ) -> Partitioning | None:
     """The re-keying PARTITION BY asks for; None when it keeps a table's own key."""
+    if not exprs:
+        raise PlanError("PARTITION BY requires at least one expression", "plain")
     if any(_is_null(e) for e in exprs):
         if len(exprs) > 1:
             raise PlanError("Cannot PARTITION BY multiple columns including NULL", "plain")

@@ -126,39 +126,36 @@ class AggregateQuery(PersistentQuery):
         return [u for u in out if u.results is not None and u.window and u.window[0] >= horizon]
 
     def _emit(self, updates: list[Update]) -> None:
+        """Project every update's result in one call of the final stage, then write them in
+        order; a deleted result, or one HAVING stops passing, becomes a tombstone."""
+        results = [u for u in updates if u.results is not None]
+        projected = iter(
+            self.post_stage(
+                [(u.timestamp, *u.key, *u.results, *(u.window or (0, 0))) for u in results]  # type: ignore[misc]
+            )
+        )
         rows: list[tuple[Any, ...]] = []
         windows: list[tuple[int, int]] = []
         tombstones: set[int] = set()
         for u in updates:
             window = u.window or (0, 0)
-            if u.results is None:
-                self._tombstone(u, rows, windows, tombstones)
-                continue
-            projected = self.post_stage([(u.timestamp, *u.key, *u.results, *window)])[0]
-            passing_key = ("__having__", frozen(u.key), u.window)
-            if self.has_having:
-                passes = projected[-1] is True
-                projected = projected[:-1]
-                if not passes:
-                    if self.store.get(passing_key):
-                        self.store.delete(passing_key)
-                        self._tombstone(u, rows, windows, tombstones)
+            row = None if u.results is None else next(projected)
+            if row is not None and self.has_having:
+                passing_key = ("__having__", frozen(u.key), u.window)
+                if row[-1] is True:
+                    self.store.put(passing_key, True)
+                    row = row[:-1]
+                elif self.store.get(passing_key):
+                    self.store.delete(passing_key)
+                    row = None
+                else:
                     continue
-                self.store.put(passing_key, True)
-            rows.append((*projected, ()))
+            if row is None:
+                tombstones.add(len(rows))
+                row = (u.timestamp, *u.key)
+            rows.append((*row, ()))
             windows.append(window)
         self.encoder.write(rows, tombstones, windows if self.windowed else None)
-
-    def _tombstone(
-        self,
-        u: Update,
-        rows: list[tuple[Any, ...]],
-        windows: list[tuple[int, int]],
-        tombstones: set[int],
-    ) -> None:
-        tombstones.add(len(rows))
-        rows.append((u.timestamp, *u.key, ()))
-        windows.append(u.window or (0, 0))
 
     def _flush(self) -> None:
         self.store.flush()

@@ -56,6 +56,7 @@ class AggregateOperator:
         nkeys: int,
         window: WindowSpec | None,
         store: KeyValueStore,
+        complex_keys: bool = True,
     ) -> None:
         self.aggregators = list(aggregators)
         self.nkeys = nkeys
@@ -69,6 +70,8 @@ class AggregateOperator:
             pos += n
         self.stream_time: int = store.get(("__stream_time__",), -1)
         self._expired_at = self.stream_time
+        # Keys with ARRAY/MAP/STRUCT values need a hashable form in the store.
+        self.complex_keys = complex_keys
 
     # ---------------------------------------------------------------- helpers
 
@@ -99,27 +102,51 @@ class AggregateOperator:
 
     # ---------------------------------------------------------------- streams
 
-    def add_rows(self, rows: Sequence[Sequence[Any]]) -> list[Update]:
-        """Aggregate stream rows; rows with a NULL group key are skipped, as ksqlDB does."""
+    def add_rows(self, rows: Sequence[Sequence[Any]], coalesce: bool = False) -> list[Update]:
+        """Aggregate stream rows; rows with a NULL group key are skipped, as ksqlDB does.
+
+        Every row that changes a result yields an update, unless `coalesce` (ksqlDB's record
+        cache): then each (key, window) changed by the batch yields one, its latest."""
         updates: list[Update] = []
+        latest: dict[Any, tuple[int, tuple[Any, ...], Window, list[Any]]] = {}
         adds = [a.add for a in self.aggregators]
-        n = self.nkeys
+        n, store, window = self.nkeys, self.store, self.window
+        freeze = frozen if self.complex_keys else tuple
+        stream_time = self.stream_time
         for row in rows:
             key = tuple(row[1 : 1 + n])
-            if any(k is None for k in key):
+            if None in key:
                 continue
             ts = row[0]
-            self._advance_time(ts)
+            if ts > stream_time:
+                stream_time = self.stream_time = ts
             args = self._args(row)
-            if self.window is None:
-                updates.append(self._update(key, None, ts, args, adds))
-            elif self.window.kind == "SESSION":
+            if window is not None and window.kind == "SESSION":
                 updates.extend(self._session(key, ts, args))
+                continue
+            if window is None:
+                windows: list[Window] = [None]
             else:
-                close = self.stream_time - self.window.grace
-                for w in self.window.windows_for(ts):
-                    if w[1] > close:
-                        updates.append(self._update(key, w, ts, args, adds))
+                close = stream_time - window.grace
+                windows = [w for w in window.windows_for(ts) if w[1] > close]
+            fkey = freeze(key)
+            for w in windows:
+                skey = (fkey, w)
+                entry = store.get(skey)
+                if entry is None:
+                    accs, new_ts = self._fresh(), ts
+                else:
+                    accs, new_ts = entry[0], max(ts, entry[1])
+                for i, add in enumerate(adds):
+                    accs[i] = add(accs[i], args[i])
+                store.put(skey, (accs, new_ts))
+                if coalesce:
+                    latest.pop(skey, None)
+                    latest[skey] = (new_ts, key, w, accs)
+                else:
+                    updates.append(Update(new_ts, key, w, self._results(accs)))
+        store.put(("__stream_time__",), self.stream_time)
+        updates += [Update(t, k, w, self._results(a)) for t, k, w, a in latest.values()]
         self._expire()
         return updates
 

@@ -41,7 +41,9 @@ from sqlengine.state import KeyValueStore
 Operator = StreamStreamJoin | StreamTableJoin | TableTableJoin | ForeignKeyJoin
 
 
-def _operator(step: JoinStep, jp: JoinPlan, store: KeyValueStore, key_of: Callable) -> Operator:
+def _operator(
+    step: JoinStep, jp: JoinPlan, store: KeyValueStore, foreign_key: Callable[[Body], Any]
+) -> Operator:
     left_width = jp.sources[step.right].offset
     right_width = jp.sources[step.right].width
     outer = (step.kind in ("LEFT", "FULL"), step.kind in ("RIGHT", "FULL"))
@@ -52,7 +54,7 @@ def _operator(step: JoinStep, jp: JoinPlan, store: KeyValueStore, key_of: Callab
     if step.shape == "STREAM_TABLE":
         return StreamTableJoin(store, outer[0], right_width)
     if step.shape == "FOREIGN_KEY":
-        return ForeignKeyJoin(store, key_of, outer[0], right_width)
+        return ForeignKeyJoin(store, foreign_key, outer[0], right_width)
     return TableTableJoin(store, outer, (left_width, right_width))
 
 
@@ -108,11 +110,13 @@ class JoinQuery(PersistentQuery):
             for s in jp.steps
         ]
         self.ops = [
-            _operator(s, jp, store, self._left_table_key)
+            _operator(s, jp, store, self.left_keys[0])
             for s, store in zip(jp.steps, self.stores, strict=True)
         ]
         self.is_table = jp.result_kind == "TABLE"
         self.windowed = jp.sources[0].source.window is not None
+        # A foreign-key join's result is keyed by the left table's key, maybe of many columns.
+        self.multi_key = jp.foreign_key and len(jp.sources[0].source.key_columns) > 1
         project = plan.root.exprs  # type: ignore[attr-defined]
         scope = jp.row_scope
         self.filter_to_tombstones = self.is_table and plan.where is not None
@@ -135,10 +139,6 @@ class JoinQuery(PersistentQuery):
     def _key_fn(self, expr: Any, scope: Scope) -> Callable[[Body], Any]:
         stage = compile_stage(None, [expr], scope, self._on_error)
         return lambda body: stage([body])[0][0]
-
-    def _left_table_key(self, body: Body) -> Any:
-        """The foreign key of a left table row (a FK join's left expression)."""
-        return self.left_keys[0](body)
 
     # ------------------------------------------------------------------ reading
 
@@ -182,7 +182,7 @@ class JoinQuery(PersistentQuery):
         else:
             # A table is joined on its primary key (a foreign-key join's result keeps it).
             nkeys = len(js.source.key_columns)
-            key = row[3] if nkeys == 1 and not self.jp.foreign_key else tuple(row[3 : 3 + nkeys])
+            key = tuple(row[3 : 3 + nkeys]) if nkeys > 1 else row[3]
         if self.windowed:
             key = (key, row[-3], row[-2])  # windowed sources join on key and window
         change = Change(key, row[0], body)
@@ -197,36 +197,34 @@ class JoinQuery(PersistentQuery):
         return changes
 
     def _emit(self, change: Change, out: _Output) -> None:
-        key = change.key
+        key, window = change.key, (0, 0)
         if self.windowed:
-            key, start, end = key
-            out.windows.append((start, end))
-        keys = key if self.jp.foreign_key else (key,)
+            key, *bounds = key
+            window = (bounds[0], bounds[1])
         projected = None
         if change.body is not None:
             projected = next(iter(self.stage([(change.timestamp, key, *change.body)])), None)
+            if projected is None and not self.is_table:
+                return  # a stream's WHERE drops the row
         if self.filter_to_tombstones and projected is not None:
             passes, projected = projected[0] is True, projected[1:]
             # A KTable filter over the join's changes: a row that stops passing is deleted
             # once; one that never passed is not.
             store, mark = self.stores[-1], ("passing", hashable(key))
-            if not passes:
-                projected = None
-                if not store.get(mark):
-                    out.windows[len(out.rows) :] = []
-                    return
+            was_passing = store.get(mark, False)
             if passes:
                 store.put(mark, True)
             else:
                 store.delete(mark)
+                projected = None
+                if not was_passing:
+                    return
         if projected is None:
-            if change.body is not None and not self.is_table:
-                out.windows[len(out.rows) :] = []
-                return
             out.tombstones.add(len(out.rows))
-            out.rows.append((change.timestamp, *keys, ()))
+            out.rows.append((change.timestamp, *(key if self.multi_key else (key,)), ()))
         else:
             out.rows.append((*projected, ()))
+        out.windows.append(window)
 
     def close(self) -> None:
         self.log.commit(self.group, dict(self.offsets))

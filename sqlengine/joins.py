@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlengine.state import KeyValueStore
@@ -42,8 +43,15 @@ def hashable(value: Any) -> Any:
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
-    """An order for keys of any type (None first), as a store's bytes order stands in."""
-    return (0, "") if value is None else (1, repr(hashable(value)))
+    """An order for keys of any type (None first, numbers by value), standing in for the
+    order of serialized keys in Kafka Streams' stores."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float | Decimal):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, repr(hashable(value)))
 
 
 @dataclass(frozen=True)

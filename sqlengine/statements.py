@@ -386,4 +386,4 @@ class StatementExecutor:
 
 
 def _schema_text(cols: list[tuple[str, Any, bool]]) -> str:
-    return ", ".join(f"{n} {t}{' KEY' if k else ''}" for n, t, k in cols)
+    return ", ".join(f"`{n}` {t}{' KEY' if k else ''}" for n, t, k in cols)

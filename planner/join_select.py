@@ -1,0 +1,205 @@
+"""The SELECT of a join: output names (a column shared by several sources is prefixed by its
+source's alias), the result key (the join expression, named by the select item that reads it;
+a foreign-key join keeps the left table's key) and the logical plan, with ksqlDB's errors."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from grammar import ast
+from grammar.printer import format_expr
+from planner.builder import OutputColumn, QueryPlan, typed
+from planner.builder import _check_duplicates as check_duplicates
+from planner.builder import _ColumnNames as ColumnNames
+from planner.errors import PlanError
+from planner.joins import (
+    JOIN_KEY,
+    JOIN_ROWTIME,
+    JoinPlan,
+    JoinSource,
+    check_qualifiers,
+    plan_joins,
+    qualify,
+    source_columns,
+)
+from planner.logical import FilterNode, JoinNode, PlanNode, ProjectNode, SourceNode
+from planner.scope import Column
+from sqlengine import catalog as C
+from sqlengine import types as T
+
+
+def plan_join_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> QueryPlan:
+    jp = plan_joins(query, catalog)
+    scope = jp.row_scope
+    exprs = [i.expr for i in query.select if not isinstance(i, ast.SelectStar)]
+    check_qualifiers([*exprs, *([query.where] if query.where is not None else [])], _aliases(jp))
+    node = _logical_tree(jp)
+    if query.where is not None:
+        where_type = typed(query.where, scope, "WHERE")
+        if where_type is not None and where_type != T.BOOLEAN:
+            raise PlanError(
+                "Type error in WHERE expression: Should evaluate to boolean but is "
+                f"{format_expr(query.where)} ({where_type}) instead."
+            )
+        node = FilterNode(scope.columns, node.key_names, node, query.where)
+    if query.group_by or query.partition_by:
+        clause = "GROUP BY" if query.group_by else "PARTITION BY"
+        raise PlanError(f"{clause} on a JOIN is not supported yet")
+    outputs: list[OutputColumn] = []
+    for name, expr in _select_items(query.select, jp):
+        col_type = typed(expr, scope, "SELECT")
+        if col_type is None:
+            raise PlanError(
+                "Can't infer a type of null. Please explicitly cast it to a required type, "
+                f"e.g. CAST(null AS VARCHAR). Column: {name}"
+            )
+        outputs.append(OutputColumn(name, col_type, expr, False))
+    if jp.foreign_key:
+        _assign_foreign_keys(outputs, jp, sink_name)
+    else:
+        _assign_join_key(outputs, jp, sink_name)
+    check_duplicates(outputs)
+    if sink_name is not None and not any(not o.is_key for o in outputs):
+        raise PlanError("The projection contains no value columns.")
+    select_order = [o.name for o in outputs]
+    outputs.sort(key=lambda o: not o.is_key)
+    out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
+        Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
+    ]
+    project = ProjectNode(
+        out_cols,
+        [o.name for o in outputs if o.is_key],
+        node,
+        [ast.ColumnRef(JOIN_ROWTIME)] + [o.expr for o in outputs],
+    )
+    left = jp.sources[0].source
+    return QueryPlan(project, left, outputs, query.where, select_order, join=jp)
+
+
+def _aliases(jp: JoinPlan) -> set[str]:
+    return {js.alias for js in jp.sources}
+
+
+def _logical_tree(jp: JoinPlan) -> PlanNode:
+    def source_node(js: JoinSource) -> SourceNode:
+        cols = source_columns(js.source, js.alias, 0)
+        return SourceNode(cols, [c.name for c in js.source.key_columns], js.source, js.alias)
+
+    node: PlanNode = source_node(jp.sources[0])
+    for step in jp.steps:
+        right = jp.sources[step.right]
+        end = right.offset + right.width
+        cols = [c for c in jp.body_scope.columns if c.index < end]
+        criteria = f"{format_expr(step.left_expr)} = {format_expr(step.right_expr)}"
+        node = JoinNode(cols, [], node, source_node(right), step.kind, step.shape, criteria)
+    return node
+
+
+def _select_items(items: tuple[ast.SelectItem, ...], jp: JoinPlan) -> list[tuple[str, ast.Expr]]:
+    """(output name, expression) per column: a qualified column is named ALIAS_NAME."""
+    taken = {f"{js.alias}_{c.name}" for js in jp.sources for c in js.source.columns}
+    taken |= {i.alias for i in items if isinstance(i, ast.SelectColumn) and i.alias}
+    names = ColumnNames(taken)
+    # A column is named by its name, prefixed by its source's alias when sources share it.
+    counts = Counter(c.name for c in jp.body_scope.columns)
+    shared = {name for name, n in counts.items() if n > 1}
+    out: list[tuple[str, ast.Expr]] = []
+    for item in items:
+        if isinstance(item, ast.SelectStar):
+            if item.source is not None and item.source not in _aliases(jp):
+                raise PlanError(f"'{item.source}' is not a valid stream/table name or alias.")
+            if item.source is None and jp.synthetic_key is not None:
+                out.append((jp.synthetic_key, ast.ColumnRef(jp.synthetic_key)))
+            out += [
+                (f"{js.alias}_{c.name}", ast.ColumnRef(c.name, js.alias))
+                for js in jp.sources
+                if item.source in (None, js.alias)
+                for c in js.source.columns
+            ]
+        elif isinstance(item, ast.SelectStructAll):
+            struct_type = typed(item.expr, jp.row_scope, "SELECT")
+            if not isinstance(struct_type, T.Struct):
+                raise PlanError(f"Expected STRUCT type, got {struct_type}")
+            out += [(f.name, ast.Dereference(item.expr, f.name)) for f in struct_type.fields]
+        elif item.alias is not None:
+            out.append((item.alias, item.expr))
+        elif isinstance(item.expr, ast.ColumnRef) and item.expr.name in shared:
+            col = jp.row_scope.resolve(item.expr.name, item.expr.source)
+            out.append((f"{col.source}_{col.name}", item.expr))
+        else:
+            out.append((names.natural(item.expr), item.expr))
+    return out
+
+
+def _or_list(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _assign_join_key(outputs: list[OutputColumn], jp: JoinPlan, sink_name: str | None) -> None:
+    """The key is the join expression: the first select item equal to a source column the
+    key equals (or the synthetic key) names it, and reads the key itself."""
+    scope = jp.row_scope
+    synthetic = jp.synthetic_key
+    candidates = [ast.ColumnRef(synthetic)] if synthetic is not None else jp.viable_keys
+    # The left side's expression names the key when selected, else the first one selected.
+    selected = [qualify(o.expr, scope) for o in outputs]
+    key_expr = next((c for c in candidates if c in selected), None)
+    if key_expr is None:
+        if sink_name is None:
+            return
+        shown = [format_expr(e) for e in candidates]
+        noun = "expression" if len(shown) == 1 else "expressions"
+        message = (
+            f"The query used to build `{sink_name}` must include the join {noun} "
+            f"{_or_list(shown)} in its projection (eg, SELECT {shown[0]}...)."
+        )
+        if synthetic is not None:
+            message = (
+                "Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+                f"{message}\n{synthetic} was added as a synthetic key column because the join "
+                "criteria did not match any source column."
+            )
+        raise PlanError(message)
+    same = [o for o, e in zip(outputs, selected, strict=True) if e == key_expr]
+    if len(same) > 1:
+        internal = (
+            f"{key_expr.source}_{key_expr.name}"  # type: ignore[attr-defined]
+            if key_expr.source  # type: ignore[attr-defined]
+            else key_expr.name  # type: ignore[attr-defined]
+        )
+        names = " and ".join(sorted(o.name for o in same))
+        raise PlanError(
+            f"The projection contains a key column (`{internal}`) more than once, aliased as: "
+            f"{names}."
+        )
+    same[0].is_key = True
+    same[0].expr = ast.ColumnRef(synthetic or JOIN_KEY)
+    same[0].type = jp.key_type
+
+
+def _assign_foreign_keys(outputs: list[OutputColumn], jp: JoinPlan, sink_name: str | None) -> None:
+    """A foreign-key join keeps the left table's key: each of its columns selected once."""
+    left = jp.sources[0]
+    scope = jp.row_scope
+    missing: list[str] = []
+    for col in left.source.key_columns:
+        ref = ast.ColumnRef(col.name, left.alias)
+        same = [o for o in outputs if qualify(o.expr, scope) == ref]
+        if len(same) > 1:
+            names = " and ".join(sorted(o.name for o in same))
+            raise PlanError(
+                f"The projection contains a key column (`{left.alias}_{col.name}`) more than "
+                f"once, aliased as: {names}."
+            )
+        if same:
+            same[0].is_key = True
+        else:
+            missing.append(col.name)
+    if missing and sink_name is not None:
+        plural = "s" if len(missing) > 1 else ""
+        listed = ", ".join(f"`{m}`" for m in missing)
+        raise PlanError(
+            f"Primary key column{plural} missing in projection. For foreign-key table-table "
+            "joins, the projection must include all primary key columns from the left input "
+            f"table (`{left.alias}`). Missing column{plural}: {listed}."
+        )
