@@ -206,8 +206,9 @@ class JoinQuery(PersistentQuery):
             projected = next(iter(self.stage([(change.timestamp, key, *change.body)])), None)
             if projected is None and not self.is_table:
                 return  # a stream's WHERE drops the row
-        if self.filter_to_tombstones and projected is not None:
-            passes, projected = projected[0] is True, projected[1:]
+        if self.filter_to_tombstones:
+            passes = projected is not None and projected[0] is True
+            projected = projected[1:] if projected is not None else None
             # A KTable filter over the join's changes: a row that stops passing is deleted
             # once; one that never passed is not.
             store, mark = self.stores[-1], ("passing", hashable(key))
