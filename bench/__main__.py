@@ -38,14 +38,19 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown group(s) {sorted(unknown)}; known: {sorted(groups)}")
     selected = args.groups or list(groups)
-    print(f"{'scenario':<32} {'records':>10} {'seconds':>9} {'records/s':>12}")
+    print(f"{'scenario':<32} {'records':>10} {'seconds':>9} {'records/s':>12}  measures")
     for group in selected:
         for name, scenario in groups[group].items():
             runs = [scenario() for _ in range(args.runs)]
             records = runs[0][0]
-            seconds = statistics.median(s for _, s in runs)
+            seconds = statistics.median(r[1] for r in runs)
             rate = records / seconds if seconds else float("inf")
-            print(f"{group + '.' + name:<32} {records:>10,} {seconds:>9.3f} {rate:>12,.0f}")
+            measures = "  ".join(
+                f"{k}={statistics.median(r[2][k] for r in runs):.2f}"  # type: ignore[misc]
+                for k in (runs[0][2] if len(runs[0]) > 2 else {})  # type: ignore[misc]
+            )
+            row = f"{group + '.' + name:<32} {records:>10,} {seconds:>9.3f} {rate:>12,.0f}"
+            print(f"{row}  {measures}".rstrip())
 
 
 if __name__ == "__main__":

@@ -131,7 +131,9 @@ def plan_select(
         return _plan_grouped(query, node, scope, source, alias, sink_name, config or {})
 
     items, node = plan_flat_map(
-        _select_items(query.select, scope, source, alias, partitioning), node, source.kind
+        _select_items(query.select, scope, source, alias, partitioning, sink_name is None),
+        node,
+        source.kind,
     )
     outputs = _select_outputs(items, Scope(node.columns))
     select_order = [o.name for o in outputs]
@@ -198,9 +200,12 @@ def _select_items(
     source: C.DataSource,
     alias: str,
     partitioning: Partitioning | None = None,
+    transient: bool = False,
 ) -> list[tuple[str, ast.Expr, bool]]:
     """(output name, expression, explicitly aliased) per column the select produces; `*`
-    selects the columns of the input as PARTITION BY re-keys it."""
+    selects the columns of the input as PARTITION BY re-keys it. A transient query over a
+    windowed source also selects the window bounds (with `*`, after the key columns)."""
+    bounds = _window_bounds(source) if transient else ()
     names = _ColumnNames(
         {c.name for c in source.columns}
         | {
@@ -218,7 +223,9 @@ def _select_items(
             if partitioning is not None:
                 out += star_columns(partitioning, source, alias)
             else:
-                out += [(c.name, ast.ColumnRef(c.name, alias), False) for c in source.columns]
+                keys = [c.name for c in source.key_columns]
+                values = [c.name for c in source.columns if c.name not in keys]
+                out += [(n, ast.ColumnRef(n, alias), False) for n in [*keys, *bounds, *values]]
         elif isinstance(item, ast.SelectStructAll):
             struct_type = typed(item.expr, scope, "SELECT")
             if not isinstance(struct_type, T.Struct):
@@ -231,12 +238,17 @@ def _select_items(
                     "for a column."
                 )
             name = item.alias or names.natural(item.expr)
-            if item.alias is None and name in C.SYSTEM_COLUMN_NAMES - {C.ROWTIME}:
+            reserved = C.SYSTEM_COLUMN_NAMES - {C.ROWTIME, *bounds}
+            if item.alias is None and name in reserved:
                 raise PlanError(
                     f"Reserved column name in select: `{name}`. Please remove or alias the column."
                 )
             out.append((name, item.expr, item.alias is not None))
     return out
+
+
+def _window_bounds(source: C.DataSource) -> tuple[str, ...]:
+    return (C.WINDOWSTART, C.WINDOWEND) if source.window is not None else ()
 
 
 def _check_duplicates(outputs: list[OutputColumn]) -> None:
@@ -289,8 +301,11 @@ class _ColumnNames:
 
 
 def _assign_keys(outputs: list[OutputColumn], source: C.DataSource, sink_name: str | None) -> None:
-    """A stateless query keeps its source's key: every key column must be selected once."""
+    """A stateless query keeps its source's key: every key column must be selected once.
+    A transient query's window bounds are key columns too, as ksqlDB shows them."""
     key_names = [c.name for c in source.key_columns]
+    if sink_name is None:
+        key_names += _window_bounds(source)
     for key in key_names:
         aliases = [o for o in outputs if isinstance(o.expr, ast.ColumnRef) and o.expr.name == key]
         if len(aliases) > 1:
@@ -301,7 +316,11 @@ def _assign_keys(outputs: list[OutputColumn], source: C.DataSource, sink_name: s
             )
         if aliases:
             aliases[0].is_key = True
-    missing = [k for k in key_names if not any(o.is_key and o.expr.name == k for o in outputs)]  # type: ignore[attr-defined]
+    missing = [
+        k
+        for k in key_names[: len(source.key_columns)]
+        if not any(o.is_key and o.expr.name == k for o in outputs)
+    ]  # type: ignore[attr-defined]
     if missing and sink_name is not None:
         cols = " and ".join(key_names)
         noun = "column" if len(key_names) == 1 else "columns"

@@ -108,6 +108,8 @@ class RestClient:
                 response.read()
                 response.close()
                 raise _failure(response)
+            if response.headers.get("content-type", "").startswith("text/plain"):
+                return _printed(response)
             elements = _json_elements(response.iter_bytes())
             header = next(elements, {}).get("header", {})
         except httpx.TransportError as exc:
@@ -147,6 +149,22 @@ class RestClient:
         if response.status_code >= 400:
             raise _failure(response)
         return response
+
+
+def _printed(response: httpx.Response) -> QueryStream:
+    """PRINT's answer: text lines as the server writes them, each a one-column row."""
+
+    def rows() -> Iterator[list[Any]]:
+        try:
+            for line in response.iter_lines():
+                if line:
+                    yield [line]
+        except httpx.TransportError as exc:
+            raise ConnectionLost(str(exc) or type(exc).__name__) from exc
+        finally:
+            response.close()
+
+    return QueryStream("", [], rows(), response.close, lines=True)
 
 
 def _failure(response: httpx.Response) -> StatementFailed:

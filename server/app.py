@@ -17,12 +17,14 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from grammar import ast
 from server import entities as E
 from server.inserts import InsertsStream
+from server.printing import TopicPrinter, open_printer
 from server.queries import (
+    OpenQuery,
     QueryError,
     QueryRegistry,
     open_query,
@@ -36,6 +38,7 @@ from server.requests import (
     read_object,
     wants_json,
 )
+from server.schema_registry import create_registry_app
 from sqlengine import results as R
 from sqlengine.engine import COMMAND_TOPIC, Engine
 
@@ -117,10 +120,21 @@ class Endpoints:
     async def query(self, request: Request) -> Response:
         args = await read_object(request, _KSQL_FIELDS, ("ksql",))
         properties = property_map(args.get("streamsProperties") or args.get("properties"))
-        opened = await self._open(args["ksql"], properties)
+        opened = await anyio.to_thread.run_sync(self._open_query, args["ksql"], properties)
+        if isinstance(opened, TopicPrinter):
+            return StreamingResponse(opened.stream(), media_type="text/plain")
+        if opened.push is None:  # a pull query's rows are all there: one body, no streaming
+            body = b"".join([chunk async for chunk in query_response(opened, self.queries)])
+            return Response(body, media_type="application/json")
+        self.queries.add(opened.push)
         return StreamingResponse(
             query_response(opened, self.queries), media_type="application/json"
         )
+
+    def _open_query(self, sql: str, properties: dict[str, str]) -> OpenQuery | TopicPrinter:
+        """/query's statement: PRINT, or a pull or push query (on a worker thread)."""
+        printer = open_printer(self.engine, sql)
+        return printer if printer is not None else open_query(self.engine, sql, properties)
 
     async def query_stream(self, request: Request) -> Response:
         args = await read_object(request, _QUERY_STREAM_FIELDS, ("sql",))
@@ -214,6 +228,7 @@ def create_app(engine: Engine) -> Starlette:
         Route("/healthcheck", endpoints.healthcheck, methods=["GET"]),
         Route("/clusterStatus", endpoints.cluster_status, methods=["GET"]),
         Route("/status/{command_id:path}", endpoints.status, methods=["GET"]),
+        Mount("/schema-registry", app=create_registry_app(engine.schema_registry)),
     ]
     app = Starlette(
         routes=routes,

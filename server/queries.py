@@ -124,8 +124,8 @@ def open_query(engine: Engine, sql: str, properties: dict[str, str]) -> OpenQuer
         if stmt.query.emit == "CHANGES":
             push = engine.open_push_query(stmt, properties)
             return OpenQuery(push.query_id, push.columns, False, push=push)
-        plan = engine.plan_query(stmt)
         result = engine.execute_statement(stmt, properties)
+        plan = engine.plan_query(stmt)
     except R.StatementError as exc:
         raise QueryError(400, E.statement_error(exc.message, exc.statement or sql)) from exc
     assert isinstance(result, R.Rows)

@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import orjson
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
@@ -17,6 +23,7 @@ from starlette.applications import Starlette
 from server.app import create_app
 from sqlengine.engine import COMMAND_TOPIC, Engine
 from sqlengine.results import StatementError
+from sqlengine.schema_registry.compatibility import REGISTRY_URL_CONFIG
 
 
 def hypercorn_config(host: str, port: int) -> Config:
@@ -33,6 +40,39 @@ async def serve_app(app: Starlette, host: str, port: int, shutdown: asyncio.Even
         await serve(app, hypercorn_config(host, port), shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
     finally:
         app.state.queries.close_all()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def background_server(engine: Engine, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `engine` on a background thread (tests, benchmarks, embedding), on a free port;
+    yields the base URL once the server answers, and stops the server on exit."""
+    app = create_app(engine)
+    port = free_port(host)
+    loop = asyncio.new_event_loop()
+    shutdown = asyncio.Event()
+    thread = threading.Thread(
+        target=loop.run_until_complete, args=(serve_app(app, host, port, shutdown),)
+    )
+    thread.start()
+    url = f"http://{host}:{port}"
+    try:
+        for _ in range(500):
+            try:
+                httpx.get(f"{url}/healthcheck", timeout=1.0)
+                break
+            except httpx.TransportError:
+                time.sleep(0.01)
+        yield url
+    finally:
+        loop.call_soon_threadsafe(shutdown.set)
+        thread.join(timeout=10)
+        loop.close()
 
 
 def read_config(path: str | None) -> dict[str, str]:
@@ -72,9 +112,17 @@ def run_saved_queries(engine: Engine, files: list[Path]) -> None:
 
 
 def run_server(
-    host: str, port: int, data_dir: str, query_files: list[Path], config_file: str | None
+    host: str,
+    port: int,
+    data_dir: str,
+    query_files: list[Path],
+    config_file: str | None,
+    schema_registry_url: str | None = None,
 ) -> int:
-    engine = Engine(data_dir, config=read_config(config_file))
+    config = read_config(config_file)
+    if schema_registry_url:
+        config[REGISTRY_URL_CONFIG] = schema_registry_url
+    engine = Engine(data_dir, config=config)
     try:
         run_saved_queries(engine, query_files)
         engine.start()

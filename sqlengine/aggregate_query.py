@@ -18,10 +18,7 @@ from planner.builder import QueryPlan, source_scope
 from planner.logical import SinkSpec
 from sqlengine.aggregation import DEFAULT_GRACE_MS, AggregateOperator, Update, WindowSpec
 from sqlengine.codegen import compile_stage
-from sqlengine.log.base import Log
-from sqlengine.processing_log import ProcessingLog
-from sqlengine.runtime import PersistentQuery, SinkEncoder
-from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.runtime import PersistentQuery, QueryContext
 from sqlengine.state import KeyValueStore, frozen
 
 
@@ -36,17 +33,8 @@ def window_spec(window: ast.Window, emit_final: bool) -> WindowSpec:
 
 
 class AggregateQuery(PersistentQuery):
-    def __init__(
-        self,
-        query_id: str,
-        plan: QueryPlan,
-        sink: SinkSpec,
-        log: Log,
-        plog: ProcessingLog,
-        fail_on_invalid_timestamp: bool = False,
-        registry: SchemaRegistry | None = None,
-    ) -> None:
-        super().__init__(query_id, plan, log, plog, fail_on_invalid_timestamp, registry)
+    def __init__(self, query_id: str, plan: QueryPlan, sink: SinkSpec, ctx: QueryContext) -> None:
+        super().__init__(query_id, plan, ctx)
         agg = plan.aggregation
         assert agg is not None
         alias = plan.root.input.input.columns[0].source  # type: ignore[attr-defined]
@@ -60,7 +48,7 @@ class AggregateQuery(PersistentQuery):
         self.has_having = agg.having is not None
         prefix = f"_confluent-ksql-default_query_{query_id}"
         self.changelogs = [f"{prefix}-Aggregate-Aggregate-Materialize-changelog"]
-        self.store = KeyValueStore(log, self.changelogs[0])
+        self.store = KeyValueStore(self.log, self.changelogs[0])
         self.windowed = agg.window is not None
         self.emit_final = plan.emit == "FINAL"
         self.spec = window_spec(agg.window, self.emit_final) if agg.window is not None else None
@@ -70,6 +58,7 @@ class AggregateQuery(PersistentQuery):
             len(agg.keys),
             self.spec,
             self.store,
+            complex_keys=any(not k.type.is_primitive for k in agg.keys),
         )
         # EMIT FINAL: results wait here until their window closes (Kafka Streams' suppress).
         self.pending: dict[tuple[Any, Any], Update] = (
@@ -78,15 +67,9 @@ class AggregateQuery(PersistentQuery):
         self.is_table = plan.source.kind == "TABLE"
         if self.is_table:
             self.changelogs.append(f"{prefix}-KsqlTopic-Reduce-changelog")
-            self.source_rows = KeyValueStore(log, self.changelogs[1])
+            self.source_rows = KeyValueStore(self.log, self.changelogs[1])
         self.nkeys = len(plan.source.key_columns)
-        self.encoder = SinkEncoder(
-            sink,
-            [(o.name, o.type) for o in plan.key_outputs],
-            [(o.name, o.type) for o in plan.value_outputs],
-            log,
-            registry,
-        )
+        self.encoder = ctx.encoder(sink, plan)
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         if self.is_table:
@@ -101,8 +84,11 @@ class AggregateQuery(PersistentQuery):
                     self.source_rows.put(key, pre)
                 updates += self.operator.change(old, pre, row[0])
         else:
+            # With the record cache a batch's updates to one group coalesce (EMIT FINAL
+            # holds results back anyway, so there it changes nothing).
             updates = self.operator.add_rows(
-                self.pre_stage([r for r, is_null in decoded if not is_null])
+                self.pre_stage([r for r, is_null in decoded if not is_null]),
+                coalesce=self.ctx.record_cache and not self.emit_final,
             )
         self._emit(self._suppress(updates) if self.emit_final else updates)
 

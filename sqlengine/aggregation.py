@@ -109,10 +109,17 @@ class AggregateOperator:
         cache): then each (key, window) changed by the batch yields one, its latest."""
         updates: list[Update] = []
         latest: dict[Any, tuple[int, tuple[Any, ...], Window, list[Any]]] = {}
-        adds = [a.add for a in self.aggregators]
         n, store, window = self.nkeys, self.store, self.window
         freeze = frozen if self.complex_keys else tuple
         stream_time = self.stream_time
+        # The common case, every aggregate reading one column, takes its argument straight
+        # from the row; otherwise `_args` assembles them.
+        steps = [
+            (i, a.add, s.start)
+            for i, (a, s) in enumerate(zip(self.aggregators, self.slices, strict=True))
+        ]
+        simple_args = all(s.stop - s.start == 1 for s in self.slices)
+        tumbling = window is not None and window.kind == "TUMBLING"
         for row in rows:
             key = tuple(row[1 : 1 + n])
             if None in key:
@@ -120,16 +127,23 @@ class AggregateOperator:
             ts = row[0]
             if ts > stream_time:
                 stream_time = self.stream_time = ts
-            args = self._args(row)
-            if window is not None and window.kind == "SESSION":
-                updates.extend(self._session(key, ts, args))
-                continue
             if window is None:
                 windows: list[Window] = [None]
+            elif tumbling:
+                start = ts - ts % window.size
+                windows = (
+                    [(start, start + window.size)]
+                    if start + window.size > stream_time - window.grace
+                    else []
+                )
+            elif window.kind == "SESSION":
+                updates.extend(self._session(key, ts, self._args(row)))
+                continue
             else:
                 close = stream_time - window.grace
                 windows = [w for w in window.windows_for(ts) if w[1] > close]
             fkey = freeze(key)
+            args = None if simple_args else self._args(row)
             for w in windows:
                 skey = (fkey, w)
                 entry = store.get(skey)
@@ -137,8 +151,12 @@ class AggregateOperator:
                     accs, new_ts = self._fresh(), ts
                 else:
                     accs, new_ts = entry[0], max(ts, entry[1])
-                for i, add in enumerate(adds):
-                    accs[i] = add(accs[i], args[i])
+                if args is None:
+                    for i, add, col in steps:
+                        accs[i] = add(accs[i], row[col])
+                else:
+                    for i, add, _ in steps:
+                        accs[i] = add(accs[i], args[i])
                 store.put(skey, (accs, new_ts))
                 if coalesce:
                     latest.pop(skey, None)

@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--data-dir", default="data")
     server.add_argument("--queries", action="append", default=[])
     server.add_argument("--config", help="a properties file of server configuration")
+    server.add_argument(
+        "--schema-registry-url",
+        help="an external Schema Registry to use instead of the built-in one",
+    )
     cli = sub.add_parser("cli", help="the interactive command line (a server, or --local)")
     cli.add_argument("url", nargs="?", help="the server (default http://localhost:8088)")
     cli.add_argument("--local", action="store_true", help="run the engine in this process")
@@ -76,7 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "server":
         from server.serve import run_server  # the server's dependencies load only when serving
 
-        return run_server(args.host, args.port, args.data_dir, sql_files(args.queries), args.config)
+        return run_server(
+            args.host,
+            args.port,
+            args.data_dir,
+            sql_files(args.queries),
+            args.config,
+            args.schema_registry_url,
+        )
     return run_queries(args.data_dir, args.queries or ["queries"])
 
 

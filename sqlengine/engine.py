@@ -12,6 +12,7 @@ over the same data dir replays them, and persistent queries resume from committe
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections.abc import Iterator
@@ -29,14 +30,17 @@ from sqlengine.catalog import Catalog
 from sqlengine.functions.registry import FunctionError
 from sqlengine.log import open_log
 from sqlengine.log.base import Log
+from sqlengine.materialized import Materializations
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.push import PushQuery, offset_reset
 from sqlengine.runtime import PersistentQuery, QueryFailure
-from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.schema_registry.compatibility import open_registry
 from sqlengine.serde import SerdeError
 from sqlengine.statements import StatementExecutor
 
 COMMAND_TOPIC = "_streamdb_command_topic"
+# Statements are immutable: a text parsed once (a pull query a client repeats) is reused.
+_parsed = functools.lru_cache(maxsize=4096)(parse)
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -54,14 +58,16 @@ class Engine:
         self.variables: dict[str, str] = {}
         self.catalog = Catalog()
         self.plog = ProcessingLog(self.log)
-        self.schema_registry = SchemaRegistry(self.data_dir / "schema_registry.json")
+        self.schema_registry = open_registry(self.data_dir, self.config)
         self.executor = StatementExecutor(self)
+        self.materialized = Materializations(self.log, self.plog, self.schema_registry)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         if self.log.topic(COMMAND_TOPIC) is None:
             self.log.create_topic(COMMAND_TOPIC, 1)
         self._replay()
+        self.materialized.sync(self.catalog)
 
     # ------------------------------------------------------------------ statements
 
@@ -76,7 +82,7 @@ class Engine:
     def parse(self, sql: str) -> list[ast.Statement]:
         text = self.substitute(sql)
         try:
-            return parse(text)
+            return list(_parsed(text))
         except ParseError as exc:
             raise R.StatementError(str(exc), exc.statement_text, exc.line, exc.column) from exc
 
@@ -91,12 +97,13 @@ class Engine:
             result = self.executor.execute(stmt, {**self.config, **properties})
             if self.executor.persistent(stmt):
                 self._record_command(stmt, properties)
+                self.materialized.sync(self.catalog)
             return result
 
     def plan_query(self, stmt: ast.SelectStatement) -> QueryPlan:
-        """The plan of a bare query, for its result schema."""
+        """The plan of a pull query, for its result schema."""
         with self._lock, _statement_errors(stmt):
-            return plan_select(stmt.query, self.catalog, None)
+            return self.executor.introspection.pull_plan(stmt)[0]
 
     def open_push_query(self, stmt: ast.SelectStatement, properties: dict[str, str]) -> PushQuery:
         """A transient push query (EMIT CHANGES) over the catalog as it is now."""
@@ -134,6 +141,7 @@ class Engine:
         for _ in range(max_rounds):
             with self._lock:
                 done = sum(self._step(q) for q in list(self.executor.running.values()))
+                done += self.materialized.step()
             if not done:
                 return total
             total += done

@@ -32,10 +32,7 @@ from sqlengine.joins import (
     Window,
     hashable,
 )
-from sqlengine.log.base import Log
-from sqlengine.processing_log import ProcessingLog
-from sqlengine.runtime import PersistentQuery, SinkEncoder, SourceDecoder
-from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.runtime import PersistentQuery, QueryContext
 from sqlengine.state import KeyValueStore
 
 Operator = StreamStreamJoin | StreamTableJoin | TableTableJoin | ForeignKeyJoin
@@ -71,25 +68,15 @@ class JoinQuery(PersistentQuery):
     """Unlike single-source queries, reads several topics: positions are per topic and
     partition, so it keeps its own (`offsets`) instead of the base class's."""
 
-    def __init__(
-        self,
-        query_id: str,
-        plan: QueryPlan,
-        sink: SinkSpec,
-        log: Log,
-        plog: ProcessingLog,
-        fail_on_invalid_timestamp: bool = False,
-        registry: SchemaRegistry | None = None,
-    ) -> None:
+    def __init__(self, query_id: str, plan: QueryPlan, sink: SinkSpec, ctx: QueryContext) -> None:
         jp = plan.join
         assert jp is not None
-        self.query_id, self.plan, self.log, self.plog = query_id, plan, log, plog
+        self.query_id, self.plan, self.ctx = query_id, plan, ctx
+        log = self.log = ctx.log
+        self.plog = ctx.plog
         self.group = f"_streamdb_query_{query_id}"
         self.jp = jp
-        self.registry = registry
-        self.decoders = [
-            SourceDecoder(js.source, plog, fail_on_invalid_timestamp, registry) for js in jp.sources
-        ]
+        self.decoders = [ctx.decoder(js.source) for js in jp.sources]
         committed = log.committed(self.group)
         self.offsets: dict[tuple[str, int], int] = {}
         for js in jp.sources:
@@ -119,19 +106,10 @@ class JoinQuery(PersistentQuery):
         self.multi_key = jp.foreign_key and len(jp.sources[0].source.key_columns) > 1
         project = plan.root.exprs  # type: ignore[attr-defined]
         scope = jp.row_scope
-        self.filter_to_tombstones = self.is_table and plan.where is not None
-        self.stage = (
-            compile_stage(None, [plan.where, *project], scope, self._on_error)  # type: ignore[list-item]
-            if self.filter_to_tombstones
-            else compile_stage(plan.where, project, scope, self._on_error)
-        )
-        self.encoder = SinkEncoder(
-            sink,
-            [(o.name, o.type) for o in plan.key_outputs],
-            [(o.name, o.type) for o in plan.value_outputs],
-            log,
-            registry,
-        )
+        self.has_where = plan.where is not None
+        exprs = [plan.where, *project] if plan.where is not None else project
+        self.stage = compile_stage(None, exprs, scope, self._on_error)
+        self.encoder = ctx.encoder(sink, plan)
 
     def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
         self.plog.record_error(self.plan.source.topic, -1, -1, exc)
@@ -159,10 +137,10 @@ class JoinQuery(PersistentQuery):
                 runs.append([(row[0], i, row, is_null) for row, is_null in decoded])
         if not done:
             return 0
-        out = _Output([], set(), [])
+        changes: list[Change] = []
         for _, i, row, is_null in heapq.merge(*runs, key=lambda r: r[0]):
-            for change in self._changes(i, row, is_null):
-                self._emit(change, out)
+            changes += self._changes(i, row, is_null)
+        out = self._output(changes)
         self.encoder.write(out.rows, out.tombstones, out.windows if self.windowed else None)
         for store in self.stores:
             store.flush()
@@ -196,36 +174,55 @@ class JoinQuery(PersistentQuery):
             changes = fed
         return changes
 
-    def _emit(self, change: Change, out: _Output) -> None:
-        key, window = change.key, (0, 0)
-        if self.windowed:
-            key, *bounds = key
-            window = (bounds[0], bounds[1])
-        projected = None
-        if change.body is not None:
-            projected = next(iter(self.stage([(change.timestamp, key, *change.body)])), None)
-            if projected is None and not self.is_table:
-                return  # a stream's WHERE drops the row
-        if self.filter_to_tombstones:
-            passes = projected is not None and projected[0] is True
-            projected = projected[1:] if projected is not None else None
-            # A KTable filter over the join's changes: a row that stops passing is deleted
-            # once; one that never passed is not.
-            store, mark = self.stores[-1], ("passing", hashable(key))
-            was_passing = store.get(mark, False)
-            if passes:
-                store.put(mark, True)
+    def _split_key(self, key: Any) -> tuple[Any, tuple[int, int]]:
+        """A result key and its window (windowed sources join on key and window)."""
+        if not self.windowed:
+            return key, (0, 0)
+        inner, start, end = key
+        return inner, (start, end)
+
+    def _output(self, changes: list[Change]) -> _Output:
+        """The sink records of a batch's join results. The projection runs once over all of
+        them (WHERE as a leading column, so results line up with changes); then, in order,
+        WHERE drops stream rows, and turns table rows into tombstones as a KTable filter."""
+        keyed = [self._split_key(c.key) for c in changes]
+        results = iter(
+            self.stage(
+                [
+                    (c.timestamp, key, *c.body)
+                    for c, (key, _) in zip(changes, keyed, strict=True)
+                    if c.body is not None
+                ]
+            )
+        )
+        out = _Output([], set(), [])
+        for change, (key, window) in zip(changes, keyed, strict=True):
+            projected = None if change.body is None else next(results)
+            if self.has_where:
+                passes = projected is not None and projected[0] is True
+                projected = projected[1:] if passes else None  # type: ignore[index]
+                if not self.is_table and not passes:
+                    continue
+                if self.is_table and not self._still_passing(key, passes):
+                    continue
+            if projected is None:
+                out.tombstones.add(len(out.rows))
+                out.rows.append((change.timestamp, *(key if self.multi_key else (key,)), ()))
             else:
-                store.delete(mark)
-                projected = None
-                if not was_passing:
-                    return
-        if projected is None:
-            out.tombstones.add(len(out.rows))
-            out.rows.append((change.timestamp, *(key if self.multi_key else (key,)), ()))
+                out.rows.append((*projected, ()))
+            out.windows.append(window)
+        return out
+
+    def _still_passing(self, key: Any, passes: bool) -> bool:
+        """Whether a filtered table row is emitted: a row that passes always is; one that
+        stops passing is deleted once; one that never passed is not emitted at all."""
+        store, mark = self.stores[-1], ("passing", hashable(key))
+        was_passing = store.get(mark, False)
+        if passes:
+            store.put(mark, True)
         else:
-            out.rows.append((*projected, ()))
-        out.windows.append(window)
+            store.delete(mark)
+        return passes or was_passing
 
     def close(self) -> None:
         self.log.commit(self.group, dict(self.offsets))

@@ -87,6 +87,8 @@ class SourceDecoder:
     def decode(self, batch: RecordBatch) -> list[tuple[tuple[Any, ...], bool]]:
         """Rows with a flag telling a null-value record, (ROWTIME, ROWPARTITION, ROWOFFSET,
         keys..., headers), from a data row. A table drops records without a key."""
+        if self.window is None and self.extract_ts is None and self.body is None:
+            return self._decode_plain(batch)
         out: list[tuple[tuple[Any, ...], bool]] = []
         key_des, value_des, body = self.key_des, self.value_des, self.body
         for off, ts, k, v, h in zip(
@@ -126,6 +128,38 @@ class SourceDecoder:
                     continue
                 row = (new_ts, *row[1:])
             out.append((row, False))
+        return out
+
+    def _decode_plain(self, batch: RecordBatch) -> list[tuple[tuple[Any, ...], bool]]:
+        """`decode` for the common source: no window, no timestamp column, no header
+        columns. The hot path of every query, so it is lean; a batch's repeated keys are
+        deserialized once."""
+        out: list[tuple[tuple[Any, ...], bool]] = []
+        append = out.append
+        key_des, value_des, null_key = self.key_des, self.value_des, self.null_key
+        partition, is_table = batch.partition, self.is_table
+        keys_seen: dict[bytes, list[Any]] = {}
+        for off, ts, k, v, h in zip(
+            batch.offsets, batch.timestamps, batch.keys, batch.values, batch.headers, strict=True
+        ):
+            try:
+                if k is None:
+                    if is_table:
+                        continue
+                    keys = null_key
+                else:
+                    keys = keys_seen.get(k)  # type: ignore[assignment]
+                    if keys is None:
+                        keys = keys_seen[k] = key_des(k) or null_key
+                if v is None:
+                    append(((ts, partition, off, *keys, h), True))
+                    continue
+                values = value_des(v)
+            except serde.SerdeError as exc:
+                self.plog.deserialization_error(self.source.topic, partition, off, exc)
+                continue
+            if values is not None:
+                append(((ts, partition, off, *keys, *values, h), False))
         return out
 
     def _invalid_timestamp(self, partition: int, offset: int, exc: Exception) -> None:
@@ -238,31 +272,65 @@ class SinkEncoder:
             self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
 
 
+@dataclass(frozen=True)
+class QueryContext:
+    """What every persistent query runs against, and the settings it honours."""
+
+    log: Log
+    plog: ProcessingLog
+    registry: SchemaRegistry | None = None
+    fail_on_invalid_timestamp: bool = False  # ksql.timestamp.throw.on.invalid
+    # ksqlDB's record cache (cache.max.bytes.buffering > 0, its default): a table's updates
+    # to one key within a batch reach the sink as one record, the latest.
+    record_cache: bool = True
+
+    @classmethod
+    def of(
+        cls, log: Log, plog: ProcessingLog, registry: SchemaRegistry | None, config: dict[str, str]
+    ) -> QueryContext:
+        cache = config.get(
+            "ksql.streams.cache.max.bytes.buffering", config.get("cache.max.bytes.buffering")
+        )
+        return cls(
+            log,
+            plog,
+            registry,
+            config.get("ksql.timestamp.throw.on.invalid", "").lower() == "true",
+            cache is None or cache.strip() not in ("0", ""),
+        )
+
+    def decoder(self, source: C.DataSource) -> SourceDecoder:
+        return SourceDecoder(source, self.plog, self.fail_on_invalid_timestamp, self.registry)
+
+    def encoder(self, sink: SinkSpec, plan: QueryPlan, keep_null_keys: bool = False) -> SinkEncoder:
+        """The sink's encoder for a plan's output columns."""
+        return SinkEncoder(
+            sink,
+            [(o.name, o.type) for o in plan.key_outputs],
+            [(o.name, o.type) for o in plan.value_outputs],
+            self.log,
+            self.registry,
+            keep_null_keys=keep_null_keys,
+        )
+
+
 class PersistentQuery:
     """Reads its source topic a batch per partition; after each batch's results are written
     (and any state flushed, see `_flush`) it commits the next offsets, so a restart resumes
     where the last step ended."""
 
-    def __init__(
-        self,
-        query_id: str,
-        plan: QueryPlan,
-        log: Log,
-        plog: ProcessingLog,
-        fail_on_invalid_timestamp: bool = False,
-        registry: SchemaRegistry | None = None,
-    ) -> None:
+    def __init__(self, query_id: str, plan: QueryPlan, ctx: QueryContext) -> None:
         self.query_id = query_id
         self.plan = plan
-        self.log = log
-        self.plog = plog
-        self.registry = registry
-        self.decoder = SourceDecoder(plan.source, plog, fail_on_invalid_timestamp, registry)
+        self.ctx = ctx
+        self.log = ctx.log
+        self.plog = ctx.plog
+        self.decoder = ctx.decoder(plan.source)
         self.group = f"_streamdb_query_{query_id}"
         self.positions: dict[int, int] = {}
-        topic = log.topic(plan.source.topic)
+        topic = self.log.topic(plan.source.topic)
         partitions = topic.partitions if topic else 1
-        committed = log.committed(self.group)
+        committed = self.log.committed(self.group)
         for p in range(partitions):
             self.positions[p] = committed.get((plan.source.topic, p), 0)
 
@@ -302,17 +370,8 @@ class PersistentQuery:
 class StatelessQuery(PersistentQuery):
     """Filter + project from one source into one sink (CSAS, INSERT INTO ... SELECT)."""
 
-    def __init__(
-        self,
-        query_id: str,
-        plan: QueryPlan,
-        sink: SinkSpec,
-        log: Log,
-        plog: ProcessingLog,
-        fail_on_invalid_timestamp: bool = False,
-        registry: SchemaRegistry | None = None,
-    ) -> None:
-        super().__init__(query_id, plan, log, plog, fail_on_invalid_timestamp, registry)
+    def __init__(self, query_id: str, plan: QueryPlan, sink: SinkSpec, ctx: QueryContext) -> None:
+        super().__init__(query_id, plan, ctx)
         project = plan.root
         scope_input = project.input  # type: ignore[attr-defined]
         scope = Scope(scope_input.columns)
@@ -331,13 +390,8 @@ class StatelessQuery(PersistentQuery):
         )
         self.null_row_keys = null_row_keys(plan, self._on_error)
         partitioning = plan.partitioning
-        self.encoder = SinkEncoder(
-            sink,
-            [(o.name, o.type) for o in plan.key_outputs],
-            [(o.name, o.type) for o in plan.value_outputs],
-            log,
-            registry,
-            keep_null_keys=partitioning is not None and len(partitioning.keys) > 1,
+        self.encoder = ctx.encoder(
+            sink, plan, keep_null_keys=partitioning is not None and len(partitioning.keys) > 1
         )
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:

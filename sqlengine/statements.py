@@ -18,7 +18,7 @@ from sqlengine.introspection import Introspection
 from sqlengine.join_query import JoinQuery
 from sqlengine.log.base import TopicExistsError
 from sqlengine.rekey import sink_key_format
-from sqlengine.runtime import PersistentQuery, StatelessQuery
+from sqlengine.runtime import PersistentQuery, QueryContext, StatelessQuery
 
 if TYPE_CHECKING:
     from sqlengine.engine import Engine
@@ -237,21 +237,13 @@ class StatementExecutor:
                 log.create_topic(sink.topic, sink.partitions)
             except TopicExistsError:
                 pass
-        fail_on_invalid_ts = config.get("ksql.timestamp.throw.on.invalid", "").lower() == "true"
+        ctx = QueryContext.of(log, self.engine.plog, self.engine.schema_registry, config)
         query_class: type[PersistentQuery] = StatelessQuery
         if plan.aggregation is not None:
             query_class = AggregateQuery
         elif plan.join is not None:
             query_class = JoinQuery
-        query = query_class(
-            query_id,
-            plan,
-            sink,
-            log,
-            self.engine.plog,
-            fail_on_invalid_ts,
-            self.engine.schema_registry,
-        )
+        query = query_class(query_id, plan, sink, ctx)  # type: ignore[call-arg]
         self.running[query_id] = query
         sources = [js.source.name for js in plan.join.sources] if plan.join else [plan.source.name]
         self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, sources)

@@ -10,7 +10,7 @@ import pytest
 
 from sqlengine import types as T
 from sqlengine.engine import Engine
-from sqlengine.schema_registry import RegistryError, SchemaReference, SchemaRegistry
+from sqlengine.schema_registry import LocalSchemaRegistry, RegistryError, SchemaReference
 from sqlengine.serde import (
     FormatInfo,
     SerdeError,
@@ -37,7 +37,7 @@ ROW = [1, Decimal("10.01"), {"F": "x"}, [1, 2], {"a": 1.5}, 1000, 10, 5000, b"hi
 
 @pytest.mark.parametrize("name", ["AVRO", "PROTOBUF", "JSON_SR", "PROTOBUF_NOSR"])
 def test_round_trip_every_type(name: str) -> None:
-    registry = SchemaRegistry()
+    registry = LocalSchemaRegistry()
     fmt = FormatInfo(name)
     data = make_serializer(fmt, COLUMNS, is_key=False, topic="t", registry=registry)(ROW)
     assert data is not None
@@ -51,7 +51,7 @@ def test_round_trip_every_type(name: str) -> None:
 
 
 def test_avro_names_and_optional_fields() -> None:
-    registry = SchemaRegistry()
+    registry = LocalSchemaRegistry()
     cols = [("K", T.STRING), ("ADDRESS", T.Struct((T.Field("CITY", T.STRING),)))]
     make_serializer(FormatInfo("AVRO"), cols, is_key=False, topic="t", registry=registry)
     schema = registry.latest("t-value").schema  # type: ignore[union-attr]
@@ -61,7 +61,7 @@ def test_avro_names_and_optional_fields() -> None:
 
 
 def test_single_key_is_unwrapped_in_avro_and_wrapped_in_protobuf() -> None:
-    registry = SchemaRegistry()
+    registry = LocalSchemaRegistry()
     cols = [("K", T.INTEGER)]
     avro = make_serializer(FormatInfo("AVRO"), cols, is_key=True, topic="t", registry=registry)
     assert avro([7]) is not None
@@ -81,7 +81,7 @@ def test_protobuf_nulls_default_unless_optional() -> None:
 
 
 def test_unknown_schema_id_and_bad_bytes_are_serde_errors() -> None:
-    registry = SchemaRegistry()
+    registry = LocalSchemaRegistry()
     read = make_deserializer(
         FormatInfo("AVRO"), [("V", T.INTEGER)], is_key=False, topic="t", registry=registry
     )
@@ -102,7 +102,7 @@ def test_wire_message_indexes() -> None:
 
 def test_registry_ids_versions_references_and_persistence(tmp_path: Path) -> None:
     path = tmp_path / "sr.json"
-    registry = SchemaRegistry(path)
+    registry = LocalSchemaRegistry(path)
     first = registry.register("s-value", "AVRO", '"int"')
     assert registry.register("s-value", "AVRO", '"int"') == first
     second = registry.register("s-value", "AVRO", '"long"', schema_id=50)
@@ -115,23 +115,13 @@ def test_registry_ids_versions_references_and_persistence(tmp_path: Path) -> Non
     with pytest.raises(RegistryError) as missing:
         registry.version("nope", "latest")
     assert missing.value.code == 40401
-    reopened = SchemaRegistry(path)
+    reopened = LocalSchemaRegistry(path)
     assert reopened.version("s-value", "latest") == (2, reopened.by_id(50))
     assert list(reopened.referenced(reopened.latest("l-value"))) == ["event.proto"]  # type: ignore[arg-type]
 
 
-def test_registry_refuses_what_the_checker_refuses() -> None:
-    registry = SchemaRegistry(checker=lambda new, old, _: ["changed"] if new != old else [])
-    registry.register("s", "AVRO", '"int"')
-    with pytest.raises(RegistryError, match="incompatible.*changed") as refused:
-        registry.register("s", "AVRO", '"string"')
-    assert refused.value.code == 409
-    registry.set_compatibility("NONE", "s")
-    assert registry.register("s", "AVRO", '"string"') > 0
-
-
 def test_inference_from_a_protobuf_schema_with_a_reference() -> None:
-    registry = SchemaRegistry()
+    registry = LocalSchemaRegistry()
     registry.register(
         "event.proto", "PROTOBUF", 'syntax = "proto3"; message Event { int64 ts = 1; }'
     )

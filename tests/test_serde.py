@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from sqlengine import types as T
+from sqlengine.javatext import java_double_str
 from sqlengine.serde import (
     FormatInfo,
     SerdeError,
@@ -21,7 +22,6 @@ from sqlengine.serde import (
     parse_delimiter,
     value_to_json,
 )
-from sqlengine.serde.coerce import java_double_to_string
 
 JSON = FormatInfo("JSON", {})
 DELIMITED = FormatInfo("DELIMITED", {})
@@ -467,12 +467,12 @@ def test_check_properties() -> None:
         check_properties(FormatInfo("DELIMITED", {"delimiter": "ab"}))
 
 
-def test_java_double_to_string() -> None:
+def test_java_double_str() -> None:
     cases = {1.0: "1.0", 0.001: "0.001", 1e7: "1.0E7", 1.5e-10: "1.5E-10", -0.0: "-0.0"}
-    assert {f: java_double_to_string(f) for f in cases} == cases
+    assert {f: java_double_str(f) for f in cases} == cases
     # One shortest digit is written as the two digits nearest the exact binary value.
-    assert java_double_to_string(5e-324) == "4.9E-324"
-    assert java_double_to_string(-1e22) == "-1.0E22"
+    assert java_double_str(5e-324) == "4.9E-324"
+    assert java_double_str(-1e22) == "-1.0E22"
 
 
 def test_json_writes_non_finite_doubles_as_jackson_text() -> None:

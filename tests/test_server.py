@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from server.app import create_app
-from server.serve import serve_app
+from server.serve import background_server
 from sqlengine.engine import Engine
 
 TIMEOUT = httpx.Timeout(10.0)
@@ -34,37 +30,14 @@ class Server:
         return httpx.post(f"{self.url}/ksql", json={"ksql": sql}, timeout=TIMEOUT)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     engine = Engine(tmp_path / "data")
     engine.start()
-    app = create_app(engine)
-    port = _free_port()
-    loop = asyncio.new_event_loop()
-    shutdown = asyncio.Event()
-    thread = threading.Thread(
-        target=loop.run_until_complete, args=(serve_app(app, "127.0.0.1", port, shutdown),)
-    )
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            httpx.get(f"{url}/healthcheck", timeout=1.0)
-            break
-        except httpx.TransportError:
-            threading.Event().wait(0.02)
     try:
-        yield Server(url, engine)
+        with background_server(engine) as url:
+            yield Server(url, engine)
     finally:
-        loop.call_soon_threadsafe(shutdown.set)
-        thread.join(timeout=10)
-        loop.close()
         engine.close()
 
 

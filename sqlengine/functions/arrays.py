@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from decimal import Decimal
 from typing import Any
 
 from sqlengine import types as T
 from sqlengine.functions.registry import ArgType, FunctionError, Overload, scalar
+from sqlengine.javatext import java_double_str
 
 ARRAY = "ARRAY"
 
@@ -54,27 +54,8 @@ def java_string(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return java_double_string(v)
+        return java_double_str(v)
     return str(v)  # int, str and Decimal (str(Decimal) matches BigDecimal.toString)
-
-
-def java_double_string(v: float) -> str:
-    """Java's Double.toString: plain notation in [1e-3, 1e7), otherwise d.dddE[-]n."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "Infinity" if v > 0 else "-Infinity"
-    if v == 0:
-        return "-0.0" if math.copysign(1, v) < 0 else "0.0"
-    sign = "-" if v < 0 else ""
-    magnitude = abs(v)
-    if 1e-3 <= magnitude < 1e7:
-        text = format(Decimal(repr(magnitude)), "f")
-        return sign + (text if "." in text else text + ".0")
-    _, digit_tuple, exp = Decimal(repr(magnitude)).as_tuple()
-    digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
-    exponent = len(digit_tuple) + int(exp) - 1
-    return f"{sign}{digits[0]}.{digits[1:] or '0'}E{exponent}"
 
 
 # ---------------------------------------------------------------------------- implementations

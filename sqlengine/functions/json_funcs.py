@@ -22,6 +22,7 @@ from typing import Any
 from sqlengine import types as T
 from sqlengine.functions.bytes_funcs import base64_text
 from sqlengine.functions.registry import ArgType, Overload, scalar
+from sqlengine.javatext import java_double_str
 
 # ---------------------------------------------------------------------------- parsing
 
@@ -103,25 +104,6 @@ def node_text(v: Any, plain: bool = False) -> str:
     if v is MISSING:
         return ""
     raise TypeError(f"not a JSON value: {v!r}")
-
-
-def java_double_text(d: float) -> str:
-    """Java's Double.toString(d)."""
-    if math.isnan(d):
-        return "NaN"
-    if math.isinf(d):
-        return "Infinity" if d > 0 else "-Infinity"
-    if d == 0:
-        return "-0.0" if math.copysign(1.0, d) < 0 else "0.0"
-    shortest = Decimal(repr(d))
-    if 1e-3 <= abs(d) < 1e7:
-        text = format(shortest, "f")
-        return text if "." in text else text + ".0"
-    sign, digits, exponent = shortest.as_tuple()
-    ds = "".join(map(str, digits)).rstrip("0") or "0"
-    power = len(digits) + int(exponent) - 1
-    mantissa = ds[0] + "." + (ds[1:] or "0")
-    return ("-" if sign else "") + mantissa + "E" + str(power)
 
 
 # ---------------------------------------------------------------------------- JSON paths
@@ -358,7 +340,7 @@ def _timestamp_text(ms: int) -> str:
 
 
 def _double_json(d: float) -> str:
-    text = java_double_text(d)
+    text = java_double_str(d)
     return f'"{text}"' if math.isnan(d) or math.isinf(d) else text
 
 

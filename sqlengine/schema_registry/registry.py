@@ -1,74 +1,50 @@
-"""Subjects, versions and schema ids, as Confluent's Schema Registry keeps them.
+"""The built-in Schema Registry: subjects, versions and ids kept in one JSON document in the
+data dir, rewritten atomically on each change.
 
-A schema (type AVRO, PROTOBUF or JSON; its text; the schemas it references) gets one id,
-shared by every subject it is registered under; registering a schema a subject already has
-returns its id again. A new version must pass the subject's compatibility level (global
-default BACKWARD) against the previous version(s); the check itself is the `checker` given
-(format-specific), which returns why a new schema cannot read data written with an old one;
-without a checker every change is accepted.
-
-State is one JSON document, rewritten atomically on each change.
+Registering a schema a subject already holds returns its id again; a new version must pass
+the subject's compatibility level (global default BACKWARD) against the previous live
+version(s), as the `rules` given (format-specific) judge it; without rules every schema is
+accepted as it is.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-BACKWARD = "BACKWARD"
-COMPATIBILITY_LEVELS = (
-    "NONE",
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
+from sqlengine.schema_registry.base import (
+    BACKWARD,
+    COMPATIBILITY_LEVELS,
+    SCHEMA_TYPES,
+    RegisteredSchema,
+    RegistryError,
+    SchemaReference,
+    SchemaRegistry,
+    SchemaRules,
+    schema_not_found,
+    subject_not_found,
+    version_not_found,
 )
-SCHEMA_TYPES = ("AVRO", "PROTOBUF", "JSON")
 
 
-class RegistryError(Exception):
-    """A request the registry refuses; `code` is Confluent's error code (e.g. 40401)."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class SchemaReference:
-    """An import of a schema: its name in the importing schema, and where it is registered."""
-
-    name: str
-    subject: str
-    version: int
-
-
-@dataclass(frozen=True)
-class RegisteredSchema:
+@dataclass
+class _Version:
+    number: int
     id: int
-    schema_type: str
-    schema: str
-    references: tuple[SchemaReference, ...] = ()
+    deleted: bool = False
 
 
-# (new, old) -> reasons the new schema cannot read data written with the old one.
-Checker = Callable[[RegisteredSchema, RegisteredSchema, "SchemaRegistry"], list[str]]
-
-
-class SchemaRegistry:
-    def __init__(self, path: Path | None = None, checker: Checker | None = None) -> None:
+class LocalSchemaRegistry(SchemaRegistry):
+    def __init__(self, path: Path | None = None, rules: SchemaRules | None = None) -> None:
         self.path = path
-        self.checker = checker
+        self.rules = rules
         self._lock = threading.RLock()
         self._schemas: dict[int, RegisteredSchema] = {}
-        self._subjects: dict[str, list[int]] = {}
+        self._subjects: dict[str, list[_Version]] = {}
         self._config: dict[str, str] = {}
         if path is not None and path.exists():
             self._load(path)
@@ -77,66 +53,86 @@ class SchemaRegistry:
 
     def subjects(self) -> list[str]:
         with self._lock:
-            return sorted(s for s, ids in self._subjects.items() if ids)
+            return sorted(s for s in self._subjects if self._live(s))
 
     def versions(self, subject: str) -> list[int]:
         with self._lock:
-            return list(range(1, len(self._subject(subject)) + 1))
+            return [v.number for v in self._live_or_raise(subject)]
 
     def version(self, subject: str, version: int | str) -> tuple[int, RegisteredSchema]:
-        """(version number, schema) of a subject; `version` may be "latest" or -1."""
         with self._lock:
-            ids = self._subject(subject)
-            number = len(ids) if version in ("latest", -1) else int(version)
-            if not 1 <= number <= len(ids):
-                raise RegistryError(f"Version {version} not found.", 40402)
-            return number, self._schemas[ids[number - 1]]
-
-    def latest(self, subject: str) -> RegisteredSchema | None:
-        with self._lock:
-            ids = self._subjects.get(subject)
-            return self._schemas[ids[-1]] if ids else None
+            found = self._find(subject, version)
+            return found.number, self._schemas[found.id]
 
     def by_id(self, schema_id: int) -> RegisteredSchema | None:
         with self._lock:
             return self._schemas.get(schema_id)
 
     def subjects_of(self, schema_id: int) -> list[tuple[str, int]]:
-        """(subject, version) pairs holding the schema with this id."""
         with self._lock:
             return [
-                (s, ids.index(schema_id) + 1)
-                for s, ids in sorted(self._subjects.items())
-                if schema_id in ids
+                (s, v.number)
+                for s in sorted(self._subjects)
+                for v in self._live(s)
+                if v.id == schema_id
             ]
 
-    def lookup(self, subject: str, schema_type: str, schema: str) -> tuple[int, RegisteredSchema]:
-        """(version, schema) under which `subject` already holds this schema."""
+    def lookup(
+        self,
+        subject: str,
+        schema_type: str,
+        schema: str,
+        references: tuple[SchemaReference, ...] = (),
+    ) -> tuple[int, RegisteredSchema]:
+        wanted = RegisteredSchema(0, schema_type, schema, tuple(references))
         with self._lock:
-            for number, sid in enumerate(self._subject(subject), start=1):
-                found = self._schemas[sid]
-                if found.schema_type == schema_type and found.schema == schema:
-                    return number, found
-            raise RegistryError("Schema not found", 40403)
+            for v in self._live_or_raise(subject):
+                found = self._schemas[v.id]
+                if found.same_schema(wanted):
+                    return v.number, found
+            raise schema_not_found()
 
-    def referenced(self, schema: RegisteredSchema) -> dict[str, RegisteredSchema]:
-        """Every schema `schema` imports, directly or not, by its import name."""
-        out: dict[str, RegisteredSchema] = {}
-        pending = list(schema.references)
-        while pending:
-            ref = pending.pop()
-            if ref.name in out:
-                continue
-            _, found = self.version(ref.subject, ref.version)
-            out[ref.name] = found
-            pending.extend(found.references)
-        return out
+    def referenced_by(self, subject: str, version: int | str) -> list[int]:
+        with self._lock:
+            number = self._find(subject, version).number
+            return sorted(
+                {
+                    v.id
+                    for s in self._subjects
+                    for v in self._live(s)
+                    if any(
+                        (r.subject, r.version) == (subject, number)
+                        for r in self._schemas[v.id].references
+                    )
+                }
+            )
 
     def compatibility(self, subject: str | None = None) -> str:
         with self._lock:
             if subject is not None and subject in self._config:
                 return self._config[subject]
             return self._config.get("", BACKWARD)
+
+    def subject_compatibility(self, subject: str) -> str | None:
+        with self._lock:
+            return self._config.get(subject)
+
+    def check(
+        self,
+        subject: str,
+        schema_type: str,
+        schema: str,
+        references: tuple[SchemaReference, ...] = (),
+        version: int | str | None = None,
+    ) -> list[str]:
+        candidate = RegisteredSchema(0, schema_type, schema, tuple(references))
+        with self._lock:
+            self._validate(candidate)
+            if version is None:
+                previous = [self._schemas[v.id] for v in self._live(subject)]
+            else:
+                previous = [self._schemas[self._find(subject, version).id]]
+            return self._incompatibilities(subject, candidate, previous)
 
     # ------------------------------------------------------------------ writing
 
@@ -148,25 +144,17 @@ class SchemaRegistry:
         references: tuple[SchemaReference, ...] = (),
         schema_id: int | None = None,
     ) -> int:
-        """The id of `schema` under `subject`, registering it as a new version if needed.
-
-        schema_id: register with this id (as an import does); it must be free or hold the
-        same schema. Raises RegistryError (409) for a change the compatibility level refuses.
-        """
-        if schema_type not in SCHEMA_TYPES:
-            raise RegistryError(f"Invalid schema type {schema_type}", 42201)
+        new = RegisteredSchema(0, schema_type, schema, tuple(references))
         with self._lock:
-            for ref in references:
-                self.version(ref.subject, ref.version)
-            new = RegisteredSchema(0, schema_type, schema, tuple(references))
-            ids = self._subjects.setdefault(subject, [])
-            for sid in ids:
-                if self._same(self._schemas[sid], new):
-                    return sid
-            existing = next((s for s in self._schemas.values() if self._same(s, new)), None)
+            self._validate(new)
+            live = self._live(subject)
+            for v in live:
+                if self._schemas[v.id].same_schema(new):
+                    return v.id
+            existing = next((s for s in self._schemas.values() if s.same_schema(new)), None)
             if schema_id is not None:
                 taken = self._schemas.get(schema_id)
-                if taken is not None and not self._same(taken, new):
+                if taken is not None and not taken.same_schema(new):
                     raise RegistryError(
                         f"Overwrite new schema with id {schema_id} is not permitted.", 42207
                     )
@@ -176,19 +164,65 @@ class SchemaRegistry:
             else:
                 sid = max(self._schemas, default=0) + 1
             candidate = RegisteredSchema(sid, schema_type, schema, tuple(references))
-            self._check(subject, candidate, [self._schemas[i] for i in ids])
+            reasons = self._incompatibilities(
+                subject, candidate, [self._schemas[v.id] for v in live]
+            )
+            if reasons:
+                raise RegistryError(
+                    "Schema being registered is incompatible with an earlier schema for subject "
+                    f'"{subject}", details: [{", ".join(reasons)}]',
+                    409,
+                )
             self._schemas[sid] = candidate
-            ids.append(sid)
+            versions = self._subjects.setdefault(subject, [])
+            versions.append(_Version(max((v.number for v in versions), default=0) + 1, sid))
             self._save()
             return sid
 
-    def delete_subject(self, subject: str) -> list[int]:
+    def delete_subject(self, subject: str, *, permanent: bool = False) -> list[int]:
         with self._lock:
-            versions = self.versions(subject)
-            del self._subjects[subject]
-            self._config.pop(subject, None)
+            versions = self._subjects.get(subject)
+            if not versions:
+                raise subject_not_found(subject)
+            if permanent:
+                if self._live(subject):
+                    raise RegistryError(
+                        f"Subject '{subject}' was not deleted first before being permanently "
+                        "deleted",
+                        40405,
+                    )
+                numbers = [v.number for v in versions]
+                del self._subjects[subject]
+                self._config.pop(subject, None)
+            else:
+                live = self._live_or_raise(subject)
+                numbers = [v.number for v in live]
+                for v in live:
+                    v.deleted = True
             self._save()
-            return versions
+            return numbers
+
+    def delete_version(self, subject: str, version: int | str, *, permanent: bool = False) -> int:
+        with self._lock:
+            found = self._find(subject, version, deleted=permanent)
+            if not found.deleted and self.referenced_by(subject, found.number):
+                raise RegistryError(
+                    f"One or more references exist to the schema {{subject={subject},"
+                    f"version={found.number}}}.",
+                    42206,
+                )
+            if permanent:
+                if not found.deleted:
+                    raise RegistryError(
+                        f"Subject '{subject}' Version {found.number} was not deleted first "
+                        "before being permanently deleted",
+                        40407,
+                    )
+                self._subjects[subject].remove(found)
+            else:
+                found.deleted = True
+            self._save()
+            return found.number
 
     def set_compatibility(self, level: str, subject: str | None = None) -> None:
         level = level.upper()
@@ -198,31 +232,69 @@ class SchemaRegistry:
             self._config["" if subject is None else subject] = level
             self._save()
 
-    def check(self, subject: str, schema_type: str, schema: str) -> list[str]:
-        """Why `schema` may not become `subject`'s next version ([] when it may)."""
+    def clear_compatibility(self, subject: str | None = None) -> str:
         with self._lock:
-            candidate = RegisteredSchema(0, schema_type, schema)
-            return self._incompatibilities(
-                subject, candidate, [self._schemas[i] for i in self._subjects.get(subject, [])]
-            )
+            level = self._config.pop("" if subject is None else subject, None)
+            if level is None:
+                if subject is None:
+                    return BACKWARD
+                raise RegistryError(
+                    f"Subject '{subject}' does not have subject-level compatibility configured",
+                    40408,
+                )
+            self._save()
+            return level
 
     # ------------------------------------------------------------------ internals
 
-    def _subject(self, subject: str) -> list[int]:
-        ids = self._subjects.get(subject)
-        if not ids:
-            raise RegistryError(f"Subject '{subject}' not found.", 40401)
-        return ids
+    def _live(self, subject: str) -> list[_Version]:
+        return [v for v in self._subjects.get(subject, []) if not v.deleted]
 
-    @staticmethod
-    def _same(a: RegisteredSchema, b: RegisteredSchema) -> bool:
-        return (a.schema_type, a.schema, a.references) == (b.schema_type, b.schema, b.references)
+    def _live_or_raise(self, subject: str) -> list[_Version]:
+        live = self._live(subject)
+        if not live:
+            raise subject_not_found(subject)
+        return live
+
+    def _find(self, subject: str, version: int | str, *, deleted: bool = False) -> _Version:
+        """A version of the subject by number, "latest" or -1 (soft-deleted ones too when
+        `deleted`)."""
+        candidates = self._subjects.get(subject, []) if deleted else self._live(subject)
+        if not candidates:
+            raise subject_not_found(subject)
+        if version in ("latest", -1, "-1"):
+            return candidates[-1]
+        try:
+            number = int(version)
+        except ValueError:
+            raise RegistryError(
+                f"The specified version '{version}' is not a valid version id. Allowed values "
+                'are between [1, 2^31-1] and the string "latest"',
+                42202,
+            ) from None
+        if number < 1:
+            raise RegistryError(
+                f"The specified version '{version}' is not a valid version id.", 42202
+            )
+        for v in candidates:
+            if v.number == number:
+                return v
+        raise version_not_found(version)
+
+    def _validate(self, schema: RegisteredSchema) -> None:
+        if schema.schema_type not in SCHEMA_TYPES:
+            raise RegistryError(f"Invalid schema type {schema.schema_type}", 42201)
+        for ref in schema.references:
+            self._find(ref.subject, ref.version)
+        error = None if self.rules is None else self.rules.parse_error(schema, self)
+        if error is not None:
+            raise RegistryError(f"Invalid schema: {error}", 42201)
 
     def _incompatibilities(
         self, subject: str, new: RegisteredSchema, previous: list[RegisteredSchema]
     ) -> list[str]:
         level = self.compatibility(subject)
-        if self.checker is None or level == "NONE" or not previous:
+        if self.rules is None or level == "NONE" or not previous:
             return []
         olds = previous if level.endswith("_TRANSITIVE") else previous[-1:]
         reasons: list[str] = []
@@ -231,26 +303,20 @@ class SchemaRegistry:
                 reasons.append(f"Incompatible schema type: {old.schema_type} -> {new.schema_type}")
                 continue
             if level.startswith(("BACKWARD", "FULL")):
-                reasons.extend(self.checker(new, old, self))
+                reasons.extend(self.rules.incompatibilities(new, old, self))
             if level.startswith(("FORWARD", "FULL")):
-                reasons.extend(self.checker(old, new, self))
+                reasons.extend(self.rules.incompatibilities(old, new, self))
         return reasons
-
-    def _check(self, subject: str, new: RegisteredSchema, previous: list[RegisteredSchema]) -> None:
-        reasons = self._incompatibilities(subject, new, previous)
-        if reasons:
-            raise RegistryError(
-                "Schema being registered is incompatible with an earlier schema for subject "
-                f'"{subject}", details: [{", ".join(reasons)}]',
-                409,
-            )
 
     def _load(self, path: Path) -> None:
         state = orjson.loads(path.read_bytes())
         for s in state["schemas"]:
             refs = tuple(SchemaReference(**r) for r in s["references"])
             self._schemas[s["id"]] = RegisteredSchema(s["id"], s["type"], s["schema"], refs)
-        self._subjects = {k: list(v) for k, v in state["subjects"].items()}
+        self._subjects = {
+            subject: [_Version(*v) for v in versions]
+            for subject, versions in state["subjects"].items()
+        }
         self._config = dict(state["config"])
 
     def _save(self) -> None:
@@ -266,7 +332,10 @@ class SchemaRegistry:
                 }
                 for s in self._schemas.values()
             ],
-            "subjects": self._subjects,
+            "subjects": {
+                s: [[v.number, v.id, v.deleted] for v in versions]
+                for s, versions in self._subjects.items()
+            },
             "config": self._config,
         }
         tmp = self.path.with_suffix(".tmp")

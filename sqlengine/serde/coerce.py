@@ -44,6 +44,7 @@ from typing import Any
 
 import orjson
 
+from sqlengine.javatext import java_double_str
 from sqlengine.serde.base import java_type_name
 from sqlengine.types import BOOLEAN as _BOOLEAN
 from sqlengine.types import BYTES as _BYTES
@@ -108,28 +109,6 @@ def parse_java_decimal(text: str) -> Decimal:
     if not _JAVA_DECIMAL_TEXT.match(text):
         raise ValueError(f'Character array is not a valid decimal number: "{text}"')
     return Decimal(text)
-
-
-def java_double_to_string(f: float) -> str:
-    """Double.toString: plain in [1e-3, 1e7), else d.dddE[-]n; shortest round-trip digits."""
-    if math.isnan(f):
-        return "NaN"
-    if math.isinf(f):
-        return "Infinity" if f > 0 else "-Infinity"
-    if f == 0:
-        return "-0.0" if math.copysign(1.0, f) < 0 else "0.0"
-    if 1e-3 <= abs(f) < 1e7:
-        text = repr(f)
-        return text if "." in text else text + ".0"
-    sign, digits, exponent = Decimal(repr(f)).as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    if len(text) == 1:
-        # Double.toString writes two significant digits here: those nearest the exact value
-        # (Double.MIN_VALUE is 4.9E-324, not 5.0E-324).
-        mantissa, exp = f"{abs(Decimal(f)):.1E}".split("E")
-        return ("-" if sign else "") + f"{mantissa}E{int(exp)}"
-    mantissa = text[0] + "." + text[1:]
-    return ("-" if sign else "") + f"{mantissa}E{len(digits) - 1 + int(exponent)}"
 
 
 def fit_decimal(d: Decimal, t: DecimalType) -> Decimal:
@@ -327,14 +306,14 @@ def fields_reader(fields: list[tuple[str, SqlType]], t: SqlType) -> Callable[[An
 
     `t` is the type named when `obj` is not an object at all.
     """
-    readers = [(name, json_reader(ftype)) for name, ftype in fields]
+    readers = [(name, json_reader(ftype), *_as_is(ftype)) for name, ftype in fields]
 
     def read(obj: Any) -> list[Any]:
         if type(obj) is not dict:
             raise _cannot_convert(obj, t)
         out = []
         upper = None
-        for name, reader in readers:
+        for name, reader, as_is, low, high in readers:
             v = obj.get(name, _MISSING)
             if v is _MISSING:
                 if upper is None:
@@ -342,14 +321,27 @@ def fields_reader(fields: list[tuple[str, SqlType]], t: SqlType) -> Callable[[An
                 v = upper.get(name)
             if v is None:
                 out.append(None)
-                continue
-            try:
-                out.append(reader(v))
-            except CoercionError as e:
-                raise e.under(f".{name}") from None
+            elif type(v) is as_is and (low is None or low <= v <= high):
+                out.append(v)  # already its value form: the common case, no conversion
+            else:
+                try:
+                    out.append(reader(v))
+                except CoercionError as e:
+                    raise e.under(f".{name}") from None
         return out
 
     return read
+
+
+def _as_is(t: SqlType) -> tuple[type | None, int | None, int | None]:
+    """The JSON-decoded Python type a value of `t` needs no conversion from (with the range
+    an integer must lie in), or None where every value is converted."""
+    if t.base is Base.INTEGER:
+        return int, -(2**31), 2**31 - 1
+    if t.base in (Base.BIGINT, Base.TIMESTAMP):
+        return int, -(2**63), 2**63 - 1
+    simple = {Base.STRING: str, Base.DOUBLE: float, Base.BOOLEAN: bool}
+    return simple.get(t.base), None, None
 
 
 def _struct_reader(t: Struct) -> Reader:
@@ -395,7 +387,7 @@ def json_reader(t: SqlType) -> Reader:
 
 def _write_double(v: float) -> float | str:
     # Jackson (QUOTE_NON_NUMERIC_NUMBERS) writes non-finite doubles as "NaN", "Infinity", ...
-    return float(v) if math.isfinite(v) else java_double_to_string(v)
+    return float(v) if math.isfinite(v) else java_double_str(v)
 
 
 def _b64(b: bytes) -> str:

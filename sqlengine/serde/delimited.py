@@ -21,11 +21,11 @@ from collections.abc import Callable, Sequence
 from decimal import InvalidOperation
 from typing import Any
 
+from sqlengine.javatext import java_double_str
 from sqlengine.serde.base import SerdeError
 from sqlengine.serde.coerce import (
     CoercionError,
     fit_decimal,
-    java_double_to_string,
     parse_java_decimal,
     parse_java_double,
     parse_java_long,
@@ -69,7 +69,7 @@ def _formatter(t: SqlType) -> Callable[[Any], str]:
     if base is Base.BOOLEAN:
         return _format_boolean
     if base is Base.DOUBLE:
-        return java_double_to_string
+        return java_double_str
     if base is Base.DECIMAL:
         return lambda d: f"{d:f}"
     if base is Base.BYTES:

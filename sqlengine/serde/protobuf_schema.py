@@ -8,6 +8,9 @@ well-known types shipped with the protobuf package, and the Confluent/Google typ
 are not kept in descriptors; a decimal field's precision and scale (its confluent.field_meta
 params) are kept beside them in `ProtoFile.decimals`.
 
+A schema may also be a base64 FileDescriptorProto, as Confluent's Protobuf serializers
+register it; `serialized_text` gives any schema file in that form.
+
 `derive_proto_text(columns, ...)` writes ksqlDB's schema for columns: message ConnectDefault1
 with the columns as fields numbered from 1, a STRUCT as a nested message ConnectDefault2...,
 nullable primitives plain (proto3 defaults), `optional`, or wrapper types as
@@ -16,6 +19,7 @@ nullable primitives plain (proto3 defaults), `optional`, or wrapper types as
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -30,6 +34,7 @@ from google.protobuf import (
     wrappers_pb2,
 )
 from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import DecodeError
 from proto_schema_parser import ast as past
 from proto_schema_parser.parser import Parser
 
@@ -164,6 +169,14 @@ def _cached_file(text: str, imports: tuple[tuple[str, str], ...]) -> ProtoFile:
         else:
             raise SerdeError(f"Protobuf schema imports unknown file {name}")
 
+    serialized = _serialized(text)
+    if serialized is not None:
+        serialized.name = _MAIN
+        for dep in serialized.dependency:
+            _add_import(dep)
+        pool.Add(serialized)
+        names = [m.name for m in serialized.message_type]
+        return ProtoFile(pool, serialized.package, names, decimals)
     main = add(_MAIN, text)
     package = next((el.name for el in main.file_elements if isinstance(el, past.Package)), "")
     messages = [el.name for el in main.file_elements if isinstance(el, past.Message)]
@@ -172,6 +185,23 @@ def _cached_file(text: str, imports: tuple[tuple[str, str], ...]) -> ProtoFile:
     except KeyError as exc:
         raise SerdeError(f"Invalid Protobuf schema: {exc}") from exc
     return ProtoFile(pool, package, messages, decimals)
+
+
+def _serialized(text: str) -> descriptor_pb2.FileDescriptorProto | None:
+    """A schema as Confluent's Protobuf serializers send it: a base64 FileDescriptorProto."""
+    if not text or any(c in text for c in " ;{"):
+        return None
+    try:
+        return descriptor_pb2.FileDescriptorProto.FromString(base64.b64decode(text, validate=True))
+    except (ValueError, DecodeError):
+        return None
+
+
+def serialized_text(file: ProtoFile) -> str:
+    """The schema file as a base64 FileDescriptorProto (the registry's `format=serialized`)."""
+    proto = descriptor_pb2.FileDescriptorProto()
+    file.pool.FindFileByName(_MAIN).CopyToProto(proto)
+    return base64.b64encode(proto.SerializeToString()).decode("ascii")
 
 
 def proto_file(text: str, imports: dict[str, str] | None = None) -> ProtoFile:

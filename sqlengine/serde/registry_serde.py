@@ -112,7 +112,26 @@ def writer_schema(
     try:
         return schema, registry.register(subject, schema.schema_type, schema.text)
     except RegistryError as exc:
+        # Refused as incompatible (say, by a record name of the schema a source was inferred
+        # from): the subject's latest schema serves when it holds these very columns.
+        latest = registry.latest(subject) if exc.code == 409 else None
+        if latest is not None and latest.schema_type == schema.schema_type:
+            current = parse_registered(latest, registry, fmt.properties.get("fullSchemaName"))
+            if _carries(current, columns, unwrap=unwrap):
+                return current, latest.id
         raise SerdeError(str(exc)) from exc
+
+
+def _carries(schema: PhysicalSchema, columns: Columns, *, unwrap: bool) -> bool:
+    """Whether `schema` holds exactly `columns` (names ignoring case), so that records
+    written with it read back as they were."""
+    try:
+        carried = upper_names(schema.sql_type())
+    except SerdeError:
+        return False
+    if unwrap:
+        return carried == upper_names(columns[0][1])
+    return carried == upper_names(Struct(tuple(Field(n, t) for n, t in columns)))
 
 
 def make_schema_serializer(

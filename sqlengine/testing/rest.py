@@ -19,11 +19,14 @@ from server.requests import property_map
 from sqlengine.engine import Engine
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, compare_outputs
-from sqlengine.testing.runner import create_case_topics, produce
+from sqlengine.testing.runner import RUNNER_DEFAULTS, create_case_topics, produce
 
 REST_TESTS_FOLDER = "rest-query-validation-tests"
 # Upstream's REST test server reads from the earliest offsets unless a case says otherwise.
-SERVER_CONFIG = {"auto.offset.reset": "earliest"}
+SERVER_CONFIG = {**RUNNER_DEFAULTS, "auto.offset.reset": "earliest"}
+# Upstream's REST tests run on a Kafka cluster where a topic a statement names is created
+# with ksqlDB's legacy default of 4 partitions; pull query scans read partition by partition.
+STATEMENT_TOPIC_PARTITIONS = 4
 QUERY_TIMEOUT = 5.0
 STARTS_WITH = "starts_with"
 
@@ -51,7 +54,7 @@ async def _run(case: Case, data_dir: str) -> None:
     expected_error = spec.get("expectedError")
     engine = Engine(data_dir, config=dict(SERVER_CONFIG))
     try:
-        create_case_topics(engine, spec)
+        create_case_topics(engine, spec, STATEMENT_TOPIC_PARTITIONS)
         app = create_app(engine)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://streamdb") as client:

@@ -58,13 +58,22 @@ def run_case(case: Case, body: Callable[[Case, str], None] | None = None) -> Cas
     return CaseResult(case, PASSED)
 
 
-def _run(case: Case, data_dir: str) -> None:
-    spec = case.spec
-    config = {
+# As upstream's test driver: the record cache off, so every change of a table is emitted.
+RUNNER_DEFAULTS = {"ksql.streams.cache.max.bytes.buffering": "0"}
+
+
+def case_config(spec: dict[str, Any]) -> dict[str, str]:
+    """The engine config of a case: the runner's defaults, then the case's properties."""
+    props = {
         k: str(v).lower() if isinstance(v, bool) else str(v)
         for k, v in spec.get("properties", {}).items()
     }
-    engine = Engine(data_dir, config=config)
+    return {**RUNNER_DEFAULTS, **props}
+
+
+def _run(case: Case, data_dir: str) -> None:
+    spec = case.spec
+    engine = Engine(data_dir, config=case_config(spec))
     try:
         create_case_topics(engine, spec)
         expected_error = spec.get("expectedException")
@@ -95,12 +104,14 @@ def _run(case: Case, data_dir: str) -> None:
         engine.close()
 
 
-def create_case_topics(engine: Engine, spec: dict[str, Any]) -> None:
+def create_case_topics(engine: Engine, spec: dict[str, Any], default_partitions: int = 1) -> None:
     """Creates the topics that exist before a case's statements run, and registers the
     schemas `topics` gives them."""
-    for name, partitions in _case_topics(spec).items():
+    for name, partitions in _case_topics(spec, default_partitions).items():
         if engine.log.topic(name) is None:
             engine.log.create_topic(name, partitions)
+    # Upstream's runner uses a mock Schema Registry, which checks no compatibility.
+    engine.schema_registry.set_compatibility("NONE")
     for topic in spec.get("topics", []):
         for side in ("key", "value"):
             if topic.get(f"{side}Schema") is not None:
@@ -141,7 +152,7 @@ def register_case_schema(registry: SchemaRegistry, topic: dict[str, Any], side: 
     )
 
 
-def _case_topics(spec: dict[str, Any]) -> dict[str, int]:
+def _case_topics(spec: dict[str, Any], default_partitions: int) -> dict[str, int]:
     """Topics as upstream's runner infers them: those listed in `topics`, those named by
     CREATE STREAM/TABLE statements (a statement that does not parse names none), then those
     of `inputs` and `outputs`."""
@@ -156,7 +167,7 @@ def _case_topics(spec: dict[str, Any]) -> dict[str, int]:
                 partitions = stmt.properties.get("PARTITIONS")
                 topics.setdefault(
                     str(stmt.properties["KAFKA_TOPIC"].value),
-                    int(partitions.value) if partitions is not None else 1,  # type: ignore[arg-type]
+                    int(partitions.value) if partitions is not None else default_partitions,  # type: ignore[arg-type]
                 )
     for record in [*spec.get("inputs", []), *spec.get("outputs", [])]:
         topics.setdefault(record["topic"], 1)

@@ -1,0 +1,160 @@
+"""Materialized tables: the latest row per key of every queryable table, for pull queries.
+
+A table is queryable when a persistent query writes it (CREATE TABLE AS SELECT, windowed
+aggregations and joins included) or when it is declared with CREATE SOURCE TABLE. Each one
+gets a `MaterializedTable` that follows the table's topic, as ksqlDB's state stores follow
+the records the query emits: a record replaces the row of its key (of its key and window, for
+a windowed table), a tombstone deletes it. The rows live in a `KeyValueStore` whose changelog
+is flushed before the read offsets are committed, so a restarted engine restores them and
+resumes where it stopped.
+
+    tables = Materializations(log, plog, registry)
+    tables.sync(catalog)          # after catalog changes: follow new tables, drop old ones
+    tables.step()                 # read what the tables' topics gained
+    table = tables.get("T")
+    table.lookup([("k1",), ("k2",)])  # key lookups: no scan
+    table.scan()                       # every row, in the store's key order
+
+Rows have the shape of decoded source rows (ROWTIME, ROWPARTITION, ROWOFFSET, keys...,
+values..., [WINDOWSTART, WINDOWEND], headers), so a pull query's compiled stage reads them
+as a push query reads the topic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlengine import catalog as C
+from sqlengine.log.base import Log
+from sqlengine.processing_log import ProcessingLog
+from sqlengine.runtime import SourceDecoder
+from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.state import KeyValueStore, frozen
+
+Row = tuple[Any, ...]
+STORE_PREFIX = "_streamdb_materialized_"
+
+
+def is_queryable(source: C.DataSource) -> bool:
+    """Whether pull queries can read the table: a query writes it, or it is a SOURCE table."""
+    return source.kind == "TABLE" and (source.is_source or source.created_by_query is not None)
+
+
+class MaterializedTable:
+    """The latest row per key (and window) of one table's topic, in a durable store."""
+
+    def __init__(
+        self, source: C.DataSource, log: Log, plog: ProcessingLog, registry: SchemaRegistry | None
+    ) -> None:
+        self.source = source
+        self.log = log
+        self.decoder = SourceDecoder(source, plog, registry=registry)
+        self.nkeys = len(source.key_columns)
+        self.windowed = source.window is not None
+        self.changelog = f"{STORE_PREFIX}{source.name}-changelog"
+        self.group = f"{STORE_PREFIX}{source.name}"
+        # Entries: store key (key values, window) -> (sort key, row).
+        self.store = KeyValueStore(log, self.changelog)
+        # Windows per key, so a windowed key lookup reads only that key's windows.
+        self.windows: dict[Any, set[tuple[int, int]]] = {}
+        for store_key, _ in self.store.items():
+            self.windows.setdefault(store_key[0], set()).add(store_key[1])
+        info = log.topic(source.topic)
+        committed = log.committed(self.group)
+        partitions = info.partitions if info else 0
+        self.positions = {p: committed.get((source.topic, p), 0) for p in range(partitions)}
+
+    def step(self, max_records: int = 10_000) -> int:
+        """Apply what the topic gained since the last step; returns the records read."""
+        done = 0
+        topic = self.source.topic
+        for partition, offset in self.positions.items():
+            batch = self.log.read(topic, partition, offset, max_records)
+            if not len(batch):
+                continue
+            # Rows carry their offset: it finds each row's key bytes, for the scan order.
+            key_bytes = dict(zip(batch.offsets, batch.keys, strict=True))
+            for row, tombstone in self.decoder.decode(batch):
+                self._apply(row, tombstone, key_bytes[row[2]])
+            self.store.flush()
+            self.positions[partition] = batch.next_offset
+            self.log.commit(self.group, {(topic, partition): batch.next_offset})
+            done += len(batch)
+        return done
+
+    def _apply(self, row: Row, tombstone: bool, key_bytes: bytes | None) -> None:
+        key = frozen(row[3 : 3 + self.nkeys])
+        window = tuple(row[-3:-1]) if self.windowed else ()
+        store_key = (key, window)
+        if tombstone:
+            self.store.delete(store_key)
+            if self.windowed:
+                self.windows.get(key, set()).discard(window)  # type: ignore[arg-type]
+            return
+        self.store.put(store_key, (_sort_key(row[1], key_bytes, window), row))
+        if self.windowed:
+            self.windows.setdefault(key, set()).add(window)  # type: ignore[arg-type]
+
+    def lookup(self, keys: Iterable[tuple[Any, ...]]) -> list[Row]:
+        """The rows of the given keys (every window of each, for a windowed table)."""
+        found: list[tuple[bytes, Row]] = []
+        for key in keys:
+            k = frozen(key)
+            windows = sorted(self.windows.get(k, ())) if self.windowed else [()]
+            for window in windows:
+                entry = self.store.get((k, window))
+                if entry is not None:
+                    found.append(entry)
+        return [row for _, row in found]
+
+    def scan(self) -> list[Row]:
+        """Every row, in the order of `_sort_key`."""
+        entries = sorted((entry for _, entry in self.store.items()), key=lambda e: e[0])
+        return [row for _, row in entries]
+
+    def internal_topics(self) -> list[str]:
+        return [self.changelog]
+
+
+def _sort_key(partition: int, key_bytes: bytes | None, window: tuple[Any, ...]) -> bytes:
+    """Partition by partition, then by key bytes and window start: ksqlDB scans each
+    partition's RocksDB store in turn."""
+    start = window[0] if window else 0
+    return (
+        partition.to_bytes(4, "big")
+        + (key_bytes or b"")
+        + int(start).to_bytes(8, "big", signed=True)
+    )
+
+
+class Materializations:
+    """The materialized tables of a catalog, by table name."""
+
+    def __init__(self, log: Log, plog: ProcessingLog, registry: SchemaRegistry | None) -> None:
+        self.log = log
+        self.plog = plog
+        self.registry = registry
+        self.tables: dict[str, MaterializedTable] = {}
+
+    def get(self, name: str) -> MaterializedTable | None:
+        return self.tables.get(name)
+
+    def sync(self, catalog: C.Catalog) -> None:
+        """Follow every queryable table of `catalog`; drop (with its store) every table that
+        is gone or was replaced by another of the same name."""
+        for name, table in list(self.tables.items()):
+            current = catalog.sources.get(name)
+            if current is table.source and is_queryable(current):
+                continue
+            del self.tables[name]
+            for topic in table.internal_topics():
+                if self.log.topic(topic) is not None:
+                    self.log.delete_topic(topic)
+            self.log.commit(table.group, {(table.source.topic, p): 0 for p in table.positions})
+        for name, source in catalog.sources.items():
+            if name not in self.tables and is_queryable(source):
+                self.tables[name] = MaterializedTable(source, self.log, self.plog, self.registry)
+
+    def step(self) -> int:
+        return sum(table.step() for table in list(self.tables.values()))
