@@ -109,8 +109,8 @@ class AggregateOperator:
         cache): then each (key, window) changed by the batch yields one, its latest."""
         updates: list[Update] = []
         latest: dict[Any, tuple[int, tuple[Any, ...], Window, list[Any]]] = {}
-        n, store, window = self.nkeys, self.store, self.window
-        freeze = frozen if self.complex_keys else tuple
+        n, window = self.nkeys, self.window
+        data, dirty = self.store.data, self.store.dirty
         stream_time = self.stream_time
         # The common case, every aggregate reading one column, takes its argument straight
         # from the row; otherwise `_args` assembles them.
@@ -142,11 +142,11 @@ class AggregateOperator:
             else:
                 close = stream_time - window.grace
                 windows = [w for w in window.windows_for(ts) if w[1] > close]
-            fkey = freeze(key)
+            fkey = frozen(key) if self.complex_keys else key
             args = None if simple_args else self._args(row)
             for w in windows:
                 skey = (fkey, w)
-                entry = store.get(skey)
+                entry = data.get(skey)
                 if entry is None:
                     accs, new_ts = self._fresh(), ts
                 else:
@@ -157,13 +157,13 @@ class AggregateOperator:
                 else:
                     for i, add, _ in steps:
                         accs[i] = add(accs[i], args[i])
-                store.put(skey, (accs, new_ts))
+                data[skey] = dirty[skey] = (accs, new_ts)
                 if coalesce:
-                    latest.pop(skey, None)
+                    # As Kafka Streams' record cache flushes: in the order keys first changed.
                     latest[skey] = (new_ts, key, w, accs)
                 else:
                     updates.append(Update(new_ts, key, w, self._results(accs)))
-        store.put(("__stream_time__",), self.stream_time)
+        self.store.put(("__stream_time__",), self.stream_time)
         updates += [Update(t, k, w, self._results(a)) for t, k, w, a in latest.values()]
         self._expire()
         return updates

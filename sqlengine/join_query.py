@@ -15,9 +15,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+from grammar import ast
 from planner.builder import QueryPlan
+from planner.errors import PlanError
 from planner.joins import JoinPlan, JoinStep, source_columns
 from planner.logical import SinkSpec
 from planner.scope import Scope
@@ -115,6 +118,12 @@ class JoinQuery(PersistentQuery):
         self.plog.record_error(self.plan.source.topic, -1, -1, exc)
 
     def _key_fn(self, expr: Any, scope: Scope) -> Callable[[Body], Any]:
+        """A row's join key. Usually a plain column: then an item get, not a stage call."""
+        if isinstance(expr, ast.ColumnRef):
+            try:
+                return itemgetter(scope.resolve(expr.name, expr.source).index)
+            except PlanError:
+                pass  # not resolvable here: compiling it reports the error
         stage = compile_stage(None, [expr], scope, self._on_error)
         return lambda body: stage([body])[0][0]
 
@@ -176,8 +185,6 @@ class JoinQuery(PersistentQuery):
 
     def _split_key(self, key: Any) -> tuple[Any, tuple[int, int]]:
         """A result key and its window (windowed sources join on key and window)."""
-        if not self.windowed:
-            return key, (0, 0)
         inner, start, end = key
         return inner, (start, end)
 
@@ -185,7 +192,11 @@ class JoinQuery(PersistentQuery):
         """The sink records of a batch's join results. The projection runs once over all of
         them (WHERE as a leading column, so results line up with changes); then, in order,
         WHERE drops stream rows, and turns table rows into tombstones as a KTable filter."""
-        keyed = [self._split_key(c.key) for c in changes]
+        keyed = (
+            [self._split_key(c.key) for c in changes]
+            if self.windowed
+            else [(c.key, (0, 0)) for c in changes]
+        )
         results = iter(
             self.stage(
                 [

@@ -216,6 +216,8 @@ class SinkEncoder:
             registry=self.registry,
         )
         self.nkeys = len(self.key_types)
+        # Keys of primitive columns are hashable, so a batch can serialize each once.
+        self.primitive_keys = all(t.is_primitive for _, t in self.key_types)
         self.extract_ts: Callable[[Sequence[Any]], int | None] | None = None
         if self.sink.timestamp_column is not None:
             columns = self.key_types + self.value_types
@@ -248,6 +250,9 @@ class SinkEncoder:
             rows = [(*row[:-3], row[-1]) for row in rows]
         if not rows:
             return
+        if windows is None and self.extract_ts is None and not tombstones:
+            self._write_plain(rows)
+            return
         n = self.nkeys
         keys, values, stamps, headers = [], [], [], []
         for i, row in enumerate(rows):
@@ -270,6 +275,28 @@ class SinkEncoder:
             headers.append(row[-1])
         if keys:
             self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
+
+    def _write_plain(self, rows: list[tuple[Any, ...]]) -> None:
+        """`write` for the common batch: unwindowed, record times as they are, no tombstones.
+        The hot path of every query; a batch's repeated keys are serialized once."""
+        n, key_ser, value_ser = self.nkeys, self.key_ser, self.value_ser
+        keep_null = self.keep_null_keys
+        seen: dict[tuple[Any, ...], bytes | None] = {}
+        keys = []
+        for row in rows:
+            key = row[1 : 1 + n]
+            if self.primitive_keys and key in seen:
+                keys.append(seen[key])
+                continue
+            # An all-NULL key is a null key (not one NULL column): ksqlDB writes no key bytes.
+            key_bytes = key_ser(key) if keep_null or any(k is not None for k in key) else None
+            if self.primitive_keys:
+                seen[key] = key_bytes
+            keys.append(key_bytes)
+        values = [value_ser(row[1 + n : -1]) for row in rows]
+        stamps = [row[0] for row in rows]
+        headers = [row[-1] for row in rows]
+        self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ class KeyValueStore:
         self.log = log
         self.changelog = changelog
         self.data: dict[Any, Any] = {}
-        self._dirty: dict[Any, Any] = {}
+        # Entries changed since the last flush (None: deleted). Hot loops may write `data`
+        # and `dirty` together directly instead of calling put().
+        self.dirty: dict[Any, Any] = {}
         if log.topic(changelog) is None:
             log.create_topic(changelog, 1, config={"cleanup.policy": "compact"})
         else:
@@ -57,11 +59,11 @@ class KeyValueStore:
 
     def put(self, key: Any, value: Any) -> None:
         self.data[key] = value
-        self._dirty[key] = value
+        self.dirty[key] = value
 
     def delete(self, key: Any) -> None:
         if self.data.pop(key, _MISSING) is not _MISSING:
-            self._dirty[key] = None
+            self.dirty[key] = None
 
     def items(self) -> Iterator[tuple[Any, Any]]:
         return iter(self.data.items())
@@ -70,9 +72,9 @@ class KeyValueStore:
         return len(self.data)
 
     def flush(self) -> None:
-        if not self._dirty:
+        if not self.dirty:
             return
-        keys = [pickle.dumps(k, protocol=5) for k in self._dirty]
-        values = [None if v is None else pickle.dumps(v, protocol=5) for v in self._dirty.values()]
+        keys = [pickle.dumps(k, protocol=5) for k in self.dirty]
+        values = [None if v is None else pickle.dumps(v, protocol=5) for v in self.dirty.values()]
         self.log.append_batch(self.changelog, keys, values, [0] * len(keys), partition=0)
-        self._dirty.clear()
+        self.dirty.clear()

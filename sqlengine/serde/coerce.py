@@ -304,33 +304,52 @@ _MISSING = object()
 def fields_reader(fields: list[tuple[str, SqlType]], t: SqlType) -> Callable[[Any], list[Any]]:
     """Reads a JSON object into the list of its fields' values (a STRUCT, or a whole row).
 
+    A field is looked up by its exact name, then among the object's keys upper-cased; a
+    value already in its value form (the common case) is taken as is. The reader is Python
+    generated once per schema, so each record costs a few dict gets; names and converters
+    enter the generated code as bound constants, never as source text.
     `t` is the type named when `obj` is not an object at all.
     """
-    readers = [(name, json_reader(ftype), *_as_is(ftype)) for name, ftype in fields]
+    env: dict[str, Any] = {"MISSING": _MISSING, "cannot_convert": _cannot_convert, "T": t}
+    env["convert"] = _convert_field
+    lines = [
+        "def read(obj):",
+        "    if type(obj) is not dict:",
+        "        raise cannot_convert(obj, T)",
+        "    upper = None",
+    ]
+    for i, (name, ftype) in enumerate(fields):
+        env[f"N{i}"], env[f"R{i}"] = name, json_reader(ftype)
+        as_is, low, high = _as_is(ftype)
+        lines += [
+            f"    v{i} = obj.get(N{i}, MISSING)",
+            f"    if v{i} is MISSING:",
+            "        if upper is None:",
+            "            upper = {k.upper(): x for k, x in obj.items()}",
+            f"        v{i} = upper.get(N{i})",
+        ]
+        if as_is is None:
+            done = "False"
+        else:
+            env[f"P{i}"] = as_is
+            done = f"type(v{i}) is P{i}"
+            if low is not None:
+                env[f"L{i}"], env[f"H{i}"] = low, high
+                done += f" and L{i} <= v{i} <= H{i}"
+        lines += [
+            f"    if v{i} is not None and not ({done}):",
+            f"        v{i} = convert(R{i}, v{i}, N{i})",
+        ]
+    lines.append("    return [" + ", ".join(f"v{i}" for i in range(len(fields))) + "]")
+    exec("\n".join(lines), env)  # noqa: S102 - generated from the schema only, see above
+    return env["read"]  # type: ignore[no-any-return]
 
-    def read(obj: Any) -> list[Any]:
-        if type(obj) is not dict:
-            raise _cannot_convert(obj, t)
-        out = []
-        upper = None
-        for name, reader, as_is, low, high in readers:
-            v = obj.get(name, _MISSING)
-            if v is _MISSING:
-                if upper is None:
-                    upper = {k.upper(): x for k, x in obj.items()}
-                v = upper.get(name)
-            if v is None:
-                out.append(None)
-            elif type(v) is as_is and (low is None or low <= v <= high):
-                out.append(v)  # already its value form: the common case, no conversion
-            else:
-                try:
-                    out.append(reader(v))
-                except CoercionError as e:
-                    raise e.under(f".{name}") from None
-        return out
 
-    return read
+def _convert_field(reader: Reader, value: Any, name: str) -> Any:
+    try:
+        return reader(value)
+    except CoercionError as e:
+        raise e.under(f".{name}") from None
 
 
 def _as_is(t: SqlType) -> tuple[type | None, int | None, int | None]:
