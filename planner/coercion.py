@@ -18,6 +18,7 @@ from grammar.printer import format_expr
 from planner.errors import PlanError, type_name
 from sqlengine import codegen_ops as ops
 from sqlengine import types as T
+from sqlengine.javatext import parse_java_double, parse_java_long
 
 if TYPE_CHECKING:
     from planner.typing import Typer
@@ -107,9 +108,9 @@ def parse_literal(text: str, target: T.SqlType) -> Any:
         if base is B.STRING:
             return text
         if base in (B.INTEGER, B.BIGINT):
-            return ops.parse_int(text, 32 if base is B.INTEGER else 64)
+            return parse_java_long(text, 32 if base is B.INTEGER else 64, trim=True)
         if base is B.DOUBLE:
-            return ops.parse_double(text)
+            return parse_java_double(text)
         if isinstance(target, T.Decimal):
             return ops.dec_fit(ops.parse_decimal(text), target.precision, target.scale)
         if base is B.BOOLEAN:

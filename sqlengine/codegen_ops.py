@@ -23,7 +23,7 @@ from decimal import Decimal as PyDecimal
 from typing import Any
 
 from sqlengine import types as T
-from sqlengine.javatext import java_double_str
+from sqlengine.javatext import java_double_str, parse_java_double, parse_java_long
 
 # All DECIMAL arithmetic runs in this context: wide enough to be exact before rounding to
 # the result scale, HALF_UP like ksqlDB, and raising on x/0 (which becomes NULL + log).
@@ -203,28 +203,8 @@ def format_time(ms: int) -> str:
 
 # ---------------------------------------------------------------------------- parsing strings
 
-_JAVA_INT = re.compile(r"[+-]?\d+")
-_JAVA_DOUBLE = re.compile(r"[+-]?(NaN|Infinity|((\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)[fFdD]?)")
 _TRUE = frozenset({"true", "t", "yes", "y"})
 _FALSE = frozenset({"false", "f", "no", "n"})
-
-
-def parse_int(text: str, bits: int) -> int:
-    """Integer.parseInt / Long.parseLong (after trimming, as ksqlDB's casts do)."""
-    s = text.strip()
-    if not _JAVA_INT.fullmatch(s):
-        raise ValueError(f'For input string: "{text}"')
-    v = int(s)
-    if not -(1 << (bits - 1)) <= v < (1 << (bits - 1)):
-        raise ValueError(f'For input string: "{text}"')
-    return v
-
-
-def parse_double(text: str) -> float:
-    s = text.strip()
-    if not _JAVA_DOUBLE.fullmatch(s):
-        raise ValueError(f'For input string: "{text}"')
-    return float(s.rstrip("fFdD") if s[-1] in "fFdD" and "Infinity" not in s else s)
 
 
 def parse_decimal(text: str) -> PyDecimal:
@@ -310,7 +290,7 @@ def _to_int(src: T.SqlType, bits: int) -> Caster | None:
     if src.base is B.DECIMAL:
         return lambda v: wrap(int(v))
     if src.base is B.STRING:
-        return lambda v: parse_int(v, bits)
+        return lambda v: parse_java_long(v, bits, trim=True)
     if src.base is B.BIGINT and bits == 32:
         return wrap
     return None
@@ -395,7 +375,7 @@ def caster(src: T.SqlType, dst: T.SqlType) -> Caster | None:
     if base is B.BIGINT:
         return _to_int(src, 64)
     if base is B.DOUBLE:
-        return parse_double if src.base is B.STRING else float
+        return parse_java_double if src.base is B.STRING else float
     if isinstance(dst, T.Decimal):
         return _to_decimal(src, dst)
     if base is B.BOOLEAN:

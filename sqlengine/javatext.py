@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from decimal import Context
 from decimal import Decimal as PyDecimal
 
@@ -32,3 +33,30 @@ def java_double_str(d: float) -> str:
     exponent = exp + len(digits) - 1
     mantissa = ds[0] + "." + (ds[1:] or "0")
     return ("-" if sign else "") + f"{mantissa}E{exponent}"
+
+
+_LONG_TEXT = re.compile(r"[+-]?[0-9]+\Z")
+_DOUBLE_TEXT = re.compile(
+    r"[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?)\Z"
+)
+
+
+def parse_java_long(text: str, bits: int, trim: bool = False) -> int:
+    """Integer.parseInt / Long.parseLong (`bits` 32 or 64): optional sign and digits only,
+    in range, else ValueError in Java's words. `trim`: surrounding blanks allowed, as
+    ksqlDB's CAST allows them."""
+    s = text.strip() if trim else text
+    if not _LONG_TEXT.match(s):
+        raise ValueError(f'For input string: "{text}"')
+    i = int(s)
+    if not -(1 << (bits - 1)) <= i < (1 << (bits - 1)):
+        raise ValueError(f'For input string: "{text}"')
+    return i
+
+
+def parse_java_double(text: str) -> float:
+    """Double.parseDouble: surrounding whitespace ignored, Java's spellings of NaN/Infinity."""
+    s = text.strip()
+    if not _DOUBLE_TEXT.match(s):
+        raise ValueError(f'For input string: "{text}"')
+    return float(s.rstrip("fFdD").replace("Infinity", "inf"))

@@ -44,7 +44,7 @@ from typing import Any
 
 import orjson
 
-from sqlengine.javatext import java_double_str
+from sqlengine.javatext import java_double_str, parse_java_double, parse_java_long
 from sqlengine.serde.base import java_type_name
 from sqlengine.types import BOOLEAN as _BOOLEAN
 from sqlengine.types import BYTES as _BYTES
@@ -57,10 +57,6 @@ Reader = Callable[[Any], Any]
 Writer = Callable[[Any], Any]
 
 _MS_PER_DAY = 86_400_000
-_JAVA_LONG_TEXT = re.compile(r"[+-]?[0-9]+\Z")
-_JAVA_DOUBLE_TEXT = re.compile(
-    r"[+-]?(?:NaN|Infinity|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?)\Z"
-)
 _JAVA_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 _WIDE = Context(prec=1000)
 
@@ -84,24 +80,6 @@ def wrap_int(i: int, bits: int) -> int:
     """Two's-complement wrap, as Java's narrowing of a long/BigInteger does."""
     half = 1 << (bits - 1)
     return ((i + half) & ((half << 1) - 1)) - half
-
-
-def parse_java_long(text: str, bits: int) -> int:
-    """Integer.parseInt / Long.parseLong: optional sign and digits only, in range, else ValueError."""
-    if not _JAVA_LONG_TEXT.match(text):
-        raise ValueError(f'For input string: "{text}"')
-    i = int(text)
-    if wrap_int(i, bits) != i:
-        raise ValueError(f'For input string: "{text}"')
-    return i
-
-
-def parse_java_double(text: str) -> float:
-    """Double.parseDouble: surrounding whitespace ignored, Java's spellings of NaN/Infinity."""
-    s = text.strip()
-    if not _JAVA_DOUBLE_TEXT.match(s):
-        raise ValueError(f'For input string: "{text}"')
-    return float(s.rstrip("fFdD").replace("Infinity", "inf"))
 
 
 def parse_java_decimal(text: str) -> Decimal:

@@ -21,15 +21,9 @@ from collections.abc import Callable, Sequence
 from decimal import InvalidOperation
 from typing import Any
 
-from sqlengine.javatext import java_double_str
+from sqlengine.javatext import java_double_str, parse_java_double, parse_java_long
 from sqlengine.serde.base import SerdeError
-from sqlengine.serde.coerce import (
-    CoercionError,
-    fit_decimal,
-    parse_java_decimal,
-    parse_java_double,
-    parse_java_long,
-)
+from sqlengine.serde.coerce import CoercionError, fit_decimal, parse_java_decimal
 from sqlengine.types import Base, SqlType
 from sqlengine.types import Decimal as DecimalType
 
