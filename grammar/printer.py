@@ -27,15 +27,20 @@ def _(e: ast.Literal) -> str:
     return str(e.value)
 
 
+def _quoted(name: str) -> str:
+    """Expressions print with reserved words bare (as ksqlDB's messages show them)."""
+    return T.quote_identifier(name, frozenset())
+
+
 @format_expr.register
 def _(e: ast.ColumnRef) -> str:
-    name = T.quote_identifier(e.name)
+    name = _quoted(e.name)
     return f"{e.source}.{name}" if e.source else name
 
 
 @format_expr.register
 def _(e: ast.Dereference) -> str:
-    return f"{format_expr(e.base)}->{T.quote_identifier(e.field_name)}"
+    return f"{format_expr(e.base)}->{_quoted(e.field_name)}"
 
 
 @format_expr.register
@@ -128,7 +133,7 @@ def _(e: ast.MapConstructor) -> str:
 
 @format_expr.register
 def _(e: ast.StructConstructor) -> str:
-    inner = ", ".join(f"{T.quote_identifier(n)}:={format_expr(v)}" for n, v in e.fields)
+    inner = ", ".join(f"{_quoted(n)}:={format_expr(v)}" for n, v in e.fields)
     return f"STRUCT({inner})"
 
 

@@ -176,6 +176,8 @@ def plan_aggregation(
     for _, e, _ in items:
         _check_functions_exist(e)
     if not calls:
+        if query.window is not None and not query.group_by:
+            raise PlanError("WINDOW clause requires a GROUP BY clause.")
         raise PlanError(
             "GROUP BY requires aggregate functions in either the SELECT or HAVING clause."
         )

@@ -9,7 +9,7 @@ from grammar import ast
 from grammar.printer import format_expr
 from grammar.rewrite import walk
 from planner.aggregation import AggregationPlan, plan_aggregation
-from planner.errors import PlanError
+from planner.errors import PARSER_PREPARING, PlanError
 from planner.logical import AggregateNode, FilterNode, PlanNode, ProjectNode, SourceNode
 from planner.partitioning import Partitioning, plan_partitioning, split_outputs, star_columns
 from planner.scope import Column, Scope
@@ -219,7 +219,10 @@ def _select_items(
     for item in items:
         if isinstance(item, ast.SelectStar):
             if item.source is not None and item.source not in (alias, source.name):
-                raise PlanError(f"'{item.source}' is not a valid stream/table name or alias.")
+                raise PlanError(
+                    f"'{item.source}' is not a valid stream/table name or alias.",
+                    preparing=PARSER_PREPARING,
+                )
             if partitioning is not None:
                 out += star_columns(partitioning, source, alias)
             else:

@@ -4,14 +4,17 @@ a foreign-key join keeps the left table's key) and the logical plan, with ksqlDB
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
+from collections.abc import Callable
 
 from grammar import ast
 from grammar.printer import format_expr
+from grammar.rewrite import transform
 from planner.builder import OutputColumn, QueryPlan, typed
 from planner.builder import _check_duplicates as check_duplicates
 from planner.builder import _ColumnNames as ColumnNames
-from planner.errors import PlanError
+from planner.errors import PARSER_PREPARING, PlanError
 from planner.joins import (
     JOIN_KEY,
     JOIN_ROWTIME,
@@ -23,7 +26,13 @@ from planner.joins import (
     source_columns,
 )
 from planner.logical import FilterNode, JoinNode, PlanNode, ProjectNode, SourceNode
-from planner.scope import Column
+from planner.partitioning import (
+    Partitioning,
+    generated_key_columns,
+    plan_stream_partitioning,
+    split_outputs,
+)
+from planner.scope import Column, Scope
 from sqlengine import catalog as C
 from sqlengine import types as T
 
@@ -35,18 +44,19 @@ def plan_join_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None
     check_qualifiers([*exprs, *([query.where] if query.where is not None else [])], _aliases(jp))
     node = _logical_tree(jp)
     if query.where is not None:
-        where_type = typed(query.where, scope, "WHERE")
+        joined_where, joined_scope = _joined_names(query.where, scope)
+        where_type = typed(joined_where, joined_scope, "WHERE")
         if where_type is not None and where_type != T.BOOLEAN:
             raise PlanError(
                 "Type error in WHERE expression: Should evaluate to boolean but is "
                 f"{format_expr(query.where)} ({where_type}) instead."
             )
         node = FilterNode(scope.columns, node.key_names, node, query.where)
-    if query.group_by or query.partition_by:
-        clause = "GROUP BY" if query.group_by else "PARTITION BY"
-        raise PlanError(f"{clause} on a JOIN is not supported yet")
+    if query.group_by:
+        raise PlanError("GROUP BY on a JOIN is not supported yet")
+    partitioning = None if query.partition_by is None else _partitioning(query.partition_by, jp)
     outputs: list[OutputColumn] = []
-    for name, expr in _select_items(query.select, jp):
+    for name, expr in _select_items(query.select, jp, partitioning):
         col_type = typed(expr, scope, "SELECT")
         if col_type is None:
             raise PlanError(
@@ -54,7 +64,14 @@ def plan_join_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None
                 f"e.g. CAST(null AS VARCHAR). Column: {name}"
             )
         outputs.append(OutputColumn(name, col_type, expr, False))
-    if jp.foreign_key:
+    if partitioning is not None:
+        has_star = any(isinstance(i, ast.SelectStar) for i in query.select)
+        named = [(o.name, o.expr) for o in outputs]
+        keys, values = split_outputs(partitioning, named, scope, has_star, sink_name)
+        outputs = [OutputColumn(k.name, k.type, k.expr, True) for k in keys] + [
+            outputs[i] for i in values
+        ]
+    elif jp.foreign_key:
         _assign_foreign_keys(outputs, jp, sink_name)
     else:
         _assign_join_key(outputs, jp, sink_name)
@@ -73,7 +90,59 @@ def plan_join_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None
         [ast.ColumnRef(JOIN_ROWTIME)] + [o.expr for o in outputs],
     )
     left = jp.sources[0].source
-    return QueryPlan(project, left, outputs, query.where, select_order, join=jp)
+    return QueryPlan(
+        project, left, outputs, query.where, select_order, partitioning=partitioning, join=jp
+    )
+
+
+def _partitioning(exprs: tuple[ast.Expr, ...], jp: JoinPlan) -> Partitioning:
+    """PARTITION BY re-keys a stream-producing join's result; a column of it keeps the name
+    it has there (ALIAS_NAME)."""
+    if jp.result_kind == "TABLE":
+        raise PlanError("PARTITION BY on a JOIN of tables is not supported")
+    taken = {name for js in jp.sources for name, _ in _partitioned_star(js)}
+    partitioning = plan_stream_partitioning(exprs, jp.row_scope, taken)
+    for key in partitioning.keys:
+        if isinstance(key.expr, ast.ColumnRef) and key.expr.source is not None:
+            key.name = f"{key.expr.source}_{key.expr.name}"
+    return partitioning
+
+
+def _partitioned_star(js: JoinSource) -> list[tuple[str, ast.Expr]]:
+    """What `*` reads of a source when the join's result is re-keyed: ksqlDB's repartition
+    carries the join's internal row, so the source's value columns, its pseudo columns, then
+    its key columns, each prefixed by the source's alias."""
+    keys = [c.name for c in js.source.key_columns]
+    values = [c.name for c in js.source.columns if c.name not in keys]
+    names = [*values, *(name for name, _ in C.PSEUDO_COLUMNS), *keys]
+    return [(f"{js.alias}_{name}", ast.ColumnRef(name, js.alias)) for name in names]
+
+
+def _joined_names(expr: ast.Expr, scope: Scope) -> tuple[ast.Expr, Scope]:
+    """An expression over a joined row as ksqlDB types (and words errors about) it: over the
+    join's schema, where a source's column is named ALIAS_NAME."""
+
+    def renamer(params: frozenset[str]) -> Callable[[ast.Expr], ast.Expr | None]:
+        def rename(e: ast.Expr) -> ast.Expr | None:
+            if isinstance(e, ast.Lambda):
+                inner = renamer(params | set(e.params))
+                return dataclasses.replace(e, body=transform(e.body, inner))
+            if isinstance(e, ast.ColumnRef) and not (e.source is None and e.name in params):
+                try:
+                    col = scope.resolve(e.name, e.source)
+                except PlanError:
+                    return e  # typing reports it, as written
+                return ast.ColumnRef(_joined_name(col), line=e.line, column=e.column)
+            return None
+
+        return rename
+
+    columns = [Column(_joined_name(c), c.type, c.index) for c in scope.columns]
+    return transform(expr, renamer(frozenset())), Scope(columns)
+
+
+def _joined_name(col: Column) -> str:
+    return col.name if col.source is None else f"{col.source}_{col.name}"
 
 
 def _aliases(jp: JoinPlan) -> set[str]:
@@ -95,7 +164,9 @@ def _logical_tree(jp: JoinPlan) -> PlanNode:
     return node
 
 
-def _select_items(items: tuple[ast.SelectItem, ...], jp: JoinPlan) -> list[tuple[str, ast.Expr]]:
+def _select_items(
+    items: tuple[ast.SelectItem, ...], jp: JoinPlan, partitioning: Partitioning | None
+) -> list[tuple[str, ast.Expr]]:
     """(output name, expression) per column: a qualified column is named ALIAS_NAME."""
     taken = {f"{js.alias}_{c.name}" for js in jp.sources for c in js.source.columns}
     taken |= {i.alias for i in items if isinstance(i, ast.SelectColumn) and i.alias}
@@ -107,7 +178,20 @@ def _select_items(items: tuple[ast.SelectItem, ...], jp: JoinPlan) -> list[tuple
     for item in items:
         if isinstance(item, ast.SelectStar):
             if item.source is not None and item.source not in _aliases(jp):
-                raise PlanError(f"'{item.source}' is not a valid stream/table name or alias.")
+                raise PlanError(
+                    f"'{item.source}' is not a valid stream/table name or alias.",
+                    preparing=PARSER_PREPARING,
+                )
+            if partitioning is not None:
+                out += [
+                    c
+                    for js in jp.sources
+                    if item.source in (None, js.alias)
+                    for c in _partitioned_star(js)
+                ]
+                if item.source is None:
+                    out += [(name, expr) for name, expr, _ in generated_key_columns(partitioning)]
+                continue
             if item.source is None and jp.synthetic_key is not None:
                 out.append((jp.synthetic_key, ast.ColumnRef(jp.synthetic_key)))
             out += [
@@ -121,10 +205,15 @@ def _select_items(items: tuple[ast.SelectItem, ...], jp: JoinPlan) -> list[tuple
             if not isinstance(struct_type, T.Struct):
                 raise PlanError(f"Expected STRUCT type, got {struct_type}")
             out += [(f.name, ast.Dereference(item.expr, f.name)) for f in struct_type.fields]
+        elif item.alias in C.SYSTEM_COLUMN_NAMES:
+            raise PlanError(
+                f"Reserved column name in select: `{item.alias}`. Please remove or alias the "
+                "column."
+            )
         elif item.alias is not None:
             out.append((item.alias, item.expr))
         elif isinstance(item.expr, ast.ColumnRef) and item.expr.name in shared:
-            col = jp.row_scope.resolve(item.expr.name, item.expr.source)
+            col = jp.row_scope.resolve_ref(item.expr)
             out.append((f"{col.source}_{col.name}", item.expr))
         else:
             out.append((names.natural(item.expr), item.expr))

@@ -16,7 +16,7 @@ from grammar.printer import format_expr
 from grammar.rewrite import walk
 from planner.aggregation import _qualify as qualify
 from planner.builder import source_scope
-from planner.errors import PlanError, type_name
+from planner.errors import PARSER_PREPARING, PlanError, type_name
 from planner.scope import Column, Scope
 from planner.typing import infer_type
 from sqlengine import catalog as C
@@ -156,7 +156,10 @@ def check_qualifiers(exprs: list[ast.Expr], aliases: set[str]) -> None:
     for expr in exprs:
         for e in walk(expr):
             if isinstance(e, ast.ColumnRef) and e.source is not None and e.source not in aliases:
-                raise PlanError(f"'{e.source}' is not a valid stream/table name or alias.")
+                raise PlanError(
+                    f"'{e.source}' is not a valid stream/table name or alias.",
+                    preparing=PARSER_PREPARING,
+                )
 
 
 def _referenced(expr: ast.Expr, scope: Scope) -> set[str]:
@@ -165,7 +168,7 @@ def _referenced(expr: ast.Expr, scope: Scope) -> set[str]:
     for e in walk(expr):
         if isinstance(e, ast.ColumnRef):
             try:
-                col = scope.resolve(e.name, e.source)
+                col = scope.resolve_ref(e)
             except PlanError as exc:
                 raise exc.in_clause("JOIN ON") from exc
             if col.source is not None:

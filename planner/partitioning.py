@@ -49,18 +49,38 @@ def plan_partitioning(
     exprs: tuple[ast.Expr, ...], scope: Scope, source: C.DataSource
 ) -> Partitioning | None:
     """The re-keying PARTITION BY asks for; None when it keeps a table's own key."""
+    qualified = _checked(exprs, scope)
+    if qualified is None:
+        return Partitioning([], exprs)
+    if source.kind == "TABLE":
+        return _table_partitioning(qualified, scope, source)
+    return _rekeying(qualified, scope, {c.name for c in source.columns})
+
+
+def plan_stream_partitioning(
+    exprs: tuple[ast.Expr, ...], scope: Scope, taken: set[str]
+) -> Partitioning:
+    """The re-keying of a stream whose column names are `taken` (a join's result)."""
+    qualified = _checked(exprs, scope)
+    return Partitioning([], exprs) if qualified is None else _rekeying(qualified, scope, taken)
+
+
+def _checked(exprs: tuple[ast.Expr, ...], scope: Scope) -> list[ast.Expr] | None:
+    """The PARTITION BY expressions, qualified; None for PARTITION BY NULL."""
     if not exprs:
         raise PlanError("PARTITION BY requires at least one expression", "plain")
     if any(_is_null(e) for e in exprs):
         if len(exprs) > 1:
             raise PlanError("Cannot PARTITION BY multiple columns including NULL", "plain")
-        return Partitioning([], exprs)
+        return None
     for e in exprs:
         _check_columns(e, scope)
-    qualified = [_qualify(e, scope) for e in exprs]
-    if source.kind == "TABLE":
-        return _table_partitioning(qualified, scope, source)
-    taken = {c.name for c in source.columns}
+    return [_qualify(e, scope) for e in exprs]
+
+
+def _rekeying(qualified: list[ast.Expr], scope: Scope, taken: set[str]) -> Partitioning:
+    """The key columns of a stream re-keyed by `qualified`, named apart from `taken`."""
+    taken = set(taken)
     generated = 0
     keys: list[KeyColumn] = []
     for e in qualified:
@@ -101,7 +121,7 @@ def _check_columns(expr: ast.Expr, scope: Scope) -> None:
             params.update(e.params)
         elif isinstance(e, ast.ColumnRef) and e.name not in params:
             try:
-                scope.resolve(e.name, e.source)
+                scope.resolve_ref(e)
             except PlanError as exc:
                 if exc.kind != "column":
                     raise
@@ -143,10 +163,14 @@ def star_columns(
     out: list[tuple[str, ast.Expr, bool]] = [
         (c.name, ast.ColumnRef(c.name, alias), False) for c in ordered
     ]
-    out += [
+    return out + generated_key_columns(partitioning)
+
+
+def generated_key_columns(partitioning: Partitioning) -> list[tuple[str, ast.Expr, bool]]:
+    """The key columns `*` adds: those of PARTITION BY expressions other than columns."""
+    return [
         (k.name, k.expr, False) for k in partitioning.keys if not isinstance(k.expr, ast.ColumnRef)
     ]
-    return out
 
 
 @dataclass

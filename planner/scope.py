@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from planner.errors import PlanError
+from grammar import ast
+from planner.errors import ENGINE_PREPARING, PlanError
 from sqlengine import types as T
 
 
@@ -36,5 +37,16 @@ class Scope:
             raise PlanError(f"column '{shown}' cannot be resolved.", "column")
         if len(candidates) > 1:
             options = " or ".join(f"{c.source}.{c.name}" for c in candidates)
-            raise PlanError(f"Column '{name}' is ambiguous. Could be {options}.", "plain")
+            raise PlanError(
+                f"Column '{name}' is ambiguous. Could be {options}.",
+                "plain",
+                preparing=ENGINE_PREPARING,
+            )
         return candidates[0]
+
+    def resolve_ref(self, ref: ast.ColumnRef) -> Column:
+        """`resolve` of a column reference; an error is located at the reference."""
+        try:
+            return self.resolve(ref.name, ref.source)
+        except PlanError as exc:
+            raise exc.located(ref.line, ref.column) from None

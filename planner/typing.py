@@ -136,7 +136,7 @@ class Typer:
                 t = self.lambda_var(e.name)
                 if t is not None:
                     return t
-            col = self.scope.resolve(e.name, e.source)
+            col = self.scope.resolve_ref(e)
             self.columns[id(e)] = col
             return col.type
         if isinstance(e, ast.BinaryOp):

@@ -83,4 +83,4 @@ def open_printer(engine: Engine, sql: str) -> TopicPrinter | None:
     except R.StatementError:
         return None  # open_query reports it
     except PlanError as exc:
-        raise QueryError(400, E.statement_error(exc.message, statements[0].text)) from exc
+        raise QueryError(400, E.statement_error(str(exc), statements[0].text)) from exc

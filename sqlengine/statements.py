@@ -132,6 +132,8 @@ class StatementExecutor:
         if stmt.if_not_exists and self.catalog.source(stmt.name) is not None:
             return R.CommandStatus(stmt.text, f"{stmt.kind.title()} already exists.")
         self._check_new_name(stmt.name, stmt.kind, stmt.or_replace)
+        if stmt.query.limit is not None:
+            raise PlanError(f"CREATE {stmt.kind} AS SELECT statements don't support LIMIT clause.")
         plan = plan_select(stmt.query, self.catalog, stmt.name, config)
         if plan.result_kind != stmt.kind:
             raise PlanError(

@@ -152,10 +152,11 @@ _RESERVED_IN_SCHEMA = frozenset(
 )
 
 
-def quote_identifier(name: str) -> str:
-    """Backquote a column or field name when ksqlDB's printer would."""
+def quote_identifier(name: str, reserved: frozenset[str] = _RESERVED_IN_SCHEMA) -> str:
+    """Backquote a column or field name when ksqlDB's printer would: when it is not a plain
+    upper-case name or is one of the `reserved` words."""
     plain = name.isupper() and name.replace("_", "A").isalnum() and not name[0].isdigit()
-    if plain and name not in _RESERVED_IN_SCHEMA:
+    if plain and name not in reserved:
         return name
     return "`" + name.replace("`", "``") + "`"
 
