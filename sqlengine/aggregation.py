@@ -86,14 +86,27 @@ class AggregateOperator:
     def _fresh(self) -> list[Any]:
         return [a.init() for a in self.aggregators]
 
+    def _entry(self, ts: int) -> list[Any]:
+        """A new group entry: its accumulators, then its latest record time. One mutable
+        list per group, updated in place: the least memory a group can cost here."""
+        return [*self._fresh(), ts]
+
     def _results(self, accs: list[Any]) -> tuple[Any, ...]:
-        return tuple(a.result(acc) for a, acc in zip(self.aggregators, accs, strict=True))
+        """The results of a group entry (or a bare accumulator list): the trailing record
+        time of an entry is past the aggregators, so zip stops before it."""
+        return tuple(a.result(acc) for a, acc in zip(self.aggregators, accs, strict=False))
 
     def _apply(
         self, accs: list[Any], args: list[Any], fns: list[Callable[[Any, Any], Any]]
     ) -> None:
         for i, (fn, arg) in enumerate(zip(fns, args, strict=True)):
             accs[i] = fn(accs[i], arg)
+
+    def _touch(self, entry: list[Any], ts: int) -> int:
+        """Kafka Streams' result time: the largest record time the group has seen."""
+        if ts > entry[-1]:
+            entry[-1] = ts
+        return entry[-1]  # type: ignore[no-any-return]
 
     def _advance_time(self, ts: int) -> None:
         if ts > self.stream_time:
@@ -148,23 +161,23 @@ class AggregateOperator:
                 skey = (fkey, w)
                 entry = data.get(skey)
                 if entry is None:
-                    accs, new_ts = self._fresh(), ts
-                else:
-                    accs, new_ts = entry[0], max(ts, entry[1])
+                    entry = data[skey] = self._entry(ts)
+                elif ts > entry[-1]:
+                    entry[-1] = ts
                 if args is None:
                     for i, add, col in steps:
-                        accs[i] = add(accs[i], row[col])
+                        entry[i] = add(entry[i], row[col])
                 else:
                     for i, add, _ in steps:
-                        accs[i] = add(accs[i], args[i])
-                data[skey] = dirty[skey] = (accs, new_ts)
+                        entry[i] = add(entry[i], args[i])
+                dirty[skey] = entry
                 if coalesce:
                     # As Kafka Streams' record cache flushes: in the order keys first changed.
-                    latest[skey] = (new_ts, key, w, accs)
+                    latest[skey] = (key, w, entry)
                 else:
-                    updates.append(Update(new_ts, key, w, self._results(accs)))
+                    updates.append(Update(entry[-1], key, w, self._results(entry)))
         self.store.put(("__stream_time__",), self.stream_time)
-        updates += [Update(t, k, w, self._results(a)) for t, k, w, a in latest.values()]
+        updates += [Update(e[-1], k, w, self._results(e)) for k, w, e in latest.values()]
         self._expire()
         return updates
 
@@ -177,11 +190,11 @@ class AggregateOperator:
         fns: list[Callable[[Any, Any], Any]],
     ) -> Update:
         skey = (frozen(key), window)
-        accs, last_ts = self.store.get(skey) or (self._fresh(), ts)
-        self._apply(accs, args, fns)
-        new_ts = max(ts, last_ts)
-        self.store.put(skey, (accs, new_ts))
-        return Update(new_ts, key, window, self._results(accs))
+        entry = self.store.get(skey) or self._entry(ts)
+        self._apply(entry, args, fns)
+        new_ts = self._touch(entry, ts)
+        self.store.put(skey, entry)
+        return Update(new_ts, key, window, self._results(entry))
 
     def _session(self, key: tuple[Any, ...], ts: int, args: list[Any]) -> list[Update]:
         assert self.window is not None
@@ -244,14 +257,13 @@ class AggregateOperator:
         if old is not None and old_key is not None and not any(k is None for k in old_key):
             entry = self.store.get((frozen(old_key), None))
             if entry is not None:
-                accs, last_ts = entry
-                self._apply(accs, self._args(old), undos)  # type: ignore[arg-type]
+                self._apply(entry, self._args(old), undos)  # type: ignore[arg-type]
                 if new_key == old_key and new is not None:
-                    self._apply(accs, self._args(new), [a.add for a in self.aggregators])
+                    self._apply(entry, self._args(new), [a.add for a in self.aggregators])
                     new = None
-                new_ts = max(ts, last_ts)
-                self.store.put((frozen(old_key), None), (accs, new_ts))
-                updates.append(Update(new_ts, old_key, None, self._results(accs)))
+                new_ts = self._touch(entry, ts)
+                self.store.put((frozen(old_key), None), entry)
+                updates.append(Update(new_ts, old_key, None, self._results(entry)))
         if new is not None and new_key is not None and not any(k is None for k in new_key):
             updates.append(
                 self._update(new_key, None, ts, self._args(new), [a.add for a in self.aggregators])

@@ -19,15 +19,16 @@ import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlengine.state import KeyValueStore
 
 Body = tuple[Any, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
+    """One input or output change of a join (a NamedTuple: built per record, so cheap)."""
+
     key: Any
     timestamp: int
     body: Body | None
