@@ -1,9 +1,12 @@
 """The REST server under load: `streamdb server` in a child process on 127.0.0.1, driven by
 a load generator over raw HTTP/1.1 keep-alive connections (asyncio streams, light enough to
-keep its own overhead out of the latencies).
+keep its own overhead out of the latencies). Server and load generator share the machine's
+cores, so whatever else runs there shows in the latencies; `server_cpu_us` (the server's CPU
+time per request) does not depend on it.
 
 - pull_by_key_{1k,2k}_rps: open-loop pull queries by key on a CTAS table at a fixed rate for
-  a bounded time; latency from each request's scheduled send time to its complete response.
+  a bounded time, each key a new statement text (1,000 keys); latency from each request's
+  scheduled send time to its complete response.
 - push_insert_to_client: one push query on /query-stream; rows inserted one by one over
   /inserts-stream carry their send time; latency until the row reaches the client.
 - push_100_concurrent: 100 push queries held open at once, each sees every inserted row;
@@ -13,6 +16,7 @@ keep its own overhead out of the latencies).
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -20,6 +24,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
 import httpx
 import orjson
@@ -41,8 +46,8 @@ CREATE TABLE clicks_per_user AS SELECT user_id, COUNT(*) AS n FROM clicks GROUP 
 
 
 @contextmanager
-def _server() -> Iterator[str]:
-    """A `streamdb server` child process with the clicks stream and table; its URL."""
+def _server() -> Iterator[tuple[str, int]]:
+    """A `streamdb server` child process with the clicks stream and table; its URL and pid."""
     with tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
         command = [sys.executable, "-m", "sqlengine.cli", "server", "--port", str(port)]
@@ -57,7 +62,7 @@ def _server() -> Iterator[str]:
                     time.sleep(0.02)
             httpx.post(f"{url}/ksql", json={"ksql": SETUP}, timeout=60).raise_for_status()
             _wait_materialized(url)
-            yield url
+            yield url, child.pid
         finally:
             child.terminate()
             child.wait(timeout=10)
@@ -97,6 +102,12 @@ async def _connection(url: str) -> AsyncIterator[tuple[asyncio.StreamReader, asy
         writer.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The user and system CPU time process `pid` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _percentiles(latencies: list[float]) -> dict[str, float]:
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     return {"p50_ms": cuts[49] * 1000, "p99_ms": cuts[98] * 1000}
@@ -130,10 +141,12 @@ async def _pull_load(url: str, rate: int, seconds: float) -> list[float]:
 
 def _pull_scenario(rate: int) -> Callable[[], Result]:
     def scenario() -> Result:
-        with _server() as url:
-            begin = time.perf_counter()
+        with _server() as (url, pid):
+            begin, cpu = time.perf_counter(), _cpu_seconds(pid)
             latencies = asyncio.run(_pull_load(url, rate, PULL_SECONDS))
-            return len(latencies), time.perf_counter() - begin, _percentiles(latencies)
+            cpu_us = (_cpu_seconds(pid) - cpu) / len(latencies) * 1e6
+            measures = {**_percentiles(latencies), "server_cpu_us": cpu_us}
+            return len(latencies), time.perf_counter() - begin, measures
 
     return scenario
 
@@ -189,7 +202,7 @@ async def _push_latency(url: str, queries: int, rows: int) -> list[float]:
 
 def _push_scenario(queries: int, rows: int) -> Callable[[], Result]:
     def scenario() -> Result:
-        with _server() as url:
+        with _server() as (url, _):
             begin = time.perf_counter()
             latencies = asyncio.run(_push_latency(url, queries, rows))
             return len(latencies), time.perf_counter() - begin, _percentiles(latencies)

@@ -15,6 +15,7 @@ from planner.partitioning import Partitioning, plan_partitioning, split_outputs,
 from planner.scope import Column, Scope
 from planner.table_functions import check_no_table_functions, plan_flat_map
 from planner.typing import infer_type
+from sqlengine import aggregates
 from sqlengine import catalog as C
 from sqlengine import types as T
 
@@ -126,12 +127,18 @@ def plan_select(
     partitioning = (
         None if query.partition_by is None else plan_partitioning(query.partition_by, scope, source)
     )
-    if query.group_by or query.window is not None or query.having is not None:
+    if (
+        query.group_by
+        or query.window is not None
+        or query.having is not None
+        or (sink_name is None and _has_aggregate(query.select))
+    ):
         check_no_table_functions([i.expr for i in query.select if isinstance(i, ast.SelectColumn)])
         return _plan_grouped(query, node, scope, source, alias, sink_name, config or {})
 
+    transient_bounds = _window_bounds(source) if sink_name is None else ()
     items, node = plan_flat_map(
-        _select_items(query.select, scope, source, alias, partitioning, sink_name is None),
+        _select_items(query.select, scope, source, alias, partitioning, transient_bounds),
         node,
         source.kind,
     )
@@ -161,6 +168,17 @@ def plan_select(
     return QueryPlan(project, source, outputs, query.where, select_order, partitioning=partitioning)
 
 
+def _has_aggregate(items: tuple[ast.SelectItem, ...]) -> bool:
+    """Does the select call an aggregate function? A transient query then aggregates all
+    its rows as one group, as ksqlDB does without a GROUP BY."""
+    return any(
+        isinstance(e, ast.FunctionCall) and aggregates.is_aggregate(e.name)
+        for item in items
+        if isinstance(item, ast.SelectColumn)
+        for e in walk(item.expr)
+    )
+
+
 def _passed_through(source: C.DataSource) -> list[str]:
     """Columns a stateless query carries to the sink besides its outputs: the window bounds
     of a windowed source (its sink is windowed alike) and the record headers."""
@@ -177,7 +195,9 @@ def _plan_grouped(
     sink_name: str | None,
     config: dict[str, str],
 ) -> QueryPlan:
-    items = _select_items(query.select, scope, source, alias)
+    # A transient windowed aggregation may select its window bounds.
+    bounds = (C.WINDOWSTART, C.WINDOWEND) if sink_name is None and query.window else ()
+    items = _select_items(query.select, scope, source, alias, bounds=bounds)
     agg = plan_aggregation(query, items, scope, sink_name, source.kind, config)
     key_names = [k.name for k in agg.keys]
     agg_node = AggregateNode(agg.post_scope.columns, key_names, node, agg)
@@ -200,12 +220,11 @@ def _select_items(
     source: C.DataSource,
     alias: str,
     partitioning: Partitioning | None = None,
-    transient: bool = False,
+    bounds: tuple[str, ...] = (),
 ) -> list[tuple[str, ast.Expr, bool]]:
     """(output name, expression, explicitly aliased) per column the select produces; `*`
-    selects the columns of the input as PARTITION BY re-keys it. A transient query over a
-    windowed source also selects the window bounds (with `*`, after the key columns)."""
-    bounds = _window_bounds(source) if transient else ()
+    selects the columns of the input as PARTITION BY re-keys it. `bounds`: the window bounds
+    a transient query over windowed rows may select (with `*`, after the key columns)."""
     names = _ColumnNames(
         {c.name for c in source.columns}
         | {

@@ -195,10 +195,10 @@ def _select_items(
             if item.source is None and jp.synthetic_key is not None:
                 out.append((jp.synthetic_key, ast.ColumnRef(jp.synthetic_key)))
             out += [
-                (f"{js.alias}_{c.name}", ast.ColumnRef(c.name, js.alias))
+                (f"{js.alias}_{name}", ast.ColumnRef(name, js.alias))
                 for js in jp.sources
                 if item.source in (None, js.alias)
-                for c in js.source.columns
+                for name in _star_names(js.source)
             ]
         elif isinstance(item, ast.SelectStructAll):
             struct_type = typed(item.expr, jp.row_scope, "SELECT")
@@ -218,6 +218,14 @@ def _select_items(
         else:
             out.append((names.natural(item.expr), item.expr))
     return out
+
+
+def _star_names(source: C.DataSource) -> list[str]:
+    """What `*` reads of a joined source: its keys, its window bounds when windowed, then
+    its other columns."""
+    keys = [c.name for c in source.key_columns]
+    bounds = [C.WINDOWSTART, C.WINDOWEND] if source.window is not None else []
+    return [*keys, *bounds, *(c.name for c in source.columns if c.name not in keys)]
 
 
 def _or_list(names: list[str]) -> str:

@@ -313,6 +313,8 @@ def _plan_step(
         shape = "FOREIGN_KEY"
     _check_key_type(left_expr, infer_type(left_expr, scope))
     windowed = sources[0].source.window is not None
+    if windowed and shape == "FOREIGN_KEY":
+        raise PlanError("Foreign-key table-table joins are not supported on windowed tables.")
     keyed = any(left_expr == e for e in key.exprs) and right_expr in _single_key(right)
     if windowed and not keyed:
         raise PlanError(

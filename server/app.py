@@ -27,7 +27,9 @@ from server.queries import (
     OpenQuery,
     QueryError,
     QueryRegistry,
+    cached_pull,
     open_query,
+    pull_response,
     query_response,
     query_stream_response,
 )
@@ -111,8 +113,12 @@ class Endpoints:
 
     # ------------------------------------------------------------------ queries
 
-    async def _open(self, sql: str, properties: dict[str, str]) -> Any:
-        opened = await anyio.to_thread.run_sync(open_query, self.engine, sql, properties)
+    async def _open(self, sql: str, properties: dict[str, str]) -> OpenQuery:
+        """A prepared key lookup is answered here; planning, scans and push queries, which
+        take the engine lock or wait on the log, run on a worker thread."""
+        opened = cached_pull(self.engine, sql, properties)
+        if opened is None:
+            opened = await anyio.to_thread.run_sync(open_query, self.engine, sql, properties)
         if opened.push is not None:
             self.queries.add(opened.push)
         return opened
@@ -120,12 +126,14 @@ class Endpoints:
     async def query(self, request: Request) -> Response:
         args = await read_object(request, _KSQL_FIELDS, ("ksql",))
         properties = property_map(args.get("streamsProperties") or args.get("properties"))
-        opened = await anyio.to_thread.run_sync(self._open_query, args["ksql"], properties)
+        sql = args["ksql"]
+        opened = cached_pull(self.engine, sql, properties)
+        if opened is None:
+            opened = await anyio.to_thread.run_sync(self._open_query, sql, properties)
         if isinstance(opened, TopicPrinter):
             return StreamingResponse(opened.stream(), media_type="text/plain")
         if opened.push is None:  # a pull query's rows are all there: one body, no streaming
-            body = b"".join([chunk async for chunk in query_response(opened, self.queries)])
-            return Response(body, media_type="application/json")
+            return Response(pull_response(opened), media_type="application/json")
         self.queries.add(opened.push)
         return StreamingResponse(
             query_response(opened, self.queries), media_type="application/json"

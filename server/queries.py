@@ -8,6 +8,8 @@ never waits on them; a closed or disconnected query stops within one poll interv
 
 from __future__ import annotations
 
+import functools
+import itertools
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -20,19 +22,20 @@ from grammar import ast
 from server import entities as E
 from sqlengine import results as R
 from sqlengine.engine import Engine
+from sqlengine.materialized import Row
+from sqlengine.pull_cache import PullPlan
 from sqlengine.push import (
     LIMIT_REACHED,
     PushQuery,
     PushRow,
     QueryColumn,
-    query_columns,
-    select_positions,
 )
 
 POLL_SECONDS = 0.2
 QUERY_COMPLETED = "Query Completed"
 # Push queries wait in threads; a generous limit so many concurrent queries all keep polling.
 _POLLERS = anyio.CapacityLimiter(1024)
+_pull_ids = itertools.count(1)
 
 
 class QueryError(Exception):
@@ -121,43 +124,73 @@ def open_query(engine: Engine, sql: str, properties: dict[str, str]) -> OpenQuer
             text = statements[0].text if statements else sql
             raise QueryError(400, E.statement_error("Expected exactly one SELECT statement", text))
         stmt = statements[0]
-        if stmt.query.emit == "CHANGES":
+        if stmt.query.emit is not None:  # EMIT CHANGES or EMIT FINAL: a push query
             push = engine.open_push_query(stmt, properties)
             return OpenQuery(push.query_id, push.columns, False, push=push)
-        result = engine.execute_statement(stmt, properties)
-        plan = engine.plan_query(stmt)
+        query, rows = engine.pull_query(sql, stmt, properties)
     except R.StatementError as exc:
         raise QueryError(400, E.statement_error(exc.message, exc.statement or sql)) from exc
-    assert isinstance(result, R.Rows)
-    order = select_positions(plan)
+    return _pulled(query.plan, rows)
+
+
+def cached_pull(engine: Engine, sql: str, properties: dict[str, str]) -> OpenQuery | None:
+    """A key-lookup pull query answered at once, without the engine lock, when its plan is
+    prepared (cheap enough for the event loop); else None."""
+    if "${" in sql:  # variables may have changed what the text means
+        return None
+    query = engine.pulls.cached(sql, properties)
+    if query is None or not query.lock_free:
+        return None
+    return _pulled(query.plan, query.lookup())
+
+
+def _pulled(plan: PullPlan, rows: list[Row]) -> OpenQuery:
+    """A pull query's rows in SELECT order."""
+    positions = plan.positions
     return OpenQuery(
-        f"query_{id(result)}",
-        query_columns(plan),
+        f"query_{next(_pull_ids)}",
+        plan.columns,
         plan.source.kind == "TABLE",
-        rows=[PushRow([r[i] for i in order]) for r in result.rows],
-        limit=stmt.query.limit,
+        rows=[PushRow([r[i] for i in positions]) for r in rows],
+        limit=plan.limit,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _schema(columns: tuple[QueryColumn, ...], mark_keys: bool) -> str:
+    """A header's schema, once per prepared query (a client repeats its pull queries)."""
+    return E.schema_text(list(columns), mark_keys)
+
+
+def _header(query: OpenQuery) -> bytes:
+    schema = _schema(tuple(query.columns), query.table_pull)
+    return b"[" + orjson.dumps({"header": {"queryId": query.query_id, "schema": schema}})
+
+
+def _row(query: OpenQuery, row: PushRow) -> bytes:
+    body: dict[str, Any] = {"columns": E.row_values(row.columns, query.columns)}
+    if row.tombstone:
+        body["tombstone"] = True
+    return b",\n" + orjson.dumps({"row": body})
+
+
+def _end(query: OpenQuery) -> bytes:
+    final = query.final_message
+    return b"]\n" if final is None else b",\n" + orjson.dumps({"finalMessage": final}) + b"]\n"
+
+
+def pull_response(query: OpenQuery) -> bytes:
+    """/query for a pull query: its rows are all there, so one body."""
+    return b"".join([_header(query), *(_row(query, row) for row in query.rows), _end(query)])
 
 
 async def query_response(query: OpenQuery, registry: QueryRegistry) -> AsyncIterator[bytes]:
     """/query: a JSON array streamed element by element."""
-    header = {
-        "header": {
-            "queryId": query.query_id,
-            "schema": E.schema_text(query.columns, query.table_pull),
-        }
-    }
-    yield b"[" + orjson.dumps(header)
+    yield _header(query)
     try:
         async for row in query.stream():
-            body: dict[str, Any] = {"columns": E.row_values(row.columns, query.columns)}
-            if row.tombstone:
-                body["tombstone"] = True
-            yield b",\n" + orjson.dumps({"row": body})
-        final = query.final_message
-        if final is not None:
-            yield b",\n" + orjson.dumps({"finalMessage": final})
-        yield b"]\n"
+            yield _row(query, row)
+        yield _end(query)
     finally:
         registry.remove(query.query_id)
 

@@ -30,6 +30,7 @@ def hypercorn_config(host: str, port: int) -> Config:
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    config.include_server_header = False  # as ksqlDB: no server header
     config.graceful_timeout = 2.0
     return config
 

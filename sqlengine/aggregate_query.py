@@ -1,7 +1,7 @@
 """GROUP BY queries at run time: pre-aggregation stage, aggregation operator, final projection.
 
     source rows -> [WHERE + group keys + aggregate arguments] -> AggregateOperator (store)
-                -> [SELECT over keys/results, HAVING] -> sink table
+                -> [SELECT over keys/results, HAVING] -> output (sink table, or push query)
 
 A stream source adds each row to its group. A table source materializes its latest
 pre-aggregation row per key, so an update undoes the old row's contribution before adding
@@ -15,11 +15,10 @@ from typing import Any
 
 from grammar import ast
 from planner.builder import QueryPlan, source_scope
-from planner.logical import SinkSpec
 from sqlengine.aggregation import DEFAULT_GRACE_MS, AggregateOperator, Update, WindowSpec
 from sqlengine.codegen import compile_stage
-from sqlengine.runtime import PersistentQuery, QueryContext
-from sqlengine.state import KeyValueStore, frozen
+from sqlengine.runtime import PersistentQuery, QueryContext, RowSink
+from sqlengine.state import frozen
 
 
 def window_spec(window: ast.Window, emit_final: bool) -> WindowSpec:
@@ -33,7 +32,7 @@ def window_spec(window: ast.Window, emit_final: bool) -> WindowSpec:
 
 
 class AggregateQuery(PersistentQuery):
-    def __init__(self, query_id: str, plan: QueryPlan, sink: SinkSpec, ctx: QueryContext) -> None:
+    def __init__(self, query_id: str, plan: QueryPlan, output: RowSink, ctx: QueryContext) -> None:
         super().__init__(query_id, plan, ctx)
         agg = plan.aggregation
         assert agg is not None
@@ -48,7 +47,7 @@ class AggregateQuery(PersistentQuery):
         self.has_having = agg.having is not None
         prefix = f"_confluent-ksql-default_query_{query_id}"
         self.changelogs = [f"{prefix}-Aggregate-Aggregate-Materialize-changelog"]
-        self.store = KeyValueStore(self.log, self.changelogs[0])
+        self.store = ctx.store(self.changelogs[0])
         self.windowed = agg.window is not None
         self.emit_final = plan.emit == "FINAL"
         self.spec = window_spec(agg.window, self.emit_final) if agg.window is not None else None
@@ -67,9 +66,9 @@ class AggregateQuery(PersistentQuery):
         self.is_table = plan.source.kind == "TABLE"
         if self.is_table:
             self.changelogs.append(f"{prefix}-KsqlTopic-Reduce-changelog")
-            self.source_rows = KeyValueStore(self.log, self.changelogs[1])
+            self.source_rows = ctx.store(self.changelogs[1])
         self.nkeys = len(plan.source.key_columns)
-        self.encoder = ctx.encoder(sink, plan)
+        self.output = output
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         if self.is_table:
@@ -141,7 +140,7 @@ class AggregateQuery(PersistentQuery):
                 row = (u.timestamp, *u.key)
             rows.append((*row, ()))
             windows.append(window)
-        self.encoder.write(rows, tombstones, windows if self.windowed else None)
+        self.output.write(rows, tombstones, windows if self.windowed else None)
 
     def _flush(self) -> None:
         self.store.flush()

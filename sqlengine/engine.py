@@ -23,16 +23,17 @@ import orjson
 
 from grammar import ast
 from grammar.parser import ParseError, parse
-from planner.builder import QueryPlan, plan_select
+from planner.builder import plan_select
 from planner.errors import PlanError
 from sqlengine import results as R
 from sqlengine.catalog import Catalog
 from sqlengine.functions.registry import FunctionError
 from sqlengine.log import open_log
 from sqlengine.log.base import Log
-from sqlengine.materialized import Materializations
+from sqlengine.materialized import Materializations, Row
 from sqlengine.processing_log import ProcessingLog
-from sqlengine.push import PushQuery, offset_reset
+from sqlengine.pull_cache import PullQueries, PullQuery
+from sqlengine.push import PushQuery, open_push_query
 from sqlengine.runtime import PersistentQuery, QueryFailure
 from sqlengine.schema_registry.compatibility import open_registry
 from sqlengine.serde import SerdeError
@@ -61,6 +62,7 @@ class Engine:
         self.schema_registry = open_registry(self.data_dir, self.config)
         self.executor = StatementExecutor(self)
         self.materialized = Materializations(self.log, self.plog, self.schema_registry)
+        self.pulls = PullQueries(self)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -100,18 +102,22 @@ class Engine:
                 self.materialized.sync(self.catalog)
             return result
 
-    def plan_query(self, stmt: ast.SelectStatement) -> QueryPlan:
-        """The plan of a pull query, for its result schema."""
+    def pull_query(
+        self, sql: str, stmt: ast.SelectStatement, properties: dict[str, str]
+    ) -> tuple[PullQuery, list[Row]]:
+        """A pull query (`stmt`, the text `sql`) prepared and run. Once prepared, a key lookup
+        is answered without the lock: `self.pulls.cached(sql, properties).lookup()`."""
         with self._lock, _statement_errors(stmt):
-            return self.executor.introspection.pull_plan(stmt)[0]
+            query = self.pulls.prepare(sql, stmt, properties)
+            return query, self.pulls.rows(query)
 
     def open_push_query(self, stmt: ast.SelectStatement, properties: dict[str, str]) -> PushQuery:
         """A transient push query (EMIT CHANGES) over the catalog as it is now."""
         with self._lock, _statement_errors(stmt):
             plan = plan_select(stmt.query, self.catalog, None)
-            earliest = offset_reset({**self.config, **properties}) == "earliest"
-            return PushQuery(
-                plan, stmt.query.limit, self.log, self.plog, earliest, self.schema_registry
+            config = {**self.config, **properties}
+            return open_push_query(
+                plan, stmt.query.limit, self.log, self.plog, self.schema_registry, config
             )
 
     # ------------------------------------------------------------------ command log

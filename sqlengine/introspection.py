@@ -7,20 +7,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from grammar import ast
-from planner.builder import QueryPlan, plan_select
+from planner.builder import plan_select
 from planner.errors import PlanError
 from sqlengine import catalog as C
-from sqlengine import pull
 from sqlengine import results as R
-from sqlengine.flatmap import Stage, projection_stage
 from sqlengine.functions.registry import REGISTRY
 from sqlengine.log.base import Log, TopicInfo
-from sqlengine.runtime import SourceDecoder
 
 if TYPE_CHECKING:
     from sqlengine.engine import Engine
 
-_PULL_PLAN_CACHE = 1024
 INTERNAL_TOPIC_PREFIXES = ("_streamdb", "streamdb_processing_log", "_confluent")
 
 
@@ -36,7 +32,6 @@ class Introspection:
             ast.SelectStatement: self.select,
             ast.AssertTopic: self.assert_topic,
         }
-        self._pull_plans: dict[str, tuple[C.DataSource, QueryPlan, Stage]] = {}
 
     def handler(self, stmt: ast.Statement) -> Callable[[Any, dict[str, str]], R.Result] | None:
         return self.handlers.get(type(stmt))
@@ -167,59 +162,10 @@ class Introspection:
     def select(self, stmt: ast.SelectStatement, config: dict[str, str]) -> R.Result:
         """A pull query: a table's rows from its materialization (key lookups when the WHERE
         clause fixes the key), a stream's from a scan of its topic as it is now."""
-        query = stmt.query
-        if query.emit is None:  # a push query run here reads what there is now, unchecked
-            pull.check_clauses(query, config)
-            source = self.catalog.source(getattr(query.from_, "name", ""))
-            if source is not None:
-                pull.check_source(source, query.where)
-        plan, stage = self.pull_plan(stmt)
-        if self.engine.materialized.get(plan.source.name) is not None:
-            rows = self._table_rows(plan.source, query.where, config)
-        else:
-            rows = self._stream_rows(plan.source)
-        out = stage(rows)
-        if query.limit is not None:
-            out = out[: query.limit]
-        columns = [(o.name, str(o.type)) for o in plan.outputs]
-        return R.Rows(stmt.text, columns, [list(r[1:-1]) for r in out])
-
-    def pull_plan(self, stmt: ast.SelectStatement) -> tuple[QueryPlan, Stage]:
-        """The plan and compiled stage of a pull query, kept while its source stays the same
-        object (a client repeating a lookup compiles it once)."""
-        source = self.catalog.source(getattr(stmt.query.from_, "name", ""))
-        cached = self._pull_plans.get(stmt.text)
-        if cached is not None and cached[0] is source and source is not None:
-            return cached[1], cached[2]
-        try:
-            plan = plan_select(stmt.query, self.catalog, None)
-        except PlanError as exc:
-            raise pull.with_statement(exc, stmt.query.where) from exc
-        stage = projection_stage(plan, lambda e, r: None)
-        if len(self._pull_plans) >= _PULL_PLAN_CACHE:
-            self._pull_plans.pop(next(iter(self._pull_plans)))
-        self._pull_plans[stmt.text] = (plan.source, plan, stage)
-        return plan, stage
-
-    def _table_rows(
-        self, source: C.DataSource, where: ast.Expr | None, config: dict[str, str]
-    ) -> list[tuple[Any, ...]]:
-        access = pull.KeyAccess(source, where, config)
-        table = self.engine.materialized.get(source.name)
-        assert table is not None
-        return table.scan() if access.keys is None else table.lookup(access.keys)
-
-    def _stream_rows(self, source: C.DataSource) -> list[tuple[Any, ...]]:
-        """Every record of the stream's topic as it is now, partition by partition."""
-        decoder = SourceDecoder(source, self.engine.plog, registry=self.engine.schema_registry)
-        info = self.engine.log.topic(source.topic)
-        rows: list[tuple[Any, ...]] = []
-        for partition in range(info.partitions if info else 0):
-            offset = 0
-            while len(batch := self.engine.log.read(source.topic, partition, offset)):
-                rows += [row for row, tombstone in decoder.decode(batch) if not tombstone]
-                offset = batch.next_offset
-        return rows
+        pulls = self.engine.pulls
+        query = pulls.prepare(stmt.text, stmt, config)
+        columns = [(o.name, str(o.type)) for o in query.plan.plan.outputs]
+        return R.Rows(stmt.text, columns, [list(r[1:-1]) for r in pulls.rows(query)])
 
     def assert_topic(self, stmt: ast.AssertTopic, config: dict[str, str]) -> R.Result:
         exists = self.engine.log.topic(stmt.topic) is not None

@@ -22,7 +22,6 @@ from grammar import ast
 from planner.builder import QueryPlan
 from planner.errors import PlanError
 from planner.joins import JoinPlan, JoinStep, source_columns
-from planner.logical import SinkSpec
 from planner.scope import Scope
 from sqlengine.codegen import compile_stage
 from sqlengine.joins import (
@@ -35,7 +34,7 @@ from sqlengine.joins import (
     Window,
     hashable,
 )
-from sqlengine.runtime import PersistentQuery, QueryContext
+from sqlengine.runtime import PersistentQuery, QueryContext, RowSink
 from sqlengine.state import KeyValueStore
 
 Operator = StreamStreamJoin | StreamTableJoin | TableTableJoin | ForeignKeyJoin
@@ -71,24 +70,21 @@ class JoinQuery(PersistentQuery):
     """Unlike single-source queries, reads several topics: positions are per topic and
     partition, so it keeps its own (`offsets`) instead of the base class's."""
 
-    def __init__(self, query_id: str, plan: QueryPlan, sink: SinkSpec, ctx: QueryContext) -> None:
+    def __init__(self, query_id: str, plan: QueryPlan, output: RowSink, ctx: QueryContext) -> None:
         jp = plan.join
         assert jp is not None
         self.query_id, self.plan, self.ctx = query_id, plan, ctx
-        log = self.log = ctx.log
+        self.log = ctx.log
         self.plog = ctx.plog
         self.group = f"_streamdb_query_{query_id}"
         self.jp = jp
         self.decoders = [ctx.decoder(js.source) for js in jp.sources]
-        committed = log.committed(self.group)
-        self.offsets: dict[tuple[str, int], int] = {}
-        for js in jp.sources:
-            topic = log.topic(js.source.topic)
-            for p in range(topic.partitions if topic else 1):
-                self.offsets[(js.source.topic, p)] = committed.get((js.source.topic, p), 0)
+        self.offsets = ctx.start_offsets(
+            self.group, dict.fromkeys(js.source.topic for js in jp.sources)
+        )
         prefix = f"_confluent-ksql-default_query_{query_id}"
         self.changelogs = [f"{prefix}-Join-{i}-changelog" for i in range(1, len(jp.steps) + 1)]
-        self.stores = [KeyValueStore(log, name) for name in self.changelogs]
+        self.stores = [ctx.store(name) for name in self.changelogs]
         body = jp.body_scope
         # Step k's left key reads the joined body; its right key reads the right source's row.
         self.left_keys = [self._key_fn(s.left_expr, body) for s in jp.steps]
@@ -112,7 +108,7 @@ class JoinQuery(PersistentQuery):
         self.has_where = plan.where is not None
         exprs = [plan.where, *project] if plan.where is not None else project
         self.stage = compile_stage(None, exprs, scope, self._on_error)
-        self.encoder = ctx.encoder(sink, plan)
+        self.output = output
 
     def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
         self.plog.record_error(self.plan.source.topic, -1, -1, exc)
@@ -150,11 +146,11 @@ class JoinQuery(PersistentQuery):
         for _, i, row, is_null in heapq.merge(*runs, key=lambda r: r[0]):
             changes += self._changes(i, row, is_null)
         out = self._output(changes)
-        self.encoder.write(out.rows, out.tombstones, out.windows if self.windowed else None)
+        self.output.write(out.rows, out.tombstones, out.windows if self.windowed else None)
         for store in self.stores:
             store.flush()
         self.offsets.update(read)
-        self.log.commit(self.group, read)
+        self.ctx.commit(self.group, read)
         return done
 
     def _changes(self, i: int, row: tuple[Any, ...], is_null: bool) -> list[Change]:
@@ -235,8 +231,11 @@ class JoinQuery(PersistentQuery):
             store.delete(mark)
         return passes or was_passing
 
+    def read_positions(self) -> dict[tuple[str, int], int]:
+        return dict(self.offsets)
+
     def close(self) -> None:
-        self.log.commit(self.group, dict(self.offsets))
+        self.ctx.commit(self.group, dict(self.offsets))
 
     def internal_topics(self) -> list[str]:
         return list(self.changelogs)

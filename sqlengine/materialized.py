@@ -97,7 +97,9 @@ class MaterializedTable:
             self.windows.setdefault(key, set()).add(window)  # type: ignore[arg-type]
 
     def lookup(self, keys: Iterable[tuple[Any, ...]]) -> list[Row]:
-        """The rows of the given keys (every window of each, for a windowed table)."""
+        """The rows of the given keys (every window of each, for a windowed table). Safe
+        without the engine lock while `step` runs: each read is one dict or set operation
+        under the GIL, of entries that are replaced whole, never changed in place."""
         found: list[tuple[bytes, Row]] = []
         for key in keys:
             k = frozen(key)

@@ -95,13 +95,15 @@ def with_statement(exc: PlanError, where: ast.Expr | None) -> PlanError:
 
 
 class KeyAccess:
-    """How a pull query on a table reaches its rows: `keys` to look up, or None for a scan."""
+    """How a pull query on a table reaches its rows: `keys` to look up, or None for a scan;
+    `only_keys` when every term of the WHERE clause is such a key comparison."""
 
     def __init__(self, source: C.DataSource, where: ast.Expr | None, config: dict[str, str]):
         self.key_columns = source.key_columns
         self.names = [c.name for c in self.key_columns]
         self.table_scan = _enabled(config, TABLE_SCAN)
         self.range_scan = _enabled(config, RANGE_SCAN)
+        self.only_keys = True
         disjuncts = _split(where, "OR") if where is not None else []
         per_disjunct = [self._disjunct(d) for d in disjuncts]
         self.keys: list[tuple[Any, ...]] | None = None
@@ -118,6 +120,7 @@ class KeyAccess:
         values: dict[str, list[Any]] = {}
         for term in _split(disjunct, "AND"):
             name, found = self._key_values(term)
+            self.only_keys &= name is not None
             if name is not None and found is not None:
                 if name in values:
                     return None

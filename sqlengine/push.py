@@ -1,34 +1,40 @@
-"""Transient push queries: `SELECT ... EMIT CHANGES` over a stream or table, read from the
-source topic as it grows, from the latest or the earliest offsets (`auto.offset.reset`).
+"""Transient push queries: `SELECT ... EMIT CHANGES`, read from the source topics as they
+grow, from the latest or the earliest offsets (`auto.offset.reset`).
 
     query = engine.open_push_query(stmt, {"auto.offset.reset": "earliest"})
     for row in query:            # or: query.poll(timeout) in a loop
         print(row.columns)
     query.close()
 
-A push query holds no state beyond its read positions: closing it (or dropping it) frees
-everything. `poll` blocks in the log's `wait_for_data`, never spinning, so callers run it on a
-worker thread.
+A projection over one source holds no state beyond its read positions. A GROUP BY or a join
+runs the persistent query's runtime (`query_runtime`) with its state in memory and its
+results handed to the push query instead of a sink topic. Closing a query (or dropping it)
+frees everything. `poll` blocks in the log's `wait_for_data`, never spinning, so callers run
+it on a worker thread.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from grammar import ast
-from planner.builder import QueryPlan
+from planner.builder import OutputColumn, QueryPlan
+from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
-from sqlengine.runtime import SourceDecoder
+from sqlengine.query_runtime import query_runtime
+from sqlengine.runtime import QueryContext, SourceDecoder
 from sqlengine.schema_registry import SchemaRegistry
 
 OFFSET_RESET_PROPERTIES = ("auto.offset.reset", "ksql.streams.auto.offset.reset")
 LIMIT_REACHED = "Limit Reached"
+WINDOW_BOUNDS = [C.WINDOWSTART, C.WINDOWEND]
 
 
 @dataclass(frozen=True)
@@ -66,41 +72,47 @@ def offset_reset(config: dict[str, str]) -> str:
     return "latest"
 
 
+def open_push_query(
+    plan: QueryPlan,
+    limit: int | None,
+    log: Log,
+    plog: ProcessingLog,
+    registry: SchemaRegistry | None,
+    config: dict[str, str],
+) -> PushQuery:
+    """A push query for a plan, with the settings in `config` (server and query properties)."""
+    ctx = QueryContext.of(log, plog, registry, config)
+    ctx = dataclasses.replace(ctx, transient_start=offset_reset(config))
+    if plan.aggregation is None and plan.join is None:
+        return ProjectionPushQuery(plan, limit, ctx)
+    return RuntimePushQuery(plan, limit, ctx)
+
+
+def _reads(output: OutputColumn, names: list[str]) -> int | None:
+    """Which of `names` the output column is a plain reference to, if any."""
+    expr = output.expr
+    return (
+        names.index(expr.name) if isinstance(expr, ast.ColumnRef) and expr.name in names else None
+    )
+
+
 class PushQuery:
-    def __init__(
-        self,
-        plan: QueryPlan,
-        limit: int | None,
-        log: Log,
-        plog: ProcessingLog,
-        from_beginning: bool,
-        registry: SchemaRegistry | None = None,
-    ) -> None:
+    """What every push query does: LIMIT, polling, closing. Subclasses read the changes."""
+
+    def __init__(self, plan: QueryPlan, limit: int | None, ctx: QueryContext) -> None:
         source = plan.source
         # ksqlDB names a query reading a persistent query's output from latest scalable.
-        scalable = source.created_by_query is not None and not from_beginning
+        scalable = (
+            source.created_by_query is not None
+            and ctx.transient_start != "earliest"
+            and plan.aggregation is None
+            and plan.join is None
+        )
         prefix = "SCALABLE_PUSH_QUERY" if scalable else "transient"
         self.query_id = f"{prefix}_{source.name}_{random.getrandbits(62)}"
         self.columns = query_columns(plan)
         self.limit = limit
-        self.log = log
-        self.plog = plog
-        self.topic = source.topic
-        self.decoder = SourceDecoder(source, plog, registry=registry)
-        self.stage = projection_stage(plan, self._on_error)
-        self.order = select_positions(plan)
-        key_names = [c.name for c in source.key_columns]
-        # Where each output column of a tombstone comes from: a key of the record, or null.
-        self.tombstone_keys = [
-            key_names.index(o.expr.name)
-            if o.is_key and isinstance(o.expr, ast.ColumnRef) and o.expr.name in key_names
-            else None
-            for o in (plan.outputs[i] for i in self.order)
-        ]
-        info = log.topic(source.topic)
-        partitions = info.partitions if info else 0
-        first = log.start_offset if from_beginning else log.end_offset
-        self.positions = {p: first(source.topic, p) for p in range(partitions)}
+        self.log = ctx.log
         self.emitted = 0
         self.closed = False
 
@@ -109,17 +121,13 @@ class PushQuery:
         """Closed, or LIMIT rows emitted: poll returns nothing more."""
         return self.closed or (self.limit is not None and self.emitted >= self.limit)
 
-    def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
-        self.plog.record_error(self.topic, row[1], row[2], exc)
-
     def poll(self, timeout: float) -> list[PushRow]:
         """The changes available now; if none, waits up to `timeout` seconds for some."""
         if self.done:
             return []
         rows = self._read()
         if not rows and timeout > 0:
-            waiting = {(self.topic, p): o for p, o in self.positions.items()}
-            if self.log.wait_for_data(waiting, timeout) and not self.closed:
+            if self.log.wait_for_data(self._positions(), timeout) and not self.closed:
                 rows = self._read()
         return rows
 
@@ -131,6 +139,52 @@ class PushQuery:
         self.closed = True
 
     def _read(self) -> list[PushRow]:
+        out = self._changes()
+        if self.limit is not None:
+            out = out[: self.limit - self.emitted]
+        self.emitted += len(out)
+        return out
+
+    def _changes(self) -> list[PushRow]:
+        """The changes the input read since the last call brings."""
+        raise NotImplementedError
+
+    def _positions(self) -> dict[tuple[str, int], int]:
+        """The next offset to read per source topic and partition."""
+        raise NotImplementedError
+
+
+class ProjectionPushQuery(PushQuery):
+    """WHERE and SELECT over one source, row by row; no state."""
+
+    def __init__(self, plan: QueryPlan, limit: int | None, ctx: QueryContext) -> None:
+        super().__init__(plan, limit, ctx)
+        source = plan.source
+        self.plog = ctx.plog
+        self.topic = source.topic
+        self.decoder = SourceDecoder(source, ctx.plog, registry=ctx.registry)
+        self.stage = projection_stage(plan, self._on_error)
+        self.order = select_positions(plan)
+        self.is_table = source.kind == "TABLE"
+        # Where each output column of a tombstone comes from: a key of the record, one of
+        # its window bounds (the record's row has both in this order), or null.
+        keys = [c.name for c in source.key_columns]
+        if source.window is not None:
+            keys += WINDOW_BOUNDS
+        self.tombstone_keys = [
+            _reads(o, keys) if o.is_key else None for o in (plan.outputs[i] for i in self.order)
+        ]
+        self.positions = {
+            p: o for (_, p), o in ctx.start_offsets(self.query_id, [self.topic]).items()
+        }
+
+    def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
+        self.plog.record_error(self.topic, row[1], row[2], exc)
+
+    def _positions(self) -> dict[tuple[str, int], int]:
+        return {(self.topic, p): o for p, o in self.positions.items()}
+
+    def _changes(self) -> list[PushRow]:
         out: list[PushRow] = []
         for partition, offset in self.positions.items():
             batch = self.log.read(self.topic, partition, offset)
@@ -138,19 +192,19 @@ class PushQuery:
                 continue
             self.positions[partition] = batch.next_offset
             out.extend(self._process(self.decoder.decode(batch)))
-        if self.limit is not None:
-            out = out[: self.limit - self.emitted]
-        self.emitted += len(out)
         return out
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> list[PushRow]:
-        """Data rows go through the compiled stage in runs; a tombstone between them keeps
-        its place, as the key columns it has and nulls."""
+        """Data rows go through the compiled stage in runs; a table's tombstone between them
+        keeps its place, as the key columns it has and nulls. A stream's record without a
+        value has no columns to show: it is skipped."""
         out: list[PushRow] = []
         run: list[tuple[Any, ...]] = []
         for row, is_tombstone in decoded:
             if not is_tombstone:
                 run.append(row)
+                continue
+            if not self.is_table:
                 continue
             out.extend(self._projected(run))
             run = []
@@ -164,3 +218,58 @@ class PushQuery:
             return []
         order = [1 + i for i in self.order]  # after ROWTIME
         return [PushRow([r[i] for i in order]) for r in self.stage(rows)]
+
+
+class PushOutput:
+    """A query runtime's results as push rows, in SELECT order. A tombstone (a deleted
+    aggregate, a table join's deleted row) shows its key columns and window bounds."""
+
+    def __init__(self, plan: QueryPlan) -> None:
+        self.order = select_positions(plan)
+        keys = [o.name for o in plan.key_outputs]
+
+        def tombstone_column(o: OutputColumn) -> int | None:
+            """Where a column of a tombstone comes from, in (keys..., window bounds)."""
+            if o.is_key:
+                return keys.index(o.name)
+            bound = _reads(o, WINDOW_BOUNDS)
+            return None if bound is None else len(keys) + bound
+
+        self.tombstone_columns = [tombstone_column(plan.outputs[i]) for i in self.order]
+        self.rows: list[PushRow] = []
+
+    def write(
+        self,
+        rows: list[tuple[Any, ...]],
+        tombstones: set[int],
+        windows: list[tuple[int, int]] | None = None,
+    ) -> None:
+        order = [1 + i for i in self.order]  # after ROWTIME
+        for n, row in enumerate(rows):
+            if n in tombstones:
+                known = (*row[1:-1], *(windows[n] if windows else (None, None)))
+                columns = [None if i is None else known[i] for i in self.tombstone_columns]
+                self.rows.append(PushRow(columns, True))
+            else:
+                self.rows.append(PushRow([row[i] for i in order]))
+
+    def take(self) -> list[PushRow]:
+        rows, self.rows = self.rows, []
+        return rows
+
+
+class RuntimePushQuery(PushQuery):
+    """A GROUP BY (windows, HAVING, EMIT FINAL) or a join: the persistent query's runtime,
+    its state in memory, its results handed to this query."""
+
+    def __init__(self, plan: QueryPlan, limit: int | None, ctx: QueryContext) -> None:
+        super().__init__(plan, limit, ctx)
+        self.output = PushOutput(plan)
+        self.runtime = query_runtime(self.query_id, plan, self.output, ctx)
+
+    def _positions(self) -> dict[tuple[str, int], int]:
+        return self.runtime.read_positions()
+
+    def _changes(self) -> list[PushRow]:
+        self.runtime.step()
+        return self.output.take()

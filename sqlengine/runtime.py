@@ -7,9 +7,9 @@ committed after the sink append, so a restart resumes where the last step ended.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from planner.builder import QueryPlan
 from planner.logical import SinkSpec
@@ -24,6 +24,7 @@ from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.state import KeyValueStore
 from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key, windowed_key
 
@@ -186,6 +187,19 @@ def _header_reader(col: C.SourceColumn) -> Callable[[Any], Any]:
     return last_value
 
 
+class RowSink(Protocol):
+    """Where a query's results go: a topic (`SinkEncoder`) or a transient query's consumer.
+    Rows are (ROWTIME, keys..., values..., headers); a tombstone row has no values; a
+    windowed result gives each row's window in `windows`."""
+
+    def write(
+        self,
+        rows: list[tuple[Any, ...]],
+        tombstones: set[int],
+        windows: list[tuple[int, int]] | None = None,
+    ) -> None: ...
+
+
 @dataclass
 class SinkEncoder:
     """Projected rows (ROWTIME, keys..., values...) -> records appended to the sink topic."""
@@ -301,7 +315,7 @@ class SinkEncoder:
 
 @dataclass(frozen=True)
 class QueryContext:
-    """What every persistent query runs against, and the settings it honours."""
+    """What every query runtime runs against, and the settings it honours."""
 
     log: Log
     plog: ProcessingLog
@@ -310,6 +324,9 @@ class QueryContext:
     # ksqlDB's record cache (cache.max.bytes.buffering > 0, its default): a table's updates
     # to one key within a batch reach the sink as one record, the latest.
     record_cache: bool = True
+    # A transient query (EMIT CHANGES) starts at the "earliest" or "latest" offsets, commits
+    # none and keeps its state in memory; a persistent one (None) resumes where it committed.
+    transient_start: str | None = None
 
     @classmethod
     def of(
@@ -329,16 +346,39 @@ class QueryContext:
     def decoder(self, source: C.DataSource) -> SourceDecoder:
         return SourceDecoder(source, self.plog, self.fail_on_invalid_timestamp, self.registry)
 
-    def encoder(self, sink: SinkSpec, plan: QueryPlan, keep_null_keys: bool = False) -> SinkEncoder:
-        """The sink's encoder for a plan's output columns."""
+    def encoder(self, sink: SinkSpec, plan: QueryPlan) -> SinkEncoder:
+        """The sink's encoder for a plan's output columns. A key PARTITION BY builds of
+        several columns is written even when all of them are NULL."""
+        partitioning = plan.partitioning
         return SinkEncoder(
             sink,
             [(o.name, o.type) for o in plan.key_outputs],
             [(o.name, o.type) for o in plan.value_outputs],
             self.log,
             self.registry,
-            keep_null_keys=keep_null_keys,
+            keep_null_keys=partitioning is not None and len(partitioning.keys) > 1,
         )
+
+    def start_offsets(self, group: str, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+        """Where a query starts reading each partition of its source topics."""
+        committed = self.log.committed(group) if self.transient_start is None else {}
+        offsets = {}
+        for topic in topics:
+            info = self.log.topic(topic)
+            for p in range(info.partitions if info else 1):
+                if self.transient_start == "latest":
+                    offsets[(topic, p)] = self.log.end_offset(topic, p)
+                else:
+                    offsets[(topic, p)] = committed.get((topic, p), 0)
+        return offsets
+
+    def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        if self.transient_start is None:
+            self.log.commit(group, offsets)
+
+    def store(self, changelog: str) -> KeyValueStore:
+        """A state store, durable through `changelog` unless the query is transient."""
+        return KeyValueStore(self.log, None if self.transient_start is not None else changelog)
 
 
 class PersistentQuery:
@@ -354,12 +394,8 @@ class PersistentQuery:
         self.plog = ctx.plog
         self.decoder = ctx.decoder(plan.source)
         self.group = f"_streamdb_query_{query_id}"
-        self.positions: dict[int, int] = {}
-        topic = self.log.topic(plan.source.topic)
-        partitions = topic.partitions if topic else 1
-        committed = self.log.committed(self.group)
-        for p in range(partitions):
-            self.positions[p] = committed.get((plan.source.topic, p), 0)
+        starts = ctx.start_offsets(self.group, [plan.source.topic])
+        self.positions = {p: offset for (_, p), offset in starts.items()}
 
     def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
         self.plog.record_error(self.plan.source.topic, row[1], row[2], exc)
@@ -375,7 +411,7 @@ class PersistentQuery:
             self._process(self.decoder.decode(batch))
             self._flush()
             self.positions[partition] = batch.next_offset
-            self.log.commit(self.group, {(topic, partition): batch.next_offset})
+            self.ctx.commit(self.group, {(topic, partition): batch.next_offset})
             done += len(batch)
         return done
 
@@ -389,15 +425,19 @@ class PersistentQuery:
         """Topics the query owns (state changelogs), deleted when it is terminated."""
         return []
 
-    def close(self) -> None:
+    def read_positions(self) -> dict[tuple[str, int], int]:
+        """The next offset to read per source topic and partition."""
         topic = self.plan.source.topic
-        self.log.commit(self.group, {(topic, p): o for p, o in self.positions.items()})
+        return {(topic, p): o for p, o in self.positions.items()}
+
+    def close(self) -> None:
+        self.ctx.commit(self.group, self.read_positions())
 
 
 class StatelessQuery(PersistentQuery):
     """Filter + project from one source into one sink (CSAS, INSERT INTO ... SELECT)."""
 
-    def __init__(self, query_id: str, plan: QueryPlan, sink: SinkSpec, ctx: QueryContext) -> None:
+    def __init__(self, query_id: str, plan: QueryPlan, output: RowSink, ctx: QueryContext) -> None:
         super().__init__(query_id, plan, ctx)
         project = plan.root
         scope_input = project.input  # type: ignore[attr-defined]
@@ -416,10 +456,7 @@ class StatelessQuery(PersistentQuery):
             else projection_stage(plan, self._on_error)
         )
         self.null_row_keys = null_row_keys(plan, self._on_error)
-        partitioning = plan.partitioning
-        self.encoder = ctx.encoder(
-            sink, plan, keep_null_keys=partitioning is not None and len(partitioning.keys) > 1
-        )
+        self.output = output
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         """Runs of data rows go through the compiled stage together; a null-value record
@@ -446,4 +483,4 @@ class StatelessQuery(PersistentQuery):
                 bounds = row[-3:-1] if self.plan.source.window is not None else ()
                 out.append((row[0], *self.null_row_keys(row), *bounds, row[-1]))
         flush()
-        self.encoder.write(out, tombstones)
+        self.output.write(out, tombstones)

@@ -4,6 +4,7 @@ Every `put`/`delete` marks the key dirty; `flush()` appends the dirty entries to
 changelog topic in one batch (before the query commits its input offsets), and a new store
 over the same log restores itself by replaying the changelog, last write per key winning, as
 Kafka Streams restores its stores. Keys are tuples of SQL values; keys and values are pickled.
+A store without a changelog (a transient query's) lives in memory only.
 """
 
 from __future__ import annotations
@@ -28,19 +29,22 @@ def frozen(value: Any) -> Any:
 
 
 class KeyValueStore:
-    def __init__(self, log: Log, changelog: str) -> None:
+    def __init__(self, log: Log, changelog: str | None) -> None:
         self.log = log
         self.changelog = changelog
         self.data: dict[Any, Any] = {}
         # Entries changed since the last flush (None: deleted). Hot loops may write `data`
         # and `dirty` together directly instead of calling put().
         self.dirty: dict[Any, Any] = {}
+        if changelog is None:
+            return
         if log.topic(changelog) is None:
             log.create_topic(changelog, 1, config={"cleanup.policy": "compact"})
         else:
             self._restore()
 
     def _restore(self) -> None:
+        assert self.changelog is not None
         offset = 0
         while True:
             batch = self.log.read(self.changelog, 0, offset)
@@ -72,6 +76,9 @@ class KeyValueStore:
         return len(self.data)
 
     def flush(self) -> None:
+        if self.changelog is None:
+            self.dirty.clear()
+            return
         if not self.dirty:
             return
         keys = [pickle.dumps(k, protocol=5) for k in self.dirty]

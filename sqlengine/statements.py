@@ -12,13 +12,12 @@ from planner.errors import PlanError
 from sqlengine import catalog as C
 from sqlengine import ddl
 from sqlengine import results as R
-from sqlengine.aggregate_query import AggregateQuery
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
-from sqlengine.join_query import JoinQuery
 from sqlengine.log.base import TopicExistsError
+from sqlengine.query_runtime import query_runtime
 from sqlengine.rekey import sink_key_format
-from sqlengine.runtime import PersistentQuery, QueryContext, StatelessQuery
+from sqlengine.runtime import PersistentQuery, QueryContext
 
 if TYPE_CHECKING:
     from sqlengine.engine import Engine
@@ -240,12 +239,7 @@ class StatementExecutor:
             except TopicExistsError:
                 pass
         ctx = QueryContext.of(log, self.engine.plog, self.engine.schema_registry, config)
-        query_class: type[PersistentQuery] = StatelessQuery
-        if plan.aggregation is not None:
-            query_class = AggregateQuery
-        elif plan.join is not None:
-            query_class = JoinQuery
-        query = query_class(query_id, plan, sink, ctx)  # type: ignore[call-arg]
+        query = query_runtime(query_id, plan, ctx.encoder(sink, plan), ctx)
         self.running[query_id] = query
         sources = [js.source.name for js in plan.join.sources] if plan.join else [plan.source.name]
         self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, sources)

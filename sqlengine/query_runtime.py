@@ -1,0 +1,19 @@
+"""The runtime of a planned query: stateless, aggregation or join, writing to any output (a
+sink topic for a persistent query, the consumer of a transient push query)."""
+
+from __future__ import annotations
+
+from planner.builder import QueryPlan
+from sqlengine.aggregate_query import AggregateQuery
+from sqlengine.join_query import JoinQuery
+from sqlengine.runtime import PersistentQuery, QueryContext, RowSink, StatelessQuery
+
+
+def query_runtime(
+    query_id: str, plan: QueryPlan, output: RowSink, ctx: QueryContext
+) -> PersistentQuery:
+    if plan.aggregation is not None:
+        return AggregateQuery(query_id, plan, output, ctx)
+    if plan.join is not None:
+        return JoinQuery(query_id, plan, output, ctx)
+    return StatelessQuery(query_id, plan, output, ctx)
