@@ -91,7 +91,7 @@ class AggregateOperator:
         list per group, updated in place: the least memory a group can cost here."""
         return [*self._fresh(), ts]
 
-    def _results(self, accs: list[Any]) -> tuple[Any, ...]:
+    def results(self, accs: list[Any]) -> tuple[Any, ...]:
         """The results of a group entry (or a bare accumulator list): the trailing record
         time of an entry is past the aggregators, so zip stops before it."""
         return tuple(a.result(acc) for a, acc in zip(self.aggregators, accs, strict=False))
@@ -132,6 +132,7 @@ class AggregateOperator:
             for i, (a, s) in enumerate(zip(self.aggregators, self.slices, strict=True))
         ]
         simple_args = all(s.stop - s.start == 1 for s in self.slices)
+        n_aggs = len(steps)
         tumbling = window is not None and window.kind == "TUMBLING"
         for row in rows:
             key = tuple(row[1 : 1 + n])
@@ -164,20 +165,20 @@ class AggregateOperator:
                     entry = data[skey] = self._entry(ts)
                 elif ts > entry[-1]:
                     entry[-1] = ts
+                # One slice assignment: a reader on another thread (a pull query) sees the
+                # group before or after this row, never half-updated.
                 if args is None:
-                    for i, add, col in steps:
-                        entry[i] = add(entry[i], row[col])
+                    entry[:n_aggs] = [add(entry[i], row[col]) for i, add, col in steps]
                 else:
-                    for i, add, _ in steps:
-                        entry[i] = add(entry[i], args[i])
+                    entry[:n_aggs] = [add(entry[i], args[i]) for i, add, _ in steps]
                 dirty[skey] = entry
                 if coalesce:
                     # As Kafka Streams' record cache flushes: in the order keys first changed.
                     latest[skey] = (key, w, entry)
                 else:
-                    updates.append(Update(entry[-1], key, w, self._results(entry)))
+                    updates.append(Update(entry[-1], key, w, self.results(entry)))
         self.store.put(("__stream_time__",), self.stream_time)
-        updates += [Update(e[-1], k, w, self._results(e)) for k, w, e in latest.values()]
+        updates += [Update(e[-1], k, w, self.results(e)) for k, w, e in latest.values()]
         self._expire()
         return updates
 
@@ -194,7 +195,7 @@ class AggregateOperator:
         self._apply(entry, args, fns)
         new_ts = self._touch(entry, ts)
         self.store.put(skey, entry)
-        return Update(new_ts, key, window, self._results(entry))
+        return Update(new_ts, key, window, self.results(entry))
 
     def _session(self, key: tuple[Any, ...], ts: int, args: list[Any]) -> list[Update]:
         assert self.window is not None
@@ -218,7 +219,7 @@ class AggregateOperator:
         ]
         kept = [s for s in sessions if s not in merged] + [(start, end, accs)]
         self.store.put((frozen(key), "sessions"), kept)
-        updates.append(Update(end, key, (start, end), self._results(accs)))
+        updates.append(Update(end, key, (start, end), self.results(accs)))
         return updates
 
     def _expire(self) -> None:
@@ -263,7 +264,7 @@ class AggregateOperator:
                     new = None
                 new_ts = self._touch(entry, ts)
                 self.store.put((frozen(old_key), None), entry)
-                updates.append(Update(new_ts, old_key, None, self._results(entry)))
+                updates.append(Update(new_ts, old_key, None, self.results(entry)))
         if new is not None and new_key is not None and not any(k is None for k in new_key):
             updates.append(
                 self._update(new_key, None, ts, self._args(new), [a.add for a in self.aggregators])

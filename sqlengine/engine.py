@@ -61,7 +61,9 @@ class Engine:
         self.plog = ProcessingLog(self.log)
         self.schema_registry = open_registry(self.data_dir, self.config)
         self.executor = StatementExecutor(self)
-        self.materialized = Materializations(self.log, self.plog, self.schema_registry)
+        self.materialized = Materializations(
+            self.log, self.plog, self.schema_registry, self.executor.running
+        )
         self.pulls = PullQueries(self)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None

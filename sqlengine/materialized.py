@@ -22,11 +22,12 @@ as a push query reads the topic.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlengine import catalog as C
-from sqlengine.log.base import Log
+from sqlengine.aggregate_query import AggregateQuery
+from sqlengine.log.base import Log, default_partition
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.runtime import SourceDecoder
 from sqlengine.schema_registry import SchemaRegistry
@@ -118,6 +119,54 @@ class MaterializedTable:
     def internal_topics(self) -> list[str]:
         return [self.changelog]
 
+    def drop(self) -> None:
+        """The table is gone: delete the store and forget the read positions."""
+        for topic in self.internal_topics():
+            if self.log.topic(topic) is not None:
+                self.log.delete_topic(topic)
+        self.log.commit(self.group, {(self.source.topic, p): 0 for p in self.positions})
+
+
+class AggregateView:
+    """A table an unwindowed GROUP BY query writes, read from the aggregation's own store,
+    as ksqlDB reads its aggregation state store: the table's rows are computed from the
+    accumulators when asked, so they are held once (a copy of 1M groups would double the
+    memory). Same reading interface as MaterializedTable."""
+
+    windowed = False
+
+    def __init__(self, source: C.DataSource, query: AggregateQuery, partitions: int) -> None:
+        self.source = source
+        self.query = query
+        self.partitions = partitions
+        self.key_ser = query.output.key_ser  # type: ignore[attr-defined]
+
+    def step(self) -> int:
+        return 0  # the query itself keeps the store current
+
+    def _rows(self, keys: Iterable[tuple[Any, ...]] | None) -> list[tuple[bytes, Row]]:
+        """Rows in decoded-record shape (ROWTIME, ROWPARTITION, ROWOFFSET, keys..., values...,
+        headers), each with its scan position."""
+        nkeys = len(self.source.key_columns)
+        out = []
+        for ts, *columns in self.query.current_rows(keys):
+            key_bytes = self.key_ser(columns[:nkeys])
+            partition = default_partition(key_bytes, self.partitions)
+            out.append((_sort_key(partition, key_bytes, ()), (ts, partition, 0, *columns, ())))
+        return out
+
+    def lookup(self, keys: Iterable[tuple[Any, ...]]) -> list[Row]:
+        return [row for _, row in self._rows(keys)]
+
+    def scan(self) -> list[Row]:
+        return [row for _, row in sorted(self._rows(None), key=lambda e: e[0])]
+
+    def internal_topics(self) -> list[str]:
+        return []
+
+    def drop(self) -> None:
+        """Nothing of its own to delete: the store belongs to the query."""
+
 
 def _sort_key(partition: int, key_bytes: bytes | None, window: tuple[Any, ...]) -> bytes:
     """Partition by partition, then by key bytes and window start: ksqlDB scans each
@@ -130,17 +179,34 @@ def _sort_key(partition: int, key_bytes: bytes | None, window: tuple[Any, ...]) 
     )
 
 
+Materialized = MaterializedTable | AggregateView
+
+
 class Materializations:
     """The materialized tables of a catalog, by table name."""
 
-    def __init__(self, log: Log, plog: ProcessingLog, registry: SchemaRegistry | None) -> None:
+    def __init__(
+        self,
+        log: Log,
+        plog: ProcessingLog,
+        registry: SchemaRegistry | None,
+        queries: Mapping[str, object],
+    ) -> None:
         self.log = log
         self.plog = plog
         self.registry = registry
-        self.tables: dict[str, MaterializedTable] = {}
+        self.queries = queries  # the running persistent queries, by id
+        self.tables: dict[str, Materialized] = {}
 
-    def get(self, name: str) -> MaterializedTable | None:
+    def get(self, name: str) -> Materialized | None:
         return self.tables.get(name)
+
+    def _materialize(self, source: C.DataSource) -> Materialized:
+        query = self.queries.get(source.created_by_query or "")
+        if isinstance(query, AggregateQuery) and query.viewable:
+            info = self.log.topic(source.topic)
+            return AggregateView(source, query, info.partitions if info else 1)
+        return MaterializedTable(source, self.log, self.plog, self.registry)
 
     def sync(self, catalog: C.Catalog) -> None:
         """Follow every queryable table of `catalog`; drop (with its store) every table that
@@ -150,13 +216,10 @@ class Materializations:
             if current is table.source and is_queryable(current):
                 continue
             del self.tables[name]
-            for topic in table.internal_topics():
-                if self.log.topic(topic) is not None:
-                    self.log.delete_topic(topic)
-            self.log.commit(table.group, {(table.source.topic, p): 0 for p in table.positions})
+            table.drop()
         for name, source in catalog.sources.items():
             if name not in self.tables and is_queryable(source):
-                self.tables[name] = MaterializedTable(source, self.log, self.plog, self.registry)
+                self.tables[name] = self._materialize(source)
 
     def step(self) -> int:
         return sum(table.step() for table in list(self.tables.values()))

@@ -33,7 +33,7 @@ from sqlengine import catalog as C
 from sqlengine import pull
 from sqlengine import types as T
 from sqlengine.flatmap import Stage, projection_stage
-from sqlengine.materialized import MaterializedTable, Row
+from sqlengine.materialized import Materialized, Row
 from sqlengine.push import QueryColumn, query_columns, select_positions
 from sqlengine.runtime import SourceDecoder
 
@@ -90,7 +90,7 @@ class PullPlan:
     """One pull query's plan and compiled stage, shared by every request it answers."""
 
     source: C.DataSource
-    table: MaterializedTable | None  # None: a stream, whose topic is scanned
+    table: Materialized | None  # None: a stream, whose topic is scanned
     plan: QueryPlan
     stage: Stage
     limit: int | None
@@ -217,7 +217,7 @@ class PullQueries:
 
     @staticmethod
     def _pull_plan(
-        plan: QueryPlan, table: MaterializedTable | None, staged: QueryPlan, limit: int | None
+        plan: QueryPlan, table: Materialized | None, staged: QueryPlan, limit: int | None
     ) -> PullPlan:
         """`plan`, with the stage compiled from `staged` (it, or it without WHERE)."""
         stage = projection_stage(staged, lambda e, r: None)
