@@ -141,8 +141,10 @@ def plan_aggregation(
     sink_name: str | None,
     source_kind: str,
     config: dict[str, str],
+    window_bounds: bool = True,
 ) -> AggregationPlan:
-    """`select`: (output name, expression, has explicit alias) per select item.
+    """`select`: (output name, expression, has explicit alias) per select item;
+    `window_bounds`: may a windowed aggregation's SELECT read its window's bounds.
     Checks run in ksqlDB's order, so the first error reported is the one ksqlDB reports."""
     group = [_qualify(g, scope) for g in query.group_by]
     for i, g in enumerate(group):
@@ -168,7 +170,8 @@ def plan_aggregation(
     for c in calls:
         for a in c.args:
             _forbid_window_bounds(a)
-    if query.window is None:
+    windowed = query.window is not None and window_bounds
+    if not windowed:
         for _, e, _ in items:
             bound = _window_bound(e)
             if bound is not None:
@@ -191,7 +194,7 @@ def plan_aggregation(
     post_scope = _post_scope(keys, resolved, query.window is not None)
     mapping: dict[ast.Expr, ast.Expr] = {r.call: ast.ColumnRef(r.column) for r in resolved}
     mapping.update({g: ast.ColumnRef(k.name) for g, k in zip(group, keys, strict=True)})
-    if query.window is not None:
+    if windowed:
         for bound in _BOUNDS:
             mapping[ast.ColumnRef(bound)] = ast.ColumnRef(bound)
 

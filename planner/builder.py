@@ -94,11 +94,13 @@ def plan_select(
     sink_name: str | None,
     config: dict[str, str] | None = None,
 ) -> QueryPlan:
+    if query.emit == "FINAL" and query.window is None:
+        raise PlanError("EMIT FINAL is only supported for windowed aggregations.")
     if isinstance(query.from_, ast.Join):
         # Imported here: the join planner builds on this module's shared functions.
         from planner.join_select import plan_join_select
 
-        return plan_join_select(query, catalog, sink_name)
+        return plan_join_select(query, catalog, sink_name, config or {})
     ref = query.from_
     source = catalog.source(ref.name)
     if source is None:
@@ -122,19 +124,14 @@ def plan_select(
             )
         node = FilterNode(scope.columns, node.key_names, node, query.where)
 
-    if query.emit == "FINAL" and query.window is None:
-        raise PlanError("EMIT FINAL is only supported for windowed aggregations.")
     partitioning = (
         None if query.partition_by is None else plan_partitioning(query.partition_by, scope, source)
     )
-    if (
-        query.group_by
-        or query.window is not None
-        or query.having is not None
-        or (sink_name is None and _has_aggregate(query.select))
-    ):
-        check_no_table_functions([i.expr for i in query.select if isinstance(i, ast.SelectColumn)])
-        return _plan_grouped(query, node, scope, source, alias, sink_name, config or {})
+    if is_grouped(query, sink_name):
+        # A transient windowed aggregation may select its window bounds.
+        bounds = (C.WINDOWSTART, C.WINDOWEND) if sink_name is None and query.window else ()
+        items = _select_items(query.select, scope, source, alias, bounds=bounds)
+        return plan_grouped(query, items, node, scope, source, sink_name, config or {})
 
     transient_bounds = _window_bounds(source) if sink_name is None else ()
     items, node = plan_flat_map(
@@ -168,6 +165,21 @@ def plan_select(
     return QueryPlan(project, source, outputs, query.where, select_order, partitioning=partitioning)
 
 
+def is_grouped(query: ast.Query, sink_name: str | None) -> bool:
+    """Does the query aggregate? A transient one also when it calls an aggregate function
+    without GROUP BY: then all its rows are one group, as ksqlDB does. An aggregating
+    query's select may call no table function (an error)."""
+    grouped = (
+        query.group_by
+        or query.window is not None
+        or query.having is not None
+        or (sink_name is None and _has_aggregate(query.select))
+    )
+    if grouped:
+        check_no_table_functions([i.expr for i in query.select if isinstance(i, ast.SelectColumn)])
+    return bool(grouped)
+
+
 def _has_aggregate(items: tuple[ast.SelectItem, ...]) -> bool:
     """Does the select call an aggregate function? A transient query then aggregates all
     its rows as one group, as ksqlDB does without a GROUP BY."""
@@ -186,19 +198,21 @@ def _passed_through(source: C.DataSource) -> list[str]:
     return [*bounds, C.RAW_HEADERS]
 
 
-def _plan_grouped(
+def plan_grouped(
     query: ast.Query,
+    items: list[tuple[str, ast.Expr, bool]],
     node: PlanNode,
     scope: Scope,
     source: C.DataSource,
-    alias: str,
     sink_name: str | None,
     config: dict[str, str],
+    join: JoinPlan | None = None,
 ) -> QueryPlan:
-    # A transient windowed aggregation may select its window bounds.
-    bounds = (C.WINDOWSTART, C.WINDOWEND) if sink_name is None and query.window else ()
-    items = _select_items(query.select, scope, source, alias, bounds=bounds)
-    agg = plan_aggregation(query, items, scope, sink_name, source.kind, config)
+    """The plan of a GROUP BY over `node`'s rows (`scope`): a source's, or a join's result
+    (`join`; `source` is its leftmost). `items`: the select's (name, expression, aliased)."""
+    input_kind = source.kind if join is None else join.result_kind
+    # ksqlDB cannot read the window bounds of an aggregation over a join (its issue 5931).
+    agg = plan_aggregation(query, items, scope, sink_name, input_kind, config, join is None)
     key_names = [k.name for k in agg.keys]
     agg_node = AggregateNode(agg.post_scope.columns, key_names, node, agg)
     outputs = [OutputColumn(k.name, k.type, ast.ColumnRef(k.name), True) for k in agg.keys]
@@ -211,7 +225,7 @@ def _plan_grouped(
         out_cols, key_names, agg_node, [ast.ColumnRef(C.ROWTIME)] + [o.expr for o in outputs]
     )
     order = [name for name, _, _ in items]
-    return QueryPlan(project, source, outputs, query.where, order, agg, query.emit)
+    return QueryPlan(project, source, outputs, query.where, order, agg, query.emit, join=join)
 
 
 def _select_items(

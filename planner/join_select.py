@@ -11,7 +11,7 @@ from collections.abc import Callable
 from grammar import ast
 from grammar.printer import format_expr
 from grammar.rewrite import transform
-from planner.builder import OutputColumn, QueryPlan, typed
+from planner.builder import OutputColumn, QueryPlan, is_grouped, plan_grouped, typed
 from planner.builder import _check_duplicates as check_duplicates
 from planner.builder import _ColumnNames as ColumnNames
 from planner.errors import PARSER_PREPARING, PlanError
@@ -37,7 +37,9 @@ from sqlengine import catalog as C
 from sqlengine import types as T
 
 
-def plan_join_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None) -> QueryPlan:
+def plan_join_select(
+    query: ast.Query, catalog: C.Catalog, sink_name: str | None, config: dict[str, str]
+) -> QueryPlan:
     jp = plan_joins(query, catalog)
     scope = jp.row_scope
     exprs = [i.expr for i in query.select if not isinstance(i, ast.SelectStar)]
@@ -52,8 +54,11 @@ def plan_join_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None
                 f"{format_expr(query.where)} ({where_type}) instead."
             )
         node = FilterNode(scope.columns, node.key_names, node, query.where)
-    if query.group_by:
-        raise PlanError("GROUP BY on a JOIN is not supported yet")
+    left = jp.sources[0].source
+    if is_grouped(query, sink_name):
+        # The join's result rows are the aggregation's input.
+        items = [(name, expr, False) for name, expr in _select_items(query.select, jp, None)]
+        return plan_grouped(query, items, node, scope, left, sink_name, config, jp)
     partitioning = None if query.partition_by is None else _partitioning(query.partition_by, jp)
     outputs: list[OutputColumn] = []
     for name, expr in _select_items(query.select, jp, partitioning):
@@ -89,7 +94,6 @@ def plan_join_select(query: ast.Query, catalog: C.Catalog, sink_name: str | None
         node,
         [ast.ColumnRef(JOIN_ROWTIME)] + [o.expr for o in outputs],
     )
-    left = jp.sources[0].source
     return QueryPlan(
         project, left, outputs, query.where, select_order, partitioning=partitioning, join=jp
     )

@@ -223,7 +223,11 @@ def plan_joins(query: ast.Query, catalog: C.Catalog) -> JoinPlan:
         steps.append(step)
     viable = [e for e in key.exprs if isinstance(e, ast.ColumnRef)]
     synthetic = _synthetic_name(sources) if key.synthetic else None
-    head = [Column(JOIN_ROWTIME, T.BIGINT, 0), Column(synthetic or JOIN_KEY, key_type, 1)]
+    head = [
+        Column(JOIN_ROWTIME, T.BIGINT, 0),
+        Column(C.ROWTIME, T.BIGINT, 0),  # an unqualified ROWTIME: the result's time
+        Column(synthetic or JOIN_KEY, key_type, 1),
+    ]
     row = Scope(head + [Column(c.name, c.type, c.index + 2, c.source) for c in columns])
     return JoinPlan(sources, steps, body, row, key_type, viable, synthetic)
 

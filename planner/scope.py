@@ -32,6 +32,10 @@ class Scope:
         candidates = self._by_name.get(name, [])
         if source is not None:
             candidates = [c for c in candidates if c.source == source]
+        elif len(candidates) > 1:
+            # An input's own (unqualified) column wins over its sources' columns of the same
+            # name: a join's ROWTIME is its result's time.
+            candidates = [c for c in candidates if c.source is None] or candidates
         if not candidates:
             shown = name if source is None else f"{source}.{name}"
             raise PlanError(f"column '{shown}' cannot be resolved.", "column")

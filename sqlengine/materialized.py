@@ -139,7 +139,7 @@ class AggregateView:
         self.source = source
         self.query = query
         self.partitions = partitions
-        self.key_ser = query.output.key_ser  # type: ignore[attr-defined]
+        self.key_ser = query.aggregation.output.key_ser  # type: ignore[attr-defined]
 
     def step(self) -> int:
         return 0  # the query itself keeps the store current

@@ -1,0 +1,168 @@
+"""The aggregation of a GROUP BY query after its pre-aggregation stage: the aggregation
+operator and its store, EMIT FINAL's suppression, the final projection and HAVING.
+
+    pre-aggregation rows -> AggregationStep -> AggregateOperator (store)
+                         -> [SELECT over keys/results, HAVING] -> output (sink, push query)
+
+It is a `RowSink`: whatever computes pre-aggregation rows writes them into it, a source's
+pre-aggregation stage (`AggregateQuery`) or a join's projection (`JoinAggregateQuery`).
+A stream's rows are (ROWTIME, group keys..., aggregate arguments..., [headers]), each added
+to its group. A table's rows lead with the table's key: (ROWTIME, table key..., group
+keys..., arguments..., [headers]), a deleted row (a tombstone) is (ROWTIME, table key...,
+[headers]). The step materializes each table key's latest row, so an update undoes the old
+row's contribution before adding the new one (and a tombstone only undoes). HAVING works as
+a KTable filter over the result: a row that stops passing is deleted with a tombstone, once.
+State is flushed as each batch is written, since writers commit their offsets after writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from grammar import ast
+from planner.builder import QueryPlan
+from sqlengine.aggregation import DEFAULT_GRACE_MS, AggregateOperator, Update, WindowSpec
+from sqlengine.codegen import compile_stage
+from sqlengine.runtime import QueryContext, RowSink
+from sqlengine.state import frozen
+
+
+def window_spec(window: ast.Window, emit_final: bool) -> WindowSpec:
+    """EMIT FINAL without a GRACE PERIOD closes windows at their end, as ksqlDB does."""
+    size = window.size.millis
+    advance = window.advance.millis if window.advance is not None else size
+    default_grace = 0 if emit_final else DEFAULT_GRACE_MS
+    grace = window.grace.millis if window.grace is not None else default_grace
+    retention = window.retention.millis if window.retention is not None else 0
+    return WindowSpec(window.kind, size, advance, grace, max(retention, size + grace))
+
+
+class AggregationStep:
+    """`table_keys`: None for a stream's rows, else how many key columns a table's rows
+    lead with."""
+
+    def __init__(
+        self,
+        query_id: str,
+        plan: QueryPlan,
+        output: RowSink,
+        ctx: QueryContext,
+        on_error: Callable[[Exception, Sequence[Any]], None],
+        table_keys: int | None,
+    ) -> None:
+        agg = plan.aggregation
+        assert agg is not None
+        # The final projection computes HAVING as a trailing column rather than dropping
+        # rows: a row that stops passing must become a tombstone.
+        project = plan.root.exprs  # type: ignore[attr-defined]
+        having = [agg.having] if agg.having is not None else []
+        self.post_stage = compile_stage(None, [*project, *having], agg.post_scope, on_error)
+        self.has_having = agg.having is not None
+        prefix = f"_confluent-ksql-default_query_{query_id}"
+        self.changelogs = [f"{prefix}-Aggregate-Aggregate-Materialize-changelog"]
+        self.store = ctx.store(self.changelogs[0])
+        self.windowed = agg.window is not None
+        self.emit_final = plan.emit == "FINAL"
+        self.spec = window_spec(agg.window, self.emit_final) if agg.window is not None else None
+        self.operator = AggregateOperator(
+            [c.aggregator for c in agg.calls],
+            [len(c.args) for c in agg.calls],
+            len(agg.keys),
+            self.spec,
+            self.store,
+            complex_keys=any(not k.type.is_primitive for k in agg.keys),
+        )
+        # EMIT FINAL: results wait here until their window closes (Kafka Streams' suppress).
+        self.pending: dict[tuple[Any, Any], Update] = (
+            dict(self.store.get(("__final__",), [])) if self.emit_final else {}
+        )
+        # With the record cache a batch's updates to one group coalesce (EMIT FINAL holds
+        # results back anyway, so there it changes nothing).
+        self.coalesce = ctx.record_cache and not self.emit_final
+        self.table_keys = table_keys
+        if table_keys is not None:
+            self.changelogs.append(f"{prefix}-KsqlTopic-Reduce-changelog")
+            self.table_rows = ctx.store(self.changelogs[1])
+        self.output = output
+
+    def write(
+        self,
+        rows: list[tuple[Any, ...]],
+        tombstones: set[int],
+        windows: list[tuple[int, int]] | None = None,
+    ) -> None:
+        """Aggregate a batch of pre-aggregation rows; rows of a windowed input (a join of
+        windowed tables) are one table row per key and window."""
+        n = self.table_keys
+        if n is None:
+            updates = self.operator.add_rows(rows, coalesce=self.coalesce)
+        else:
+            updates = []
+            for i, row in enumerate(rows):
+                key = frozen(row[1 : 1 + n])
+                if windows is not None:
+                    key = (key, windows[i])
+                old = self.table_rows.get(key)
+                new = None if i in tombstones else (row[0], *row[1 + n :])
+                if new is None:
+                    self.table_rows.delete(key)
+                else:
+                    self.table_rows.put(key, new)
+                updates += self.operator.change(old, new, row[0])
+        self._emit(self._suppress(updates) if self.emit_final else updates)
+        self.store.flush()
+        if n is not None:
+            self.table_rows.flush()
+
+    def _suppress(self, updates: list[Update]) -> list[Update]:
+        """Hold the latest result per window; release the windows stream time has closed."""
+        assert self.spec is not None
+        for u in updates:
+            self.pending[(frozen(u.key), u.window)] = u
+        close = self.operator.stream_time - self.spec.grace
+        if self.spec.kind == "SESSION":
+            close -= self.spec.size
+        released = [k for k, u in self.pending.items() if u.window and u.window[1] <= close]
+        # Kafka Streams' suppression buffer releases in window end order.
+        out = sorted((self.pending.pop(k) for k in released), key=lambda u: u.window[1])  # type: ignore[index]
+        if updates or out:
+            self.store.put(("__final__",), list(self.pending.items()))
+        # A window already past the store's retention is gone before it can be emitted, as
+        # in Kafka Streams' emit-on-window-close (its segments expire first).
+        horizon = self.operator.stream_time - self.spec.retention
+        if self.spec.kind == "SESSION":
+            horizon = -1  # session stores expire by session end, which `close` already covers
+        return [u for u in out if u.results is not None and u.window and u.window[0] >= horizon]
+
+    def _emit(self, updates: list[Update]) -> None:
+        """Project every update's result in one call of the final stage, then write them in
+        order; a deleted result, or one HAVING stops passing, becomes a tombstone."""
+        results = [u for u in updates if u.results is not None]
+        projected = iter(
+            self.post_stage(
+                [(u.timestamp, *u.key, *u.results, *(u.window or (0, 0))) for u in results]  # type: ignore[misc]
+            )
+        )
+        rows: list[tuple[Any, ...]] = []
+        windows: list[tuple[int, int]] = []
+        tombstones: set[int] = set()
+        for u in updates:
+            window = u.window or (0, 0)
+            row = None if u.results is None else next(projected)
+            if row is not None and self.has_having:
+                passing_key = ("__having__", frozen(u.key), u.window)
+                if row[-1] is True:
+                    self.store.put(passing_key, True)
+                    row = row[:-1]
+                elif self.store.get(passing_key):
+                    self.store.delete(passing_key)
+                    row = None
+                else:
+                    continue
+            if row is None:
+                tombstones.add(len(rows))
+                row = (u.timestamp, *u.key)
+            rows.append((*row, ()))
+            windows.append(window)
+        self.output.write(rows, tombstones, windows if self.windowed else None)
