@@ -9,7 +9,6 @@ rejects, like a tombstone, deletes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from grammar import ast
@@ -51,39 +50,6 @@ class AggregateQuery(PersistentQuery):
                 pre = (row[0], *row[3 : 3 + self.nkeys])
             rows.append(pre)
         self.aggregation.write(rows, tombstones)
-
-    @property
-    def viewable(self) -> bool:
-        """Whether pull queries can read the result from the aggregation's store itself
-        (as ksqlDB reads its aggregation state store): unwindowed, with primitive keys,
-        results emitted as they change."""
-        step = self.aggregation
-        return not step.windowed and not step.emit_final and not step.operator.complex_keys
-
-    def current_rows(self, keys: Iterable[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
-        """The result rows the store holds now, (ROWTIME, keys..., values...), for the given
-        group keys or (None) for every group; rows HAVING rejects are absent. For a
-        `viewable` query only. Safe to call while the query runs: every read is one
-        dictionary operation, and groups change as one slice assignment."""
-        step = self.aggregation
-        data = step.store.data
-        if keys is None:
-            groups = [
-                (skey[0], entry)
-                for skey, entry in list(data.items())
-                if type(skey[0]) is tuple and skey[1] is None
-            ]
-        else:
-            groups = [(key, data.get((key, None))) for key in keys]
-        rows = [
-            (entry[-1], *key, *step.operator.results(entry))
-            for key, entry in groups
-            if entry is not None
-        ]
-        projected = step.post_stage(rows)
-        if not step.has_having:
-            return projected
-        return [row[:-1] for row in projected if row[-1] is True]
 
     def internal_topics(self) -> list[str]:
         return list(self.aggregation.changelogs)

@@ -17,7 +17,7 @@ State is flushed as each batch is written, since writers commit their offsets af
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from grammar import ast
@@ -166,3 +166,34 @@ class AggregationStep:
             rows.append((*row, ()))
             windows.append(window)
         self.output.write(rows, tombstones, windows if self.windowed else None)
+
+    @property
+    def viewable(self) -> bool:
+        """Whether pull queries can read the result from this step's store itself
+        (as ksqlDB reads its aggregation state store): unwindowed, with primitive keys,
+        results emitted as they change."""
+        return not self.windowed and not self.emit_final and not self.operator.complex_keys
+
+    def current_rows(self, keys: Iterable[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
+        """The result rows the store holds now, (ROWTIME, keys..., values...), for the given
+        group keys or (None) for every group; rows HAVING rejects are absent. For a
+        `viewable` query only. Safe to call while the query runs: every read is one
+        dictionary operation, and groups change as one slice assignment."""
+        data = self.store.data
+        if keys is None:
+            groups = [
+                (skey[0], entry)
+                for skey, entry in list(data.items())
+                if type(skey[0]) is tuple and skey[1] is None
+            ]
+        else:
+            groups = [(key, data.get((key, None))) for key in keys]
+        rows = [
+            (entry[-1], *key, *self.operator.results(entry))
+            for key, entry in groups
+            if entry is not None
+        ]
+        projected = self.post_stage(rows)
+        if not self.has_having:
+            return projected
+        return [row[:-1] for row in projected if row[-1] is True]

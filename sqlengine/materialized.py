@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlengine import catalog as C
-from sqlengine.aggregate_query import AggregateQuery
+from sqlengine.aggregation_step import AggregationStep
 from sqlengine.log.base import Log, default_partition
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.runtime import SourceDecoder
@@ -135,11 +135,11 @@ class AggregateView:
 
     windowed = False
 
-    def __init__(self, source: C.DataSource, query: AggregateQuery, partitions: int) -> None:
+    def __init__(self, source: C.DataSource, aggregation: AggregationStep, partitions: int) -> None:
         self.source = source
-        self.query = query
+        self.aggregation = aggregation
         self.partitions = partitions
-        self.key_ser = query.aggregation.output.key_ser  # type: ignore[attr-defined]
+        self.key_ser = aggregation.output.key_ser  # type: ignore[attr-defined]
 
     def step(self) -> int:
         return 0  # the query itself keeps the store current
@@ -149,7 +149,7 @@ class AggregateView:
         headers), each with its scan position."""
         nkeys = len(self.source.key_columns)
         out = []
-        for ts, *columns in self.query.current_rows(keys):
+        for ts, *columns in self.aggregation.current_rows(keys):
             key_bytes = self.key_ser(columns[:nkeys])
             partition = default_partition(key_bytes, self.partitions)
             out.append((_sort_key(partition, key_bytes, ()), (ts, partition, 0, *columns, ())))
@@ -203,9 +203,10 @@ class Materializations:
 
     def _materialize(self, source: C.DataSource) -> Materialized:
         query = self.queries.get(source.created_by_query or "")
-        if isinstance(query, AggregateQuery) and query.viewable:
+        step = getattr(query, "aggregation", None)  # GROUP BY queries, over a join or not
+        if isinstance(step, AggregationStep) and step.viewable:
             info = self.log.topic(source.topic)
-            return AggregateView(source, query, info.partitions if info else 1)
+            return AggregateView(source, step, info.partitions if info else 1)
         return MaterializedTable(source, self.log, self.plog, self.registry)
 
     def sync(self, catalog: C.Catalog) -> None:

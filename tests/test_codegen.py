@@ -4,7 +4,6 @@ collections, lambdas and the slow path for rows that raise."""
 from __future__ import annotations
 
 import math
-import time
 from decimal import Decimal as D
 from typing import Any
 
@@ -500,13 +499,12 @@ def test_string_literals_are_data_not_code() -> None:
     assert "NAME" not in compile_expr(field, SCOPE).source
 
 
-def test_filter_and_projections_over_a_million_rows_is_fast() -> None:
+def test_filter_and_projections_over_a_million_rows() -> None:
+    # Correctness only: speed is measured by `python -m bench query`, never asserted in tests.
     where = op("AND", op(">", c("I"), lit(10)), op("<>", c("S"), lit("skip")))
     projections = [c("I"), op("+", c("I"), c("L")), op("*", c("F"), lit(2.0)), c("S")]
     stage = compile_stage(where, projections, SCOPE, lambda e, r: None)
     rows = [row(I=i, L=i, F=1.5, S="keep" if i % 2 else "skip") for i in range(1_000_000)]
-    start = time.perf_counter()
     out = stage(rows)
-    elapsed = time.perf_counter() - start
     assert len(out) == 499_995 and out[0] == (11, 22, 3.0, "keep")
-    assert elapsed < 2.0, elapsed
+    assert out[-1] == (999_999, 1_999_998, 3.0, "keep")

@@ -49,7 +49,7 @@ message Reading {
 
 @pytest.fixture
 def client(server: Server) -> SchemaRegistryClient:  # noqa: F811
-    return SchemaRegistryClient({"url": f"{server.url}/schema-registry", "timeout": 10})
+    return SchemaRegistryClient({"url": f"{server.url}/schema-registry", "timeout": 60})
 
 
 def _ok(server: Server, sql: str) -> list[dict[str, Any]]:  # noqa: F811
@@ -63,7 +63,7 @@ def _described(server: Server, source: str) -> list[tuple[str, str]]:  # noqa: F
     return [(f["name"], f["schema"]["type"]) for f in fields]
 
 
-def _wait_for(probe: Callable[[], Any], timeout: float = 10.0) -> Any:
+def _wait_for(probe: Callable[[], Any], timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         found = probe()
@@ -196,7 +196,7 @@ def test_registry_rest_api_errors_and_compatibility(
         client.get_latest_version("nope-value")
     assert (missing.value.http_status_code, missing.value.error_code) == (404, 40401)
     malformed = httpx.post(
-        f"{base}/subjects/bad-value/versions", json={"schema": '{"type": "record"'}
+        f"{base}/subjects/bad-value/versions", json={"schema": '{"type": "record"'}, timeout=TIMEOUT
     )
     assert malformed.status_code == 422
     assert malformed.json()["error_code"] == 42201
@@ -215,7 +215,8 @@ def test_registry_rest_api_errors_and_compatibility(
     assert client.get_compatibility("orders-value") == "FORWARD"
     assert client.register_schema("orders-value", incompatible) > 0
     assert client.get_versions("orders-value") == [1, 2]
-    assert httpx.get(f"{base}/subjects/orders-value/versions/3").json()["error_code"] == 40402
+    missing_version = httpx.get(f"{base}/subjects/orders-value/versions/3", timeout=TIMEOUT)
+    assert missing_version.json()["error_code"] == 40402
     assert client.delete_version("orders-value", 2) == 2
     assert client.get_versions("orders-value") == [1]
     assert client.delete_subject("orders-value") == [1]

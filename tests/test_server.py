@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from server.serve import background_server
 from sqlengine.engine import Engine
 
-TIMEOUT = httpx.Timeout(10.0)
+TIMEOUT = httpx.Timeout(60.0)  # a bound for a loaded machine; answers come at once
 ORDERS = (
     "CREATE STREAM orders (id INT KEY, item VARCHAR, qty INT) "
     "WITH (kafka_topic='orders', value_format='JSON', partitions=1);"
@@ -30,13 +31,27 @@ class Server:
         return httpx.post(f"{self.url}/ksql", json={"ksql": sql}, timeout=TIMEOUT)
 
 
+def answering(url: str) -> str:
+    """`url` once the server there answers its health check (`background_server` gives up
+    waiting after a few seconds; a loaded machine may need longer)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthcheck", timeout=5).status_code == 200:
+                return url
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the server at {url} did not answer"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     engine = Engine(tmp_path / "data")
     engine.start()
     try:
         with background_server(engine) as url:
-            yield Server(url, engine)
+            yield Server(answering(url), engine)
     finally:
         engine.close()
 

@@ -12,8 +12,9 @@ from ksqldb import KSQLdbClient
 
 from server.serve import background_server
 from sqlengine.engine import Engine
+from tests.test_server import answering
 
-TIMEOUT = httpx.Timeout(10.0)
+TIMEOUT = httpx.Timeout(60.0)  # a bound for a loaded machine; answers come at once
 SETUP = """
 CREATE STREAM clicks (user_id VARCHAR KEY, page VARCHAR)
     WITH (kafka_topic='clicks', value_format='JSON', partitions=2);
@@ -48,7 +49,8 @@ def _ready(tmp_path: Path) -> Engine:
 def test_pull_queries_read_the_materialized_tables(tmp_path: Path) -> None:
     engine = _ready(tmp_path)
     try:
-        with background_server(engine) as url:
+        with background_server(engine) as served:
+            url = answering(served)
             assert _rows(url, "SELECT * FROM clicks_per_user WHERE user_id = 'ann';") == [
                 ["ann", 2]
             ]
@@ -97,7 +99,8 @@ def test_print_over_rest_follows_new_records_until_limit(tmp_path: Path) -> None
     engine = _ready(tmp_path)
     engine.start()
     try:
-        with background_server(engine) as url:
+        with background_server(engine) as served:
+            url = answering(served)
             body = {"ksql": "PRINT 'clicks' LIMIT 2;"}
             with httpx.stream("POST", f"{url}/query", json=body, timeout=TIMEOUT) as response:
                 assert response.status_code == 200
@@ -120,7 +123,8 @@ def test_pypi_ksqldb_client_runs_unmodified(tmp_path: Path) -> None:
     engine = Engine(tmp_path / "data")
     engine.start()
     try:
-        with background_server(engine) as url:
+        with background_server(engine) as served:
+            url = answering(served)
             client = KSQLdbClient(url)
             created = client.ksql(SETUP)
             assert created[0]["@type"] == "currentStatus"
@@ -129,7 +133,9 @@ def test_pypi_ksqldb_client_runs_unmodified(tmp_path: Path) -> None:
             )
             assert [a["status"] for a in acks] == ["ok", "ok"]
             engine.run_until_idle()
-            result = client.query_sync("SELECT * FROM clicks_per_user WHERE user_id = 'ann';")
+            result = client.query_sync(
+                "SELECT * FROM clicks_per_user WHERE user_id = 'ann';", timeout=60
+            )
             assert result[0]["columnNames"] == ["USER_ID", "N"]
             assert result[1:] == [["ann", 2]]
     finally:
