@@ -70,6 +70,9 @@ class AggregateOperator:
             pos += n
         self.stream_time: int = store.get(("__stream_time__",), -1)
         self._expired_at = self.stream_time
+        # The earliest window end in the store (-inf: unknown, as after a restart), so that
+        # expiry scans the store only when some window can have passed retention.
+        self._first_end: float = float("-inf")
         # Keys with ARRAY/MAP/STRUCT values need a hashable form in the store.
         self.complex_keys = complex_keys
 
@@ -163,6 +166,8 @@ class AggregateOperator:
                 entry = data.get(skey)
                 if entry is None:
                     entry = data[skey] = self._entry(ts)
+                    if w is not None and w[1] < self._first_end:
+                        self._first_end = w[1]
                 elif ts > entry[-1]:
                     entry[-1] = ts
                 # One slice assignment: a reader on another thread (a pull query) sees the
@@ -219,6 +224,7 @@ class AggregateOperator:
         ]
         kept = [s for s in sessions if s not in merged] + [(start, end, accs)]
         self.store.put((frozen(key), "sessions"), kept)
+        self._first_end = min(self._first_end, end)
         updates.append(Update(end, key, (start, end), self.results(accs)))
         return updates
 
@@ -229,7 +235,10 @@ class AggregateOperator:
             return
         self._expired_at = self.stream_time
         horizon = self.stream_time - self.window.retention
+        if horizon <= self._first_end:
+            return  # no window ends before the horizon: nothing to scan for
         stale = []
+        first_end = float("inf")
         for skey, value in self.store.items():
             if not isinstance(skey[0], tuple):
                 continue  # bookkeeping entries (stream time, ...), not (group key, window)
@@ -237,8 +246,12 @@ class AggregateOperator:
                 kept = [s for s in value if s[1] >= horizon]
                 if len(kept) != len(value):
                     stale.append((skey, kept))
+                first_end = min([first_end] + [s[1] for s in kept])
             elif skey[1] is not None and skey[1][1] < horizon:
                 stale.append((skey, None))
+            elif skey[1] is not None:
+                first_end = min(first_end, skey[1][1])
+        self._first_end = first_end
         for skey, kept in stale:
             if kept:
                 self.store.put(skey, kept)

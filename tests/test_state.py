@@ -35,3 +35,22 @@ def test_hopping_and_tumbling_windows() -> None:
     tumbling = WindowSpec("TUMBLING", size=30_000, advance=30_000, grace=0, retention=0)
     assert tumbling.windows_for(89_999) == [(60_000, 90_000)]
     assert tumbling.windows_for(90_000) == [(90_000, 120_000)]
+
+
+def test_windowed_state_is_bounded_by_retention(tmp_path: Path) -> None:
+    from sqlengine import types as T
+    from sqlengine.aggregates import resolve_aggregate
+    from sqlengine.aggregation import AggregateOperator
+
+    log = EmbeddedLog(tmp_path)
+    store = KeyValueStore(log, "q2-agg-changelog")
+    spec = WindowSpec("TUMBLING", size=1_000, advance=1_000, grace=0, retention=3_000)
+    count = resolve_aggregate("COUNT", [T.INTEGER], [])
+    operator = AggregateOperator([count], [1], 1, spec, store, complex_keys=False)
+    for second in range(20):
+        operator.add_rows([(second * 1_000, "k", 1)])
+    windows = [skey[1] for skey in store.data if isinstance(skey[0], tuple)]
+    # Only windows ending within retention of stream time (19s) remain; 20 were created.
+    assert windows and all(end >= 19_000 - 3_000 for _, end in windows)
+    assert len(windows) <= 5
+    log.close()

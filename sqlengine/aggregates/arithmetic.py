@@ -87,10 +87,14 @@ def _sum(call: Call) -> Aggregator:
     def add(acc: Any, v: Any) -> Any:
         return acc if v is None else plus(acc, v)
 
+    def add_number(acc: Any, v: Any) -> Any:
+        return acc if v is None else wrap(acc + v)  # `add`, one call less per record
+
     def undo(acc: Any, v: Any) -> Any:
         return acc if v is None else wrap(acc - v)
 
-    return Aggregator(t, lambda: zero, add, undo, plus, result)
+    adds = add if isinstance(t, T.Decimal) else add_number
+    return Aggregator(t, lambda: zero, adds, undo, plus, result)
 
 
 udaf(

@@ -278,11 +278,15 @@ def identity(acc: Any) -> Any:
 
 def wrap32(x: int) -> int:
     """Two's-complement wrap to a Java int (INT columns overflow as ksqlDB's do)."""
+    if -2147483648 <= x <= 2147483647:
+        return x  # the common case, per record: one comparison, no arithmetic
     return (x + 2**31) % 2**32 - 2**31
 
 
 def wrap64(x: int) -> int:
     """Two's-complement wrap to a Java long."""
+    if -9223372036854775808 <= x <= 9223372036854775807:
+        return x
     return (x + 2**63) % 2**64 - 2**63
 
 
