@@ -31,28 +31,40 @@ def make_json_serializer(columns: list[tuple[str, SqlType]], *, unwrap: bool) ->
 
         return serialize_single
 
-    names = [name for name, _ in columns]
-    writers = [json_writer(t, True) for _, t in columns]
-    if all(w is None for w in writers):
+    return _object_serializer(columns, dumps)
 
-        def serialize_plain(values: Sequence[Any] | None) -> bytes | None:
-            return None if values is None else dumps(dict(zip(names, values, strict=True)))
 
-        return serialize_plain
-
-    named = list(zip(names, writers, strict=True))
-
-    def serialize(values: Sequence[Any] | None) -> bytes | None:
-        if values is None:
-            return None
-        return dumps(
-            {
-                n: v if w is None or v is None else w(v)
-                for (n, w), v in zip(named, values, strict=True)
-            }
-        )
-
-    return serialize
+def _object_serializer(
+    columns: list[tuple[str, SqlType]], dumps: Callable[..., bytes]
+) -> Serializer:
+    """A row as a JSON object, by Python generated once per schema: the per-record work is
+    one dict display and one dumps. A column whose value needs converting for JSON calls its
+    writer; a DOUBLE only when not a finite float (an int is written as 1.0, NaN as text). Names
+    and writers enter the generated code as bound constants, never as source text."""
+    env: dict[str, Any] = {"dumps": dumps, "INF": float("inf")}
+    items = []
+    for i, (name, t) in enumerate(columns):
+        env[f"N{i}"] = name
+        writer = json_writer(t, True)
+        if writer is None:
+            items.append(f"N{i}: v{i}")
+            continue
+        env[f"W{i}"] = writer
+        if t.base is Base.DOUBLE:
+            finite_float = f"type(v{i}) is float and -INF < v{i} < INF"
+            items.append(f"N{i}: v{i} if v{i} is None or {finite_float} else W{i}(v{i})")
+        else:
+            items.append(f"N{i}: None if v{i} is None else W{i}(v{i})")
+    values = "".join(f"v{i}, " for i in range(len(columns)))
+    source = (
+        "def serialize(values):\n"
+        "    if values is None:\n"
+        "        return None\n"
+        f"    {values}= values\n"
+        f"    return dumps({{{', '.join(items)}}})\n"
+    )
+    exec(source, env)  # noqa: S102 - generated from the schema only, see above
+    return env["serialize"]  # type: ignore[no-any-return]
 
 
 def _exact_loads(data: bytes) -> Any:
