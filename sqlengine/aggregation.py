@@ -75,6 +75,7 @@ class AggregateOperator:
         self._first_end: float = float("-inf")
         # Keys with ARRAY/MAP/STRUCT values need a hashable form in the store.
         self.complex_keys = complex_keys
+        self._add_row = self._compile_add_row()
 
     # ---------------------------------------------------------------- helpers
 
@@ -85,6 +86,26 @@ class AggregateOperator:
             row[s.start] if s.stop - s.start == 1 else (tuple(row[s]) if s.stop > s.start else 1)
             for s in self.slices
         ]
+
+    def _compile_add_row(self) -> Callable[[list[Any], Sequence[Any]], None]:
+        """`add_row(entry, row)`: every aggregate takes the row's arguments, generated once
+        per query (the per-record hot loop). One slice assignment: a reader on another
+        thread (a pull query) sees the group before or after a row, never half-updated.
+        The add functions enter the generated code as bound constants."""
+        env: dict[str, Any] = {"args": self._args}
+        terms = []
+        for i, (agg, s) in enumerate(zip(self.aggregators, self.slices, strict=True)):
+            env[f"add{i}"] = agg.add
+            arg = f"row[{s.start}]" if s.stop - s.start == 1 else f"a[{i}]"
+            terms.append(f"add{i}(entry[{i}], {arg})")
+        prelude = "" if all(s.stop - s.start == 1 for s in self.slices) else "    a = args(row)\n"
+        source = (
+            "def add_row(entry, row):\n"
+            + prelude
+            + f"    entry[:{len(terms)}] = [{', '.join(terms)}]\n"
+        )
+        exec(source, env)  # noqa: S102 - built from column positions only
+        return env["add_row"]  # type: ignore[no-any-return]
 
     def _fresh(self) -> list[Any]:
         return [a.init() for a in self.aggregators]
@@ -128,14 +149,7 @@ class AggregateOperator:
         n, window = self.nkeys, self.window
         data, dirty = self.store.data, self.store.dirty
         stream_time = self.stream_time
-        # The common case, every aggregate reading one column, takes its argument straight
-        # from the row; otherwise `_args` assembles them.
-        steps = [
-            (i, a.add, s.start)
-            for i, (a, s) in enumerate(zip(self.aggregators, self.slices, strict=True))
-        ]
-        simple_args = all(s.stop - s.start == 1 for s in self.slices)
-        n_aggs = len(steps)
+        add_row = self._add_row
         tumbling = window is not None and window.kind == "TUMBLING"
         for row in rows:
             key = tuple(row[1 : 1 + n])
@@ -160,7 +174,6 @@ class AggregateOperator:
                 close = stream_time - window.grace
                 windows = [w for w in window.windows_for(ts) if w[1] > close]
             fkey = frozen(key) if self.complex_keys else key
-            args = None if simple_args else self._args(row)
             for w in windows:
                 skey = (fkey, w)
                 entry = data.get(skey)
@@ -170,12 +183,7 @@ class AggregateOperator:
                         self._first_end = w[1]
                 elif ts > entry[-1]:
                     entry[-1] = ts
-                # One slice assignment: a reader on another thread (a pull query) sees the
-                # group before or after this row, never half-updated.
-                if args is None:
-                    entry[:n_aggs] = [add(entry[i], row[col]) for i, add, col in steps]
-                else:
-                    entry[:n_aggs] = [add(entry[i], args[i]) for i, add, _ in steps]
+                add_row(entry, row)
                 dirty[skey] = entry
                 if coalesce:
                     # As Kafka Streams' record cache flushes: in the order keys first changed.
