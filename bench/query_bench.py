@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 
 import orjson
 
@@ -16,25 +17,42 @@ RECORDS = 1_000_000
 BATCH = 10_000
 
 
-def _fill(engine: Engine) -> None:
-    engine.execute(
-        "CREATE STREAM widgets (sensor_id STRING KEY, colour STRING, weight_g INT, temp DOUBLE) "
-        "WITH (kafka_topic='widgets', value_format='JSON', partitions=1);"
-    )
-    colours = ["RED", "BLUE", "GREEN", "YELLOW"]
+def _fill(engine: Engine, ddl: str, topic: str, value: Callable[[int], dict[str, object]]) -> None:
+    """Declare a stream and put RECORDS JSON events in its topic, over 1,000 keys, event i at
+    time i ms (so 10,000 per 10-second window)."""
+    engine.execute(ddl)
     for start in range(0, RECORDS, BATCH):
-        keys = [b"s-%d" % (i % 1000) for i in range(start, start + BATCH)]
-        values = [
-            orjson.dumps({"COLOUR": colours[i % 4], "WEIGHT_G": i % 200, "TEMP": 20.0 + i % 10})
-            for i in range(start, start + BATCH)
-        ]
-        engine.log.append_batch("widgets", keys, values, list(range(start, start + BATCH)))
+        ids = range(start, start + BATCH)
+        keys = [b"k-%d" % (i % 1000) for i in ids]
+        values = [orjson.dumps(value(i)) for i in ids]
+        engine.log.append_batch(topic, keys, values, list(ids))
+
+
+def _fill_widgets(engine: Engine) -> None:
+    colours = ["RED", "BLUE", "GREEN", "YELLOW"]
+    _fill(
+        engine,
+        "CREATE STREAM widgets (sensor_id STRING KEY, colour STRING, weight_g INT, temp DOUBLE) "
+        "WITH (kafka_topic='widgets', value_format='JSON', partitions=1);",
+        "widgets",
+        lambda i: {"COLOUR": colours[i % 4], "WEIGHT_G": i % 200, "TEMP": 20.0 + i % 10},
+    )
+
+
+def _fill_events(engine: Engine) -> None:
+    _fill(
+        engine,
+        "CREATE STREAM events (id STRING KEY, amount INT, price DOUBLE) "
+        "WITH (kafka_topic='events', value_format='JSON', partitions=1);",
+        "events",
+        lambda i: {"AMOUNT": i % 100, "PRICE": (i % 50) * 1.5},
+    )
 
 
 def filter_project_csas() -> tuple[int, float]:
     with tempfile.TemporaryDirectory() as d:
         engine = Engine(d)
-        _fill(engine)
+        _fill_widgets(engine)
         begin = time.perf_counter()
         engine.execute(
             "CREATE STREAM heavy_red AS SELECT sensor_id, weight_g, temp * 1.8 + 32 AS temp_f "
@@ -44,21 +62,6 @@ def filter_project_csas() -> tuple[int, float]:
         seconds = time.perf_counter() - begin
         engine.close()
     return RECORDS, seconds
-
-
-def _fill_events(engine: Engine) -> None:
-    """1M JSON events over 1,000 keys, one second apart per 1,000 (so many windows)."""
-    engine.execute(
-        "CREATE STREAM events (id STRING KEY, amount INT, price DOUBLE) "
-        "WITH (kafka_topic='events', value_format='JSON', partitions=1);"
-    )
-    for start in range(0, RECORDS, BATCH):
-        keys = [b"k-%d" % (i % 1000) for i in range(start, start + BATCH)]
-        values = [
-            orjson.dumps({"AMOUNT": i % 100, "PRICE": (i % 50) * 1.5})
-            for i in range(start, start + BATCH)
-        ]
-        engine.log.append_batch("events", keys, values, list(range(start, start + BATCH)))
 
 
 def tumbling_count_sum_avg() -> tuple[int, float]:
