@@ -13,7 +13,7 @@ state lives in one durable store per step, flushed before offsets are committed.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -109,6 +109,13 @@ class JoinQuery(PersistentQuery):
         exprs = [plan.where, *project] if plan.where is not None else project
         self.stage = compile_stage(None, exprs, scope, self._on_error)
         self.output = output
+        # One stream enriched from one table takes the direct path (`_lookup_join`).
+        single = self.ops[0] if len(self.ops) == 1 else None
+        self.lookup_join = (
+            single
+            if isinstance(single, StreamTableJoin) and not self.windowed and not self.is_table
+            else None
+        )
 
     def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
         self.plog.record_error(self.plan.source.topic, -1, -1, exc)
@@ -142,16 +149,44 @@ class JoinQuery(PersistentQuery):
                 runs.append([(row[0], i, row, is_null) for row, is_null in decoded])
         if not done:
             return 0
-        changes: list[Change] = []
-        for _, i, row, is_null in heapq.merge(*runs, key=lambda r: r[0]):
-            changes += self._changes(i, row, is_null)
-        out = self._output(changes)
-        self.output.write(out.rows, out.tombstones, out.windows if self.windowed else None)
+        merged = heapq.merge(*runs, key=lambda r: r[0])
+        if self.lookup_join is not None:
+            self._lookup_join(merged, self.lookup_join)
+        else:
+            changes: list[Change] = []
+            for _, i, row, is_null in merged:
+                changes += self._changes(i, row, is_null)
+            out = self._output(changes)
+            self.output.write(out.rows, out.tombstones, out.windows if self.windowed else None)
         for store in self.stores:
             store.flush()
         self.offsets.update(read)
         self.ctx.commit(self.group, read)
         return done
+
+    def _lookup_join(
+        self, merged: Iterable[tuple[int, int, tuple[Any, ...], bool]], op: StreamTableJoin
+    ) -> None:
+        """The common join, one stream enriched from one table, without the general
+        machinery: each stream record looks its table row up and becomes a projection input
+        (ROWTIME, key, stream row, table row) directly; table records update the table in
+        between, in timestamp order, as `_changes` does."""
+        key_of = self.left_keys[0]
+        joined = []
+        for _, i, row, is_null in merged:
+            if i:
+                self._changes(i, row, is_null)  # the table side: an update, no output
+                continue
+            if is_null:
+                continue
+            key = key_of(row)
+            right = op.match(key)
+            if right is not None:
+                joined.append((row[0], key, *row, *right))
+        projected = self.stage(joined)
+        if self.has_where:  # WHERE is the leading column: a stream drops the rows it rejects
+            projected = [p[1:] for p in projected if p[0] is True]
+        self.output.write([(*p, ()) for p in projected], set(), None)
 
     def _changes(self, i: int, row: tuple[Any, ...], is_null: bool) -> list[Change]:
         """Feed one source record to the step it enters; returns the last step's output."""

@@ -223,15 +223,19 @@ class StreamTableJoin:
         self.left_outer = left_outer
         self.nulls = (None,) * right_width
 
+    def match(self, key: Any) -> Body | None:
+        """The table side a stream record with `key` joins: the table's current row, NULLs
+        for a LEFT join without one, or None when the record yields no result."""
+        found = self.table.get(hashable(key)) if key is not None else None
+        if found is not None:
+            return found[0]  # type: ignore[no-any-return]
+        return self.nulls if self.left_outer else None
+
     def left(self, change: Change) -> list[Change]:
         if change.body is None:
             return []
-        found = self.table.get(hashable(change.key)) if change.key is not None else None
-        if found is None:
-            if not self.left_outer:
-                return []
-            return [Change(change.key, change.timestamp, change.body + self.nulls)]
-        return [Change(change.key, change.timestamp, change.body + found[0])]
+        right = self.match(change.key)
+        return [] if right is None else [Change(change.key, change.timestamp, change.body + right)]
 
     def right(self, change: Change) -> list[Change]:
         if change.key is not None:
