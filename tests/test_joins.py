@@ -113,6 +113,37 @@ def test_table_join_restart_in_the_middle_gives_the_same_output(tmp_path: Path, 
     assert restarted == whole
 
 
+ENRICH = (
+    "CREATE STREAM OUT AS SELECT L.ID AS ID, L.A, TL.A AS LABEL FROM L LEFT JOIN TL "
+    "ON L.ID = TL.ID WHERE L.A <> 'skip';"
+)
+ENRICH_INPUTS = [
+    _record("tl", 1, {"A": "one"}, 0),
+    _record("l", 1, {"A": "x"}, 10),
+    _record("l", 2, {"A": "y"}, 20),  # no table row: NULL-joined (LEFT)
+    _record("tl", 2, {"A": "two"}, 30),
+    _record("l", 2, {"A": "skip"}, 40),  # dropped by WHERE
+    _record("tl", 1, {"A": "uno"}, 50),
+    _record("l", 1, {"A": "z"}, 60),
+    _record("tl", 1, None, 70),
+    _record("l", 1, {"A": "w"}, 80),  # the table row was deleted
+]
+
+
+def test_stream_table_join_enriches_in_order_and_restarts_cleanly(tmp_path: Path) -> None:
+    statements = [STREAMS[0], TABLES[0], ENRICH]
+    whole = _run(tmp_path / "whole", statements, ENRICH_INPUTS, len(ENRICH_INPUTS))
+    assert [(v, ts) for _, v, ts in whole] == [
+        ({"L_A": "x", "LABEL": "one"}, 10),
+        ({"L_A": "y", "LABEL": None}, 20),
+        ({"L_A": "z", "LABEL": "uno"}, 60),
+        ({"L_A": "w", "LABEL": None}, 80),
+    ]
+    for split in (2, 5, 7):
+        restarted = _run(tmp_path / f"restarted-{split}", statements, ENRICH_INPUTS, split)
+        assert restarted == whole
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
