@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -151,16 +152,8 @@ def plan_select(
         outputs = [OutputColumn(k.name, k.type, k.expr, True) for k in keys] + [
             outputs[i] for i in values
         ]
-    out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
-        Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
-    ]
-    project = ProjectNode(
-        out_cols,
-        [o.name for o in outputs if o.is_key],
-        node,
-        [ast.ColumnRef(C.ROWTIME)]
-        + [o.expr for o in outputs]
-        + [ast.ColumnRef(c) for c in _passed_through(source)],
+    project = project_outputs(
+        outputs, node, C.ROWTIME, [ast.ColumnRef(c) for c in _passed_through(source)]
     )
     return QueryPlan(project, source, outputs, query.where, select_order, partitioning=partitioning)
 
@@ -217,15 +210,22 @@ def plan_grouped(
     agg_node = AggregateNode(agg.post_scope.columns, key_names, node, agg)
     outputs = [OutputColumn(k.name, k.type, ast.ColumnRef(k.name), True) for k in agg.keys]
     outputs += [OutputColumn(v.name, v.type, v.expr, False) for v in agg.values]
-    _check_duplicates(outputs)
-    out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
-        Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
-    ]
-    project = ProjectNode(
-        out_cols, key_names, agg_node, [ast.ColumnRef(C.ROWTIME)] + [o.expr for o in outputs]
-    )
+    check_duplicates(outputs)
+    project = project_outputs(outputs, agg_node, C.ROWTIME)
     order = [name for name, _, _ in items]
     return QueryPlan(project, source, outputs, query.where, order, agg, query.emit, join=join)
+
+
+def project_outputs(
+    outputs: list[OutputColumn], node: PlanNode, rowtime: str, trailing: Sequence[ast.Expr] = ()
+) -> ProjectNode:
+    """The final projection: ROWTIME (the column named `rowtime` of `node`), then the output
+    columns in order, then `trailing` columns carried along (window bounds, headers)."""
+    columns = [Column(C.ROWTIME, T.BIGINT, 0)] + [
+        Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
+    ]
+    exprs = [ast.ColumnRef(rowtime), *(o.expr for o in outputs), *trailing]
+    return ProjectNode(columns, [o.name for o in outputs if o.is_key], node, exprs)
 
 
 def _select_items(
@@ -239,7 +239,7 @@ def _select_items(
     """(output name, expression, explicitly aliased) per column the select produces; `*`
     selects the columns of the input as PARTITION BY re-keys it. `bounds`: the window bounds
     a transient query over windowed rows may select (with `*`, after the key columns)."""
-    names = _ColumnNames(
+    names = ColumnNames(
         {c.name for c in source.columns}
         | {
             item.alias or item.expr.name  # type: ignore[attr-defined]
@@ -287,7 +287,7 @@ def _window_bounds(source: C.DataSource) -> tuple[str, ...]:
     return (C.WINDOWSTART, C.WINDOWEND) if source.window is not None else ()
 
 
-def _check_duplicates(outputs: list[OutputColumn]) -> None:
+def check_duplicates(outputs: list[OutputColumn]) -> None:
     seen: set[str] = set()
     for o in outputs:
         if o.name in seen:
@@ -305,11 +305,11 @@ def _select_outputs(items: list[tuple[str, ast.Expr, bool]], scope: Scope) -> li
                 f"e.g. CAST(null AS VARCHAR). Column: {name}"
             )
         outputs.append(OutputColumn(name, col_type, expr, False))
-    _check_duplicates(outputs)
+    check_duplicates(outputs)
     return outputs
 
 
-class _ColumnNames:
+class ColumnNames:
     """Names for unaliased select expressions, as ksqlDB generates them: a column keeps its
     name; a struct field dereference takes the field's name, suffixed _1, _2... when that is
     taken; anything else is KSQL_COL_n. No generated name takes a source column's name or a

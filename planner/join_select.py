@@ -11,9 +11,16 @@ from collections.abc import Callable
 from grammar import ast
 from grammar.printer import format_expr
 from grammar.rewrite import transform
-from planner.builder import OutputColumn, QueryPlan, is_grouped, plan_grouped, typed
-from planner.builder import _check_duplicates as check_duplicates
-from planner.builder import _ColumnNames as ColumnNames
+from planner.builder import (
+    ColumnNames,
+    OutputColumn,
+    QueryPlan,
+    check_duplicates,
+    is_grouped,
+    plan_grouped,
+    project_outputs,
+    typed,
+)
 from planner.errors import PARSER_PREPARING, PlanError
 from planner.joins import (
     JOIN_KEY,
@@ -25,7 +32,7 @@ from planner.joins import (
     qualify,
     source_columns,
 )
-from planner.logical import FilterNode, JoinNode, PlanNode, ProjectNode, SourceNode
+from planner.logical import FilterNode, JoinNode, PlanNode, SourceNode
 from planner.partitioning import (
     Partitioning,
     generated_key_columns,
@@ -85,15 +92,7 @@ def plan_join_select(
         raise PlanError("The projection contains no value columns.")
     select_order = [o.name for o in outputs]
     outputs.sort(key=lambda o: not o.is_key)
-    out_cols = [Column(C.ROWTIME, T.BIGINT, 0)] + [
-        Column(o.name, o.type, i + 1) for i, o in enumerate(outputs)
-    ]
-    project = ProjectNode(
-        out_cols,
-        [o.name for o in outputs if o.is_key],
-        node,
-        [ast.ColumnRef(JOIN_ROWTIME)] + [o.expr for o in outputs],
-    )
+    project = project_outputs(outputs, node, JOIN_ROWTIME)
     return QueryPlan(
         project, left, outputs, query.where, select_order, partitioning=partitioning, join=jp
     )
