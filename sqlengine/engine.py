@@ -156,11 +156,21 @@ class Engine:
         return total
 
     def _step(self, query: PersistentQuery) -> int:
+        """One step of one query. Any error escaping the query's own handling (a UDAF that
+        throws, say) stops that query in the ERROR state, as a Kafka Streams task dies with
+        "Exception caught in process", and never the others or the engine."""
         try:
             return query.step()
         except QueryFailure:
             self.executor.fail_query(query.query_id)
             raise
+        except Exception as exc:  # noqa: BLE001 - a query's failure must not stop the engine
+            self.plog.record_error(query.plan.source.topic, -1, -1, exc)
+            self.executor.fail_query(query.query_id)
+            raise QueryFailure(
+                f"Exception caught in process. Query {query.query_id} failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     def start(self, poll_interval: float = 0.05) -> None:
         """Run persistent queries continuously on a background thread."""

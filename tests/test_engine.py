@@ -288,3 +288,25 @@ def test_insert_values_errors(tmp_path: Path) -> None:
         with pytest.raises(R.StatementError, match=message):
             engine.execute(sql)
     engine.close()
+
+
+def test_a_failing_query_stops_alone_in_the_error_state(tmp_path: Path) -> None:
+    engine = Engine(tmp_path, config={"ksql.streams.cache.max.bytes.buffering": "0"})
+    engine.execute(
+        "CREATE STREAM prices (id INT KEY, p DECIMAL(4, 1)) "
+        "WITH (kafka_topic='prices', value_format='JSON', partitions=1);"
+        "CREATE TABLE totals AS SELECT id, SUM(p) AS total FROM prices GROUP BY id;"
+        "CREATE STREAM copies AS SELECT id, p FROM prices;"
+    )
+    engine.execute("INSERT INTO prices (id, p) VALUES (1, 600.0);")
+    engine.run_until_idle()
+    engine.execute("INSERT INTO prices (id, p) VALUES (1, 600.0);")  # SUM overflows DECIMAL(4,1)
+    with pytest.raises(QueryFailure, match="Exception caught in process"):
+        engine.run_until_idle()
+    engine.execute("INSERT INTO prices (id, p) VALUES (2, 1.5);")
+    engine.run_until_idle()  # the other query goes on; the failed one is no longer run
+    states = {q.query_id: q.state for q in engine.catalog.queries.values()}
+    assert states == {"CTAS_TOTALS_0": "ERROR", "CSAS_COPIES_1": "RUNNING"}
+    assert len(read_topic(engine, "COPIES")) == 3
+    assert len(read_topic(engine, "TOTALS")) == 1
+    engine.close()
