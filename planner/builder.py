@@ -228,6 +228,20 @@ def project_outputs(
     return ProjectNode(columns, [o.name for o in outputs if o.is_key], node, exprs)
 
 
+def cast_outputs(plan: QueryPlan, types: list[T.SqlType]) -> None:
+    """Convert the plan's outputs to `types` (an INSERT INTO's sink schema), each one the
+    same type or one it converts to implicitly."""
+    project = plan.root
+    assert isinstance(project, ProjectNode)
+    for i, (out, target) in enumerate(zip(plan.outputs, types, strict=True)):
+        if out.type == target:
+            continue
+        out.expr = ast.Cast(out.expr, ast.TypeRef(sql_type=target))
+        out.type = target
+        project.exprs[i + 1] = out.expr  # exprs: ROWTIME, the outputs in order, trailing
+        project.columns[i + 1] = Column(out.name, target, i + 1)
+
+
 def _select_items(
     items: tuple[ast.SelectItem, ...],
     scope: Scope,

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grammar import ast
-from planner.builder import plan_select
+from planner.builder import cast_outputs, plan_select
 from planner.errors import PlanError
 from sqlengine import catalog as C
 from sqlengine import ddl
 from sqlengine import results as R
+from sqlengine import types as T
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
 from sqlengine.log.base import TopicExistsError
@@ -206,12 +207,17 @@ class StatementExecutor:
         expected = [
             (c.name, c.type, c.kind == C.KEY) for c in target.key_columns + target.value_columns
         ]
-        if produced != expected:
+        compatible = len(produced) == len(expected) and all(
+            p[0] == e[0] and p[2] == e[2] and T.implicitly_castable(p[1], e[1])
+            for p, e in zip(produced, expected, strict=True)
+        )
+        if not compatible:
             raise PlanError(
                 f"Incompatible schema between results and sink.\n"
                 f"Result schema is {_schema_text(produced)}\n"
                 f"Sink schema is {_schema_text(expected)}"
             )
+        cast_outputs(plan, [t for _, t, _ in expected])
         sink = ddl.sink_spec(
             None,
             target.name,

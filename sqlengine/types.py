@@ -207,3 +207,22 @@ def common_type(types: list[SqlType]) -> SqlType | None:
             return None
         result = widened
     return result
+
+
+_WIDER = {Base.INTEGER: 0, Base.BIGINT: 1, Base.DECIMAL: 2, Base.DOUBLE: 3}
+
+
+def implicitly_castable(source: SqlType, target: SqlType) -> bool:
+    """Whether ksqlDB converts a `source` value to `target` without an explicit CAST (when
+    writing a query's result into an existing stream): numbers to wider numbers, a DECIMAL to
+    one that holds as many integral and fractional digits."""
+    if source == target:
+        return True
+    if source.base not in _WIDER or target.base not in _WIDER:
+        return False
+    if isinstance(source, Decimal) and isinstance(target, Decimal):
+        return (
+            target.scale >= source.scale
+            and target.precision - target.scale >= source.precision - source.scale
+        )
+    return _WIDER[target.base] > _WIDER[source.base]

@@ -136,7 +136,8 @@ def _topk_distinct(call: Call) -> Aggregator:
 udaf(
     "TOPKDISTINCT",
     "Calculates the top k distinct values for a column, per key.",
-    *(UdafOverload([p], ["INT"], f"ARRAY<{p}>", _topk_distinct) for p in COMPARABLE),
+    # The return type from the column's type (ARRAY<DECIMAL(p, s)> keeps its precision).
+    *(UdafOverload([p], ["INT"], _topk_type, _topk_distinct) for p in COMPARABLE),
 )
 
 
