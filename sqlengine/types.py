@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from grammar.keywords import RESERVED_WORDS
+
 
 class Base(Enum):
     BOOLEAN = "BOOLEAN"
@@ -147,7 +149,9 @@ PRIMITIVE_NAMES: dict[str, SqlType] = {
 INT_AS_DECIMAL = Decimal(10, 0)
 BIGINT_AS_DECIMAL = Decimal(19, 0)
 
-_RESERVED_IN_SCHEMA = frozenset(
+# Backquoted in printed schemas: the grammar's reserved words (or the schema would not parse
+# back), and the words ksqlDB's printer quotes besides.
+_RESERVED_IN_SCHEMA = RESERVED_WORDS | frozenset(
     {"NAME", "VALUE", "KEY", "TYPE", "DATE", "TIME", "TIMESTAMP", "SOURCE", "FORMAT"}
 )
 
