@@ -213,6 +213,8 @@ def plan_aggregation(
             f"Non-aggregate SELECT expression(s) not part of GROUP BY: {', '.join(bad)}\n"
             "Either add the column(s) to the GROUP BY or remove them from the SELECT."
         )
+    if query.having is not None:
+        _check_having(query.having, scope, {r.call: r.aggregator.return_type for r in resolved})
     _check_keys_selected(group, items, sink_name)
     values = []
     for name, _, r in rewritten_items:
@@ -231,6 +233,22 @@ def _check_functions_exist(expr: ast.Expr) -> None:
         if isinstance(e, ast.FunctionCall) and not aggregates.is_aggregate(e.name):
             if REGISTRY.scalar(e.name) is None:
                 raise PlanError(f"Can't find any functions with the name '{e.name}'")
+
+
+def _check_having(
+    having: ast.Expr, scope: Scope, aggregate_types: dict[ast.FunctionCall, T.SqlType]
+) -> None:
+    """Type-check HAVING as written (its aggregates typed by their resolved functions), so
+    errors name the expressions the user wrote, as ksqlDB's do."""
+
+    def aggregate_type(call: ast.FunctionCall, _args: object) -> T.SqlType | None:
+        qualified = _qualify(call, scope)
+        return aggregate_types.get(qualified) if isinstance(qualified, ast.FunctionCall) else None
+
+    try:
+        infer_type(having, scope, aggregate_resolver=aggregate_type)
+    except PlanError as exc:
+        raise exc.in_clause("HAVING") from exc
 
 
 def _window_bound(expr: ast.Expr) -> str | None:
