@@ -21,9 +21,8 @@ from hypercorn.config import Config
 from starlette.applications import Starlette
 
 from server.app import create_app
-from sqlengine.engine import COMMAND_TOPIC, Engine
+from sqlengine.engine import COMMAND_TOPIC, REGISTRY_URL_CONFIG, Engine
 from sqlengine.results import StatementError
-from sqlengine.schema_registry.compatibility import REGISTRY_URL_CONFIG
 
 
 def hypercorn_config(host: str, port: int) -> Config:

@@ -35,11 +35,13 @@ from sqlengine.processing_log import ProcessingLog
 from sqlengine.pull_cache import PullQueries, PullQuery
 from sqlengine.push import PushQuery, open_push_query
 from sqlengine.runtime import PersistentQuery, QueryFailure
-from sqlengine.schema_registry.compatibility import open_registry
+from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry, SchemaRegistry
 from sqlengine.serde import SerdeError
+from sqlengine.serde.compatibility import FORMAT_RULES
 from sqlengine.statements import StatementExecutor
 
 COMMAND_TOPIC = "_streamdb_command_topic"
+REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
 # Statements are immutable: a text parsed once (a pull query a client repeats) is reused.
 _parsed = functools.lru_cache(maxsize=4096)(parse)
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -199,6 +201,15 @@ class Engine:
             for q in self.executor.running.values():
                 q.close()
             self.log.close()
+
+
+def open_registry(data_dir: Path, config: dict[str, str]) -> SchemaRegistry:
+    """The engine's registry: the external one `ksql.schema.registry.url` names, else the
+    built-in one stored in the data dir."""
+    url = config.get(REGISTRY_URL_CONFIG)
+    if url:
+        return RemoteSchemaRegistry(url)
+    return LocalSchemaRegistry(data_dir / "schema_registry.json", FORMAT_RULES)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import pytest
 from sqlengine.engine import Engine
 from sqlengine.results import StatementError
 from sqlengine.schema_registry import LocalSchemaRegistry, RegistryError
-from sqlengine.schema_registry.compatibility import FORMAT_RULES
+from sqlengine.serde.compatibility import FORMAT_RULES
 
 
 def _record(*fields: dict[str, object]) -> str:

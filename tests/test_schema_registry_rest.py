@@ -18,9 +18,8 @@ from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, Proto
 from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import message_factory
 
-from sqlengine.engine import Engine
+from sqlengine.engine import REGISTRY_URL_CONFIG, Engine
 from sqlengine.schema_registry import RemoteSchemaRegistry
-from sqlengine.schema_registry.compatibility import REGISTRY_URL_CONFIG
 from sqlengine.serde.protobuf_schema import proto_file
 from tests.test_server import EARLIEST, TIMEOUT, Server
 from tests.test_server import server as server  # noqa: F401  (the fixture)

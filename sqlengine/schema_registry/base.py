@@ -210,7 +210,7 @@ class SchemaRegistry(ABC):
 
 
 class SchemaRules(Protocol):
-    """What the registry knows of schema formats (sqlengine/schema_registry/compatibility.py)."""
+    """What the registry knows of schema formats (sqlengine/serde/compatibility.py)."""
 
     def parse_error(self, schema: RegisteredSchema, registry: SchemaRegistry) -> str | None:
         """Why `schema` is not a valid schema of its type (None when it is)."""

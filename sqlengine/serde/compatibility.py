@@ -1,5 +1,6 @@
-"""The registry's knowledge of the formats: whether a schema parses, and whether one schema
-reads data written with another (avro_compat, protobuf_compat, json_compat).
+"""The schema registry's knowledge of the formats (its `SchemaRules`): whether a schema
+parses, and whether one schema reads data written with another (avro_compat,
+protobuf_compat, json_compat).
 
 Parsing uses the serdes' own parsers (a Protobuf schema with the schemas it references), so
 a schema the registry accepts is one streamdb can read and write.
@@ -7,21 +8,15 @@ a schema the registry accepts is one streamdb can read and write.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from sqlengine.schema_registry.avro_compat import avro_incompatibilities
-from sqlengine.schema_registry.base import RegisteredSchema, RegistryError, SchemaRegistry
-from sqlengine.schema_registry.client import RemoteSchemaRegistry
-from sqlengine.schema_registry.json_compat import json_incompatibilities
-from sqlengine.schema_registry.protobuf_compat import protobuf_incompatibilities
-from sqlengine.schema_registry.registry import LocalSchemaRegistry
+from sqlengine.schema_registry import RegisteredSchema, RegistryError, SchemaRegistry
+from sqlengine.serde.avro_compat import avro_incompatibilities
 from sqlengine.serde.avro_format import AvroSchema
 from sqlengine.serde.base import SerdeError
+from sqlengine.serde.json_compat import json_incompatibilities
 from sqlengine.serde.json_sr_format import JsonSrSchema
+from sqlengine.serde.protobuf_compat import protobuf_incompatibilities
 from sqlengine.serde.protobuf_format import ProtobufSchema
 from sqlengine.serde.registry_serde import parse_registered
-
-REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
 
 
 class FormatRules:
@@ -49,12 +44,3 @@ class FormatRules:
 
 
 FORMAT_RULES = FormatRules()
-
-
-def open_registry(data_dir: Path, config: dict[str, str]) -> SchemaRegistry:
-    """The engine's registry: the external one `ksql.schema.registry.url` names, else the
-    built-in one stored in the data dir."""
-    url = config.get(REGISTRY_URL_CONFIG)
-    if url:
-        return RemoteSchemaRegistry(url)
-    return LocalSchemaRegistry(data_dir / "schema_registry.json", FORMAT_RULES)
