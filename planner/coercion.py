@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal as PyDecimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from grammar import ast
 from grammar.printer import format_expr
@@ -19,9 +19,6 @@ from planner.errors import PlanError, type_name
 from sqlengine import codegen_ops as ops
 from sqlengine import types as T
 from sqlengine.javatext import parse_java_double, parse_java_long
-
-if TYPE_CHECKING:
-    from planner.typing import Typer
 
 B = T.Base
 _NUMERIC_ORDER = (B.INTEGER, B.BIGINT, B.DECIMAL, B.DOUBLE)
@@ -144,11 +141,21 @@ def _mismatch(e: ast.Expr, t: T.SqlType | None, target: T.SqlType) -> _Mismatch:
     )
 
 
+class ElementTyper(Protocol):
+    """What coercion needs of the expression typer (planner.typing.Typer): element types,
+    and its notes of node types and coerced literal values (by node id)."""
+
+    types: dict[int, T.SqlType | None]
+    literals: dict[int, Any]
+
+    def infer(self, e: ast.Expr) -> T.SqlType | None: ...
+
+
 class ListCoercer:
     """Finds a list's common type with the Typer's element types and records the
     conversions of its literals (in `typer.literals` / `typer.types`)."""
 
-    def __init__(self, typer: Typer) -> None:
+    def __init__(self, typer: ElementTyper) -> None:
         self.typer = typer
 
     def unify(self, exprs: list[ast.Expr]) -> T.SqlType | None:

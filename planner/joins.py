@@ -15,9 +15,8 @@ from grammar import ast
 from grammar.printer import format_expr
 from grammar.rewrite import walk
 from planner.aggregation import _qualify as qualify
-from planner.builder import source_scope
 from planner.errors import PARSER_PREPARING, PlanError, type_name
-from planner.scope import Column, Scope
+from planner.scope import Column, Scope, source_scope
 from planner.typing import infer_type
 from sqlengine import catalog as C
 from sqlengine import types as T

@@ -1,4 +1,5 @@
-"""Name resolution: the columns an expression can read, and where each sits in the row."""
+"""Name resolution: the columns an expression can read, and where each sits in the row
+(`source_scope`: a source's rows)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 from grammar import ast
 from planner.errors import ENGINE_PREPARING, PlanError
+from sqlengine import catalog as C
 from sqlengine import types as T
 
 
@@ -54,3 +56,21 @@ class Scope:
             return self.resolve(ref.name, ref.source)
         except PlanError as exc:
             raise exc.located(ref.line, ref.column) from None
+
+
+def source_scope(source: C.DataSource, alias: str) -> Scope:
+    """Columns of a source as rows carry them: ROWTIME, ROWPARTITION, ROWOFFSET, then keys,
+    then values and header columns in schema order, then the record's headers as read (carried
+    to the sink, as Kafka Streams forwards headers; its name is not a valid identifier). A
+    windowed source's rows carry their window's bounds before the headers."""
+    cols = [Column(name, t, i, alias) for i, (name, t) in enumerate(C.PSEUDO_COLUMNS)]
+    base = len(cols)
+    cols += [Column(c.name, c.type, base + i, alias) for i, c in enumerate(source.columns)]
+    if source.window is not None:
+        n = len(cols)
+        cols += [
+            Column(C.WINDOWSTART, T.BIGINT, n, alias),
+            Column(C.WINDOWEND, T.BIGINT, n + 1, alias),
+        ]
+    cols.append(Column(C.RAW_HEADERS, C.HEADERS_TYPE, len(cols), alias))
+    return Scope(cols)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from grammar import ast
-from planner.builder import QueryPlan, source_scope
+from planner.builder import QueryPlan
+from planner.scope import source_scope
 from sqlengine.aggregation_step import AggregationStep
 from sqlengine.codegen import compile_stage
 from sqlengine.runtime import PersistentQuery, QueryContext, RowSink

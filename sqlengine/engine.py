@@ -23,8 +23,8 @@ import orjson
 
 from grammar import ast
 from grammar.parser import ParseError, parse
-from planner.builder import plan_select
 from planner.errors import PlanError
+from planner.select import plan_select
 from sqlengine import results as R
 from sqlengine.catalog import Catalog
 from sqlengine.functions.registry import FunctionError

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from grammar import ast
-from planner.builder import plan_select
 from planner.errors import PlanError
+from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import results as R
 from sqlengine.functions.registry import REGISTRY

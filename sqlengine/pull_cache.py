@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from grammar import ast
 from grammar.rewrite import walk
-from planner.builder import QueryPlan, plan_select
+from planner.builder import QueryPlan
 from planner.errors import PlanError
+from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import pull
 from sqlengine import types as T

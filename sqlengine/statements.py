@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grammar import ast
-from planner.builder import cast_outputs, plan_select
+from planner.builder import cast_outputs
 from planner.errors import PlanError
+from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import ddl
 from sqlengine import results as R
