@@ -62,11 +62,11 @@ class Engine:
         self.catalog = Catalog()
         self.plog = ProcessingLog(self.log)
         self.schema_registry = open_registry(self.data_dir, self.config)
-        self.executor = StatementExecutor(self)
+        self.pulls = PullQueries(self)
+        self.executor = StatementExecutor(self, self.pulls)
         self.materialized = Materializations(
             self.log, self.plog, self.schema_registry, self.executor.running
         )
-        self.pulls = PullQueries(self)
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()

@@ -4,25 +4,29 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grammar import ast
 from planner.errors import PlanError
 from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import results as R
+from sqlengine.engine_context import EngineContext
 from sqlengine.functions.registry import REGISTRY
 from sqlengine.log.base import Log, TopicInfo
-
-if TYPE_CHECKING:
-    from sqlengine.engine import Engine
+from sqlengine.pull_cache import PullQueries
+from sqlengine.runtime import PersistentQuery
 
 INTERNAL_TOPIC_PREFIXES = ("_streamdb", "streamdb_processing_log", "_confluent")
 
 
 class Introspection:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: EngineContext, running: dict[str, PersistentQuery], pulls: PullQueries
+    ) -> None:
         self.engine = engine
+        self.running = running  # the persistent queries by id
+        self.pulls = pulls
         self.handlers: dict[type, Callable[[Any, dict[str, str]], R.Result]] = {
             ast.Show: self.show,
             ast.Describe: self.describe,
@@ -132,7 +136,7 @@ class Introspection:
     def explain(self, stmt: ast.Explain, config: dict[str, str]) -> R.Result:
         if stmt.query_id is not None:
             qid = stmt.query_id.upper()
-            running = self.engine.executor.running.get(qid)
+            running = self.running.get(qid)
             if running is None:
                 raise PlanError(
                     f"Query with id:{qid} does not exist, use SHOW QUERIES to view the full set of running queries."
@@ -162,7 +166,7 @@ class Introspection:
     def select(self, stmt: ast.SelectStatement, config: dict[str, str]) -> R.Result:
         """A pull query: a table's rows from its materialization (key lookups when the WHERE
         clause fixes the key), a stream's from a scan of its topic as it is now."""
-        pulls = self.engine.pulls
+        pulls = self.pulls
         query = pulls.prepare(stmt.text, stmt, config)
         columns = [(o.name, str(o.type)) for o in query.plan.plan.outputs]
         return R.Rows(stmt.text, columns, [list(r[1:-1]) for r in pulls.rows(query)])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grammar import ast
 from grammar.rewrite import walk
@@ -33,13 +33,11 @@ from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import pull
 from sqlengine import types as T
+from sqlengine.engine_context import EngineContext
 from sqlengine.flatmap import Stage, projection_stage
 from sqlengine.materialized import Materialized, Row
 from sqlengine.push import QueryColumn, query_columns, select_positions
 from sqlengine.runtime import SourceDecoder
-
-if TYPE_CHECKING:
-    from sqlengine.engine import Engine
 
 _CACHE_SIZE = 1024
 PropertiesKey = tuple[tuple[str, str], ...]
@@ -98,7 +96,7 @@ class PullPlan:
     columns: list[QueryColumn]  # in SELECT order
     positions: list[int]  # where each of `columns` sits in the stage's output rows
 
-    def current(self, engine: Engine) -> bool:
+    def current(self, engine: EngineContext) -> bool:
         name = self.source.name
         return (
             engine.catalog.sources.get(name) is self.source
@@ -151,7 +149,7 @@ class _Template:
 class PullQueries:
     """Prepared pull queries by request text, and key lookups by template."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineContext) -> None:
         self.engine = engine
         self._by_text: dict[tuple[str, PropertiesKey], PullQuery] = {}
         self._by_template: dict[tuple[str, PropertiesKey], _Template] = {}

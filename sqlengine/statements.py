@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from grammar import ast
 from planner.builder import cast_outputs
@@ -14,15 +14,14 @@ from sqlengine import catalog as C
 from sqlengine import ddl
 from sqlengine import results as R
 from sqlengine import types as T
+from sqlengine.engine_context import EngineContext
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
 from sqlengine.log.base import TopicExistsError
+from sqlengine.pull_cache import PullQueries
 from sqlengine.query_runtime import query_runtime
 from sqlengine.rekey import sink_key_format
 from sqlengine.runtime import PersistentQuery, QueryContext
-
-if TYPE_CHECKING:
-    from sqlengine.engine import Engine
 
 # Statements replayed from the command log to rebuild the catalog and queries.
 _PERSISTENT = (
@@ -38,11 +37,11 @@ _PERSISTENT = (
 
 
 class StatementExecutor:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: EngineContext, pulls: PullQueries) -> None:
         self.engine = engine
         self.running: dict[str, PersistentQuery] = {}
         self.query_counter = 0
-        self.introspection = Introspection(engine)
+        self.introspection = Introspection(engine, self.running, pulls)
         self.handlers: dict[type, Callable[[Any, dict[str, str]], R.Result]] = {
             ast.CreateSource: self.create_source,
             ast.CreateAsSelect: self.create_as_select,

@@ -1,0 +1,28 @@
+"""What statement handlers, introspection and pull queries use of the engine: its log,
+configuration, variables, catalog and the services over them. `engine.Engine` provides it;
+they depend on this interface rather than on the engine, which builds on them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlengine import results as R
+from sqlengine.catalog import Catalog
+from sqlengine.log.base import Log
+from sqlengine.materialized import Materializations
+from sqlengine.processing_log import ProcessingLog
+from sqlengine.schema_registry import SchemaRegistry
+
+
+class EngineContext(Protocol):
+    log: Log
+    config: dict[str, str]  # the engine's properties (SET changes them)
+    variables: dict[str, str]  # DEFINEd variables
+    catalog: Catalog
+    plog: ProcessingLog
+    schema_registry: SchemaRegistry
+    materialized: Materializations
+
+    def execute(self, sql: str, properties: dict[str, str] | None = None) -> list[R.Result]:
+        """Run every statement of `sql` (RUN SCRIPT runs a file's this way)."""
+        ...
