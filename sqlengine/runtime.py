@@ -8,6 +8,7 @@ committed after the sink append, so a restart resumes where the last step ended.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,12 +20,15 @@ from sqlengine import catalog as C
 from sqlengine import serde
 from sqlengine import types as T
 from sqlengine.codegen import compile_stage
+from sqlengine.columnar.stateless import ColumnarStage, SinkColumns
 from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.state import KeyValueStore
+from sqlengine.tasks import StageTasks, default_threads
+from sqlengine.tasks import result as task_result
 from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key, windowed_key
 
@@ -290,6 +294,13 @@ class SinkEncoder:
         if keys:
             self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
 
+    def write_columns(self, columns: SinkColumns) -> None:
+        """Appends a batch the vectorized path encoded already."""
+        if len(columns.values):
+            self.log.append_batch(
+                self.sink.topic, columns.keys, columns.values, columns.timestamps
+            )
+
     def _write_plain(self, rows: list[tuple[Any, ...]]) -> None:
         """`write` for the common batch: unwindowed, record times as they are, no tombstones.
         The hot path of every query; a batch's repeated keys are serialized once."""
@@ -327,6 +338,11 @@ class QueryContext:
     # A transient query (EMIT CHANGES) starts at the "earliest" or "latest" offsets, commits
     # none and keeps its state in memory; a persistent one (None) resumes where it committed.
     transient_start: str | None = None
+    # Batches run vectorized where the query and the batch allow (`sqlengine.columnar`);
+    # `streamdb.vectorized=false` keeps every batch on the per-record path.
+    vectorized: bool = True
+    # Worker processes a query's partitions may run on (ksql.streams.num.stream.threads).
+    stream_threads: int = 1
 
     @classmethod
     def of(
@@ -341,6 +357,11 @@ class QueryContext:
             registry,
             config.get("ksql.timestamp.throw.on.invalid", "").lower() == "true",
             cache is None or cache.strip() not in ("0", ""),
+            vectorized=config.get("streamdb.vectorized", "true").strip().lower() != "false",
+            stream_threads=int(
+                config.get("ksql.streams.num.stream.threads", config.get("num.stream.threads"))
+                or default_threads()
+            ),
         )
 
     def decoder(self, source: C.DataSource) -> SourceDecoder:
@@ -404,16 +425,26 @@ class PersistentQuery:
         """Process what is available (up to max_records per partition); returns the count."""
         done = 0
         topic = self.plan.source.topic
-        for partition, offset in self.positions.items():
-            batch = self.log.read(topic, partition, offset, max_records)
-            if not len(batch):
-                continue
-            self._process(self.decoder.decode(batch))
+        batches = [
+            batch
+            for partition, offset in self.positions.items()
+            if len(batch := self.log.read(topic, partition, offset, max_records))
+        ]
+        self._start(batches)
+        for batch in batches:
+            self._process_batch(batch)
             self._flush()
-            self.positions[partition] = batch.next_offset
-            self.ctx.commit(self.group, {(topic, partition): batch.next_offset})
+            self.positions[batch.partition] = batch.next_offset
+            self.ctx.commit(self.group, {(topic, batch.partition): batch.next_offset})
             done += len(batch)
         return done
+
+    def _start(self, batches: list[RecordBatch]) -> None:
+        """Called with a step's batches (one per partition) before they are processed in
+        order: a query may start work on them in parallel here."""
+
+    def _process_batch(self, batch: RecordBatch) -> None:
+        self._process(self.decoder.decode(batch))
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         raise NotImplementedError
@@ -457,6 +488,33 @@ class StatelessQuery(PersistentQuery):
         )
         self.null_row_keys = null_row_keys(plan, self._on_error)
         self.output = output
+        # A query writing to a topic runs each batch vectorized when the batch allows.
+        self.columnar = None
+        self.tasks: StageTasks | None = None
+        # Batches run in worker processes when the source has partitions to spread.
+        self.started: dict[int, Future[SinkColumns | None]] = {}
+        if ctx.vectorized and isinstance(output, SinkEncoder):
+            self.columnar = ColumnarStage.build(plan, output.sink)
+            partitions = len(self.positions)
+            if self.columnar is not None and ctx.stream_threads > 1 and partitions > 1:
+                self.tasks = StageTasks(plan, output.sink, min(ctx.stream_threads, partitions))
+
+    def _start(self, batches: list[RecordBatch]) -> None:
+        if self.tasks is not None and len(batches) > 1:
+            for batch in batches:
+                future = self.tasks.submit(batch)
+                if future is not None:
+                    self.started[batch.partition] = future
+
+    def _process_batch(self, batch: RecordBatch) -> None:
+        if self.columnar is not None:
+            future = self.started.pop(batch.partition, None)
+            columns = self.columnar.run(batch) if future is None else task_result(future)
+            if columns is not None:
+                assert isinstance(self.output, SinkEncoder)
+                self.output.write_columns(columns)
+                return
+        super()._process_batch(batch)
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         """Runs of data rows go through the compiled stage together; a null-value record

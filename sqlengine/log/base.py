@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import pyarrow as pa
+
 Headers = tuple[tuple[str, bytes | None], ...]
 
 
@@ -37,26 +39,74 @@ class Record(NamedTuple):
     headers: Headers = ()
 
 
-@dataclass(slots=True)
 class RecordBatch:
     """Records of one partition, column by column (the fast path: no object per record).
-    Offsets are increasing but need not be contiguous (a Kafka backend may have gaps)."""
+    Offsets are increasing but need not be contiguous (a Kafka backend may have gaps).
 
-    topic: str
-    partition: int
-    offsets: list[int]
-    timestamps: list[int]
-    keys: list[bytes | None]
-    values: list[bytes | None]
-    headers: list[Headers]
+    Columns are given as Python lists or as Arrow arrays (int64 timestamps, binary keys and
+    values, as the embedded log stores them) and converted on first use, so a vectorized
+    operator reads the Arrow arrays and a per-record one the lists, each without copies it
+    does not need."""
+
+    __slots__ = ("topic", "partition", "_offsets", "_timestamps", "_keys", "_values", "headers")
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offsets: list[int] | range,
+        timestamps: list[int] | pa.Array,
+        keys: list[bytes | None] | pa.Array,
+        values: list[bytes | None] | pa.Array,
+        headers: list[Headers],
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self._offsets = offsets
+        self._timestamps = timestamps
+        self._keys = keys
+        self._values = values
+        self.headers = headers
 
     def __len__(self) -> int:
-        return len(self.offsets)
+        return len(self._offsets)
+
+    @property
+    def offsets(self) -> list[int]:
+        if not isinstance(self._offsets, list):
+            self._offsets = list(self._offsets)
+        return self._offsets
+
+    @property
+    def timestamps(self) -> list[int]:
+        if not isinstance(self._timestamps, list):
+            self._timestamps = self._timestamps.to_pylist()
+        return self._timestamps
+
+    @property
+    def keys(self) -> list[bytes | None]:
+        if not isinstance(self._keys, list):
+            self._keys = self._keys.to_pylist()
+        return self._keys
+
+    @property
+    def values(self) -> list[bytes | None]:
+        if not isinstance(self._values, list):
+            self._values = self._values.to_pylist()
+        return self._values
+
+    def arrays(self) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """(timestamps, keys, values) as Arrow arrays (int64, binary, binary)."""
+        return (
+            _as_array(self._timestamps, pa.int64()),
+            _as_array(self._keys, pa.binary()),
+            _as_array(self._values, pa.binary()),
+        )
 
     @property
     def next_offset(self) -> int:
         """The offset to read from after this batch (only meaningful when non-empty)."""
-        return self.offsets[-1] + 1
+        return self._offsets[-1] + 1
 
     def records(self) -> list[Record]:
         return [
@@ -65,6 +115,10 @@ class RecordBatch:
                 self.offsets, self.timestamps, self.keys, self.values, self.headers, strict=True
             )
         ]
+
+
+def _as_array(column: list | pa.Array, type_: pa.DataType) -> pa.Array:
+    return pa.array(column, type_) if isinstance(column, list) else column
 
 
 @dataclass(frozen=True)
@@ -114,14 +168,15 @@ class Log(ABC):
     def append_batch(
         self,
         topic: str,
-        keys: list[bytes | None],
-        values: list[bytes | None],
-        timestamps: list[int],
+        keys: list[bytes | None] | pa.Array,
+        values: list[bytes | None] | pa.Array,
+        timestamps: list[int] | pa.Array,
         headers: list[Headers] | None = None,
         partition: int | None = None,
     ) -> dict[int, range]:
         """The columnar fast path of `append`: record i is (keys[i], values[i], timestamps[i],
-        headers[i] or ()). partition None: each record goes where the default partitioner
+        headers[i] or ()); columns are lists or Arrow arrays (binary or string keys and
+        values, int64 timestamps). partition None: each record goes where the default partitioner
         puts it. Returns, per partition written, the range of offsets its records got (in
         input order). Same durability as `append`."""
 

@@ -11,8 +11,8 @@ Frame (all integers little-endian):
 
 A binary column is Arrow's binary array layout: validity bitmap (ceil(n/8) bytes, only if
 the column's null flag is set), offsets i32 * (n + 1), data bytes. Every section is padded
-to a multiple of 8 bytes so buffers stay aligned. Encoding is `pa.array(list)` and decoding
-`Array.from_buffers(...).to_pylist()`: C speed, no Python work per record.
+to a multiple of 8 bytes so buffers stay aligned. Encoding is `pa.array(list)` (or the given Arrow array's buffers)
+and decoding `Array.from_buffers(...)`: C speed, no Python work per record.
 
 The CRC32C covers the payload and then header bytes 8..32 (everything but magic and crc),
 so a torn or corrupt frame is detected before anything in it is used.
@@ -46,6 +46,7 @@ _KNOWN_FLAGS = FLAG_KEY_NULLS | FLAG_VALUE_NULLS | FLAG_HEADERS
 _I32 = struct.Struct("<i")
 _U16 = struct.Struct("<H")
 _BINARY = pa.binary()
+_INT64 = pa.int64()
 _PADDING = [b"\0" * i for i in range(8)]
 
 
@@ -73,9 +74,12 @@ class FrameHeader(NamedTuple):
 
 
 class Columns(NamedTuple):
-    timestamps: list[int]
-    keys: list[bytes | None]
-    values: list[bytes | None]
+    """Records of a frame as Arrow arrays (int64 timestamps, binary keys and values), zero
+    copies of the frame's buffers; headers as Python values."""
+
+    timestamps: pa.Array
+    keys: pa.Array
+    values: pa.Array
     headers: list[Headers]
 
 
@@ -83,9 +87,14 @@ def _pad(size: int) -> int:
     return -size % 8
 
 
-def _binary_parts(column: list[bytes | None], parts: list[bytes | pa.Buffer]) -> bool:
+def _binary_parts(column: list[bytes | None] | pa.Array, parts: list[bytes | pa.Buffer]) -> bool:
     """Appends the column's Arrow buffers to parts; returns True if it has nulls."""
-    arr = pa.array(column, _BINARY)
+    if isinstance(column, list):
+        arr = pa.array(column, _BINARY)
+    else:
+        arr = column.cast(_BINARY)
+        if arr.offset:  # a slice: buffers rebased to start at offset 0
+            arr = pa.concat_arrays([arr])
     validity, offsets, data = arr.buffers()
     n = len(arr)
     if arr.null_count:
@@ -141,16 +150,27 @@ def _decode_headers(data: memoryview, count: int) -> list[Headers]:
     return result
 
 
+def _timestamp_part(timestamps: list[int] | pa.Array) -> bytes | pa.Buffer:
+    if isinstance(timestamps, list):
+        return array("q", timestamps).tobytes()
+    stamps = timestamps.cast(_INT64)
+    if stamps.null_count:
+        raise ValueError("a record needs a timestamp")
+    return stamps.buffers()[1].slice(8 * stamps.offset, 8 * len(stamps))
+
+
 def encode_batch(
-    timestamps: list[int],
-    keys: list[bytes | None],
-    values: list[bytes | None],
+    timestamps: list[int] | pa.Array,
+    keys: list[bytes | None] | pa.Array,
+    values: list[bytes | None] | pa.Array,
     headers: list[Headers] | None,
 ) -> EncodedBatch:
+    """Columns given as lists or as Arrow arrays (int64 timestamps, binary or string keys and
+    values)."""
     count = len(timestamps)
     if len(keys) != count or len(values) != count or (headers and len(headers) != count):
         raise ValueError("keys, values, timestamps and headers must have the same length")
-    parts: list[bytes | pa.Buffer] = [array("q", timestamps).tobytes()]
+    parts: list[bytes | pa.Buffer] = [_timestamp_part(timestamps)]
     flags = 0
     if _binary_parts(keys, parts):
         flags |= FLAG_KEY_NULLS
@@ -221,8 +241,9 @@ def decode_frame(frame: bytes, header: FrameHeader, start: int, stop: int) -> Co
     view = memoryview(frame)
     buf = pa.py_buffer(frame)
     pos = HEADER_SIZE
-    stamps = array("q")
-    stamps.frombytes(view[pos + 8 * start : pos + 8 * stop])
+    stamps = pa.Array.from_buffers(
+        _INT64, stop - start, [None, buf.slice(pos + 8 * start, 8 * (stop - start))]
+    )
     pos += 8 * count
     keys, pos = _binary_column(buf, view, pos, count, bool(header.flags & FLAG_KEY_NULLS))
     values, pos = _binary_column(buf, view, pos, count, bool(header.flags & FLAG_VALUE_NULLS))
@@ -232,9 +253,4 @@ def decode_frame(frame: bytes, header: FrameHeader, start: int, stop: int) -> Co
         headers = headers[start:stop]
     else:
         headers = [()] * n
-    return Columns(
-        stamps.tolist(),
-        keys.slice(start, n).to_pylist(),
-        values.slice(start, n).to_pylist(),
-        headers,
-    )
+    return Columns(stamps, keys.slice(start, n), values.slice(start, n), headers)

@@ -10,6 +10,9 @@ import time
 from abc import abstractmethod
 from typing import Protocol
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from sqlengine.log.base import (
     Headers,
     Log,
@@ -75,11 +78,15 @@ class _Topic:
 def _concat(chunks: list[Columns]) -> Columns:
     if len(chunks) == 1:
         return chunks[0]
-    out = Columns([], [], [], [])
+    headers: list[Headers] = []
     for chunk in chunks:
-        for column, part in zip(out, chunk, strict=True):
-            column.extend(part)
-    return out
+        headers.extend(chunk.headers)
+    return Columns(
+        pa.concat_arrays([c.timestamps for c in chunks]),
+        pa.concat_arrays([c.keys for c in chunks]),
+        pa.concat_arrays([c.values for c in chunks]),
+        headers,
+    )
 
 
 class TopicLog(Log):
@@ -165,9 +172,9 @@ class TopicLog(Log):
     def _write(
         self,
         store: PartitionStore,
-        keys: list[bytes | None],
-        values: list[bytes | None],
-        timestamps: list[int],
+        keys: list[bytes | None] | pa.Array,
+        values: list[bytes | None] | pa.Array,
+        timestamps: list[int] | pa.Array,
         headers: list[Headers] | None,
     ) -> range:
         batch = encode_batch(timestamps, keys, values, headers)
@@ -178,9 +185,9 @@ class TopicLog(Log):
     def append_batch(
         self,
         topic: str,
-        keys: list[bytes | None],
-        values: list[bytes | None],
-        timestamps: list[int],
+        keys: list[bytes | None] | pa.Array,
+        values: list[bytes | None] | pa.Array,
+        timestamps: list[int] | pa.Array,
         headers: list[Headers] | None = None,
         partition: int | None = None,
     ) -> dict[int, range]:
@@ -192,6 +199,8 @@ class TopicLog(Log):
             return {p: self._write(t.store(p), keys, values, timestamps, headers)}
         if not len(keys) == len(values) == len(timestamps):
             raise ValueError("keys, values and timestamps must have the same length")
+        if not isinstance(keys, list):
+            return self._append_partitioned_arrays(t, keys, values, timestamps, headers)
         columns: dict[int, tuple[list, list, list, list]] = {}
         for i, key in enumerate(keys):
             p = t.partition_for(key)
@@ -206,6 +215,40 @@ class TopicLog(Log):
             p: self._write(t.store(p), k, v, ts, h if headers else None)
             for p, (k, v, ts, h) in sorted(columns.items())
         }
+
+    def _append_partitioned_arrays(
+        self,
+        t: _Topic,
+        keys: pa.Array,
+        values: list[bytes | None] | pa.Array,
+        timestamps: list[int] | pa.Array,
+        headers: list[Headers] | None,
+    ) -> dict[int, range]:
+        """`append_batch` of Arrow columns to a topic of several partitions: each distinct
+        key is hashed once, then every partition's records are taken column-wise."""
+        encoded = keys.cast(pa.binary()).dictionary_encode()
+        per_key = [t.partition_for(k) for k in encoded.dictionary.to_pylist()]
+        indices = encoded.indices.to_pylist()
+        placement = [t.partition_for(None) if i is None else per_key[i] for i in indices]
+        targets = pa.array(placement, pa.int32())
+        value_array = pa.array(values, pa.binary()) if isinstance(values, list) else values
+        stamp_array = (
+            pa.array(timestamps, pa.int64()) if isinstance(timestamps, list) else timestamps
+        )
+        written = {}
+        for p in sorted(set(placement)):
+            mask = pc.equal(targets, p)
+            part_headers = None
+            if headers:
+                part_headers = [h for h, q in zip(headers, placement, strict=True) if q == p]
+            written[p] = self._write(
+                t.store(p),
+                keys.filter(mask),
+                value_array.filter(mask),
+                stamp_array.filter(mask),
+                part_headers,
+            )
+        return written
 
     def append(self, topic: str, records: list[ProducerRecord]) -> list[tuple[int, int]]:
         t = self._topic(topic)
@@ -234,7 +277,7 @@ class TopicLog(Log):
         if not chunks:
             return RecordBatch(topic, partition, [], [], [], [], [])
         c = _concat(chunks)
-        offsets = list(range(first, first + len(c.timestamps)))
+        offsets = range(first, first + len(c.timestamps))
         return RecordBatch(topic, partition, offsets, c.timestamps, c.keys, c.values, c.headers)
 
     def end_offset(self, topic: str, partition: int) -> int:

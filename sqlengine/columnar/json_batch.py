@@ -1,0 +1,219 @@
+"""JSON record values <-> Arrow columns for a whole batch, byte for byte as the per-record
+JSON serde (`sqlengine.serde.json_format`, `serde.coerce`) reads and writes them.
+
+Decoding parses the batch's values in one pass of Arrow's JSON reader, with the column
+types fixed, after checks that make its result the per-record one: every value is one
+object on one line, field names are spelled one way in the whole batch (ksqlDB matches
+names case-insensitively: exact name first, then the upper-cased JSON keys), and no value
+needs one of ksqlDB's coercions (a string for a number, a fraction for an INT...: Arrow's
+reader rejects those and the batch goes the per-record way).
+
+Encoding builds each object's text from per-column text with Arrow's string kernels.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import struct
+from collections.abc import Sequence
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from sqlengine.columnar import arrow_type
+from sqlengine.types import Base, SqlType
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_OFFSET = struct.Struct("<i")
+# Text the per-record path rejects or reads differently, which Arrow's reader would accept.
+_DECLINED_TEXT = (b"\n", b"NaN", b"Infinity")
+# Control characters, which the JSON writer escapes in several ways: strings with any are
+# written per record.
+_CONTROL = re.compile(rb"[\x00-\x1f]")
+
+
+def supported(columns: Sequence[tuple[str, SqlType]]) -> bool:
+    """Can a whole row of these columns go through the vectorized JSON path?"""
+    return all(arrow_type(t) is not None and name.isascii() for name, t in columns)
+
+
+def _data_buffer(values: pa.Array) -> pa.Buffer:
+    """The concatenated bytes of a binary array's values (its slice only)."""
+    _, offsets, data = values.buffers()
+    if data is None:
+        return pa.py_buffer(b"")
+    start = _OFFSET.unpack_from(offsets, 4 * values.offset)[0]
+    end = _OFFSET.unpack_from(offsets, 4 * (values.offset + len(values)))[0]
+    return data.slice(start, end - start)
+
+
+class JsonBatchDecoder:
+    """Values of a JSON-format topic -> one Arrow array per column (in column order)."""
+
+    def __init__(self, columns: Sequence[tuple[str, SqlType]]) -> None:
+        assert supported(columns)
+        self.columns = list(columns)
+        self._read_options = pajson.ReadOptions(use_threads=False)
+
+    def decode(self, values: pa.Array) -> list[pa.Array] | None:
+        """The columns of a batch of non-null values, or None to decode it per record."""
+        n = len(values)
+        if n == 0 or values.null_count:
+            return None
+        if not (
+            pc.all(pc.starts_with(values, b"{")).as_py()
+            and pc.all(pc.ends_with(values, b"}")).as_py()
+        ):
+            return None
+        data = _data_buffer(values)
+        raw = data.to_pybytes()
+        if any(text in raw for text in _DECLINED_TEXT) or not _is_utf8(raw):
+            return None
+        spellings = self._spellings(values[0].as_py(), raw)
+        if spellings is None:
+            return None
+        schema = pa.schema(
+            [
+                (spelling, pa.int64() if t.base is Base.INTEGER else arrow_type(t))
+                for spelling, (_, t) in zip(spellings, self.columns, strict=True)
+            ]
+        )
+        options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        read = pajson.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 20))
+        try:
+            table = pajson.read_json(
+                pa.BufferReader(data), read_options=read, parse_options=options
+            )
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            return None
+        if table.num_rows != n:  # a value held more than one object
+            return None
+        out = []
+        for i, (_, t) in enumerate(self.columns):
+            column = _exact(table.column(i).combine_chunks(), t)
+            if column is None:
+                return None
+            out.append(column)
+        return out
+
+    def _spellings(self, first_value: bytes, raw: bytes) -> list[str] | None:
+        """How each column's field is spelled in this batch's JSON (`raw`, every value),
+        learnt from the first value; None when some value spells a field another way."""
+        try:
+            first = orjson.loads(first_value)
+        except orjson.JSONDecodeError:
+            return None
+        if type(first) is not dict:
+            return None
+        lowered = raw.lower()
+        spellings = []
+        for name, _ in self.columns:
+            if name in first:
+                spelling = name
+            else:
+                same = [k for k in first if k.upper() == name]
+                spelling = same[-1] if same else name
+            if not spelling.isascii() or '"' in spelling or "\\" in spelling:
+                return None
+            quoted = f'"{spelling}"'.encode()
+            if raw.count(quoted) != lowered.count(quoted.lower()):
+                return None
+            spellings.append(spelling)
+        return spellings
+
+
+def _is_utf8(raw: bytes) -> bool:
+    if raw.isascii():
+        return True
+    try:
+        raw.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _exact(column: pa.Array, t: SqlType) -> pa.Array | None:
+    """A decoded column as the per-record path has it, or None when a value differs there:
+    an INT out of 32-bit range (ksqlDB wraps it), a DOUBLE -0 (read as the integer 0)."""
+    if t.base is Base.INTEGER:
+        low, high = pc.min_max(column).values()
+        if low.is_valid and (low.as_py() < _INT32_MIN or high.as_py() > _INT32_MAX):
+            return None
+        return column.cast(pa.int32())
+    if t.base is Base.DOUBLE:
+        zeros = column.filter(pc.equal(column, 0.0))
+        if any(math.copysign(1.0, z) < 0 for z in zeros.to_pylist()):
+            return None
+    return column
+
+
+class JsonBatchEncoder:
+    """Arrow columns -> JSON object values, as `json_format`'s serializer writes each row."""
+
+    def __init__(self, columns: Sequence[tuple[str, SqlType]]) -> None:
+        assert supported(columns)
+        self.columns = list(columns)
+        self._prefixes = [
+            ("{" if i == 0 else ",") + orjson.dumps(name).decode() + ":"
+            for i, (name, _) in enumerate(columns)
+        ]
+
+    def encode(self, arrays: Sequence[pa.Array]) -> pa.Array | None:
+        """One JSON text per row, or None to encode the batch per record."""
+        if not len(arrays[0]):
+            return pa.array([], pa.string())
+        parts: list[pa.Array | str] = []
+        for prefix, (_, t), array in zip(self._prefixes, self.columns, arrays, strict=True):
+            text = _json_text(array, t)
+            if text is None:
+                return None
+            parts += [prefix, pc.fill_null(text, "null")]
+        parts.append("}")
+        return pc.binary_join_element_wise(*parts, "")
+
+
+def _json_text(array: pa.Array, t: SqlType) -> pa.Array | None:
+    if t.base is Base.STRING:
+        raw = _data_buffer(array).to_pybytes()
+        if _CONTROL.search(raw):
+            return None
+        if b"\\" in raw:
+            array = pc.replace_substring(array, "\\", "\\\\")
+        if b'"' in raw:
+            array = pc.replace_substring(array, '"', '\\"')
+        return pc.binary_join_element_wise('"', array, '"', "")
+    if t.base is Base.DOUBLE:
+        return _double_text(array)
+    return array.cast(pa.string())
+
+
+def _double_text(array: pa.Array) -> pa.Array | None:
+    """Doubles as orjson writes them (shortest round-trip digits, always a fraction or an
+    exponent: 20.0, 1e16, 1e-5). Arrow's shortest text agrees for 1e-4 <= |x| < 1e16 where
+    it has no exponent, once ".0" is added to integral values; the few others are written by
+    orjson itself. Non-finite values are declined (the per-record writer quotes them as
+    Jackson does)."""
+    if pc.any(pc.is_nan(array)).as_py() or pc.any(pc.is_inf(array)).as_py():
+        return None
+    text = array.cast(pa.string())
+    magnitude = pc.abs(array)
+    plain = pc.or_(
+        pc.and_(pc.greater_equal(magnitude, 1e-4), pc.less(magnitude, 1e16)),
+        pc.equal(array, 0.0),
+    )
+    others = pc.invert(plain)
+    if b"e" in _data_buffer(text).to_pybytes():
+        others = pc.or_(others, pc.match_substring(text, "e"))
+    integral = pc.equal(pc.trunc(array), array)
+    text = pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), text)
+    others = pc.fill_null(others, False)
+    if not pc.any(others).as_py():
+        return text
+    fixed = text.to_pylist()
+    for i, value in enumerate(array.to_pylist()):
+        if others[i].as_py():
+            fixed[i] = orjson.dumps(value).decode()
+    return pa.array(fixed, pa.string())

@@ -1,0 +1,189 @@
+"""A stateless query's whole batch at once: JSON values decoded to Arrow columns, WHERE and
+SELECT by Arrow compute, keys and values encoded column-wise, ready to append to the sink.
+
+`ColumnarStage.build` says whether a plan qualifies (a stream read as JSON with at most one
+KAFKA STRING key, no PARTITION BY, table functions or sink timestamp, every expression
+vectorizable); `run` then either gives the sink's columns for a batch or declines it, and the
+query runs that batch per record. Both give the same records, in the same order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from planner.builder import QueryPlan
+from planner.errors import PlanError
+from planner.logical import FilterNode, ProjectNode, SinkSpec, SourceNode
+from planner.scope import Scope
+from planner.typing import Typer
+from sqlengine import catalog as C
+from sqlengine import types as T
+from sqlengine.columnar import arrow_type
+from sqlengine.columnar.expressions import ColumnFn, Columns, NotVectorized, compile_column
+from sqlengine.columnar.json_batch import JsonBatchDecoder, JsonBatchEncoder, supported
+from sqlengine.log.base import RecordBatch
+
+_PSEUDO = len(C.PSEUDO_COLUMNS)
+
+
+@dataclass(frozen=True)
+class SinkColumns:
+    """A batch's results as the sink stores them."""
+
+    timestamps: pa.Array
+    keys: pa.Array
+    values: pa.Array
+
+
+def _string_key(columns: list[C.SourceColumn] | list[tuple[str, T.SqlType]], fmt: C.Format) -> bool:
+    """At most one key column, a STRING in the KAFKA format (its bytes are its UTF-8)."""
+    types = [c.type if isinstance(c, C.SourceColumn) else c[1] for c in columns]
+    return not types or (len(types) == 1 and types[0] == T.STRING and fmt.name == "KAFKA")
+
+
+class ColumnarStage:
+    def __init__(
+        self,
+        decoder: JsonBatchDecoder,
+        value_indexes: list[int],
+        key_index: int | None,
+        where: ColumnFn | None,
+        outputs: list[tuple[ColumnFn, pa.DataType]],
+        key_count: int,
+        encoder: JsonBatchEncoder,
+    ) -> None:
+        self.decoder = decoder
+        self.value_indexes = value_indexes
+        self.key_index = key_index
+        self.where = where
+        self.outputs = outputs
+        self.key_count = key_count
+        self.encoder = encoder
+        self.batches = 0  # batches run vectorized
+        self.declined = 0  # batches left to the per-record path
+
+    @classmethod
+    def build(cls, plan: QueryPlan, sink: SinkSpec) -> ColumnarStage | None:
+        """The vectorized stage of a stateless plan writing to `sink`, if it has one."""
+        source = plan.source
+        project = plan.root
+        if not (
+            isinstance(project, ProjectNode)
+            and _reads_source(project)
+            and plan.aggregation is None
+            and plan.join is None
+            and plan.partitioning is None
+            and source.kind == "STREAM"
+            and source.window is None
+            and source.timestamp_column is None
+            and not source.header_columns
+            and source.value_format.name == "JSON"
+            and sink.value_format.name == "JSON"
+            and sink.timestamp_column is None
+            and sink.window is None
+            and _string_key(source.key_columns, source.key_format)
+        ):
+            return None
+        values = [(c.name, c.type) for c in source.value_columns]
+        keys = [(o.name, o.type) for o in plan.key_outputs]
+        outputs = [(o.name, o.type) for o in plan.value_outputs]
+        single_value = len(values) == 1 and source.wrap_single_value is False
+        single_output = len(outputs) == 1 and sink.wrap_single_value is False
+        if (
+            single_value
+            or single_output
+            or not values
+            or not outputs
+            or not supported(values)
+            or not supported(outputs)
+            or not _string_key(keys, sink.key_format)
+        ):
+            return None
+        node = project.input
+        assert node is not None
+        typer = Typer(Scope(node.columns))
+        try:
+            where = None
+            if plan.where is not None:
+                typer.infer(plan.where)
+                where = compile_column(plan.where, typer)
+            compiled = []
+            for o in plan.outputs:
+                if typer.infer(o.expr) != o.type:
+                    return None
+                compiled.append((compile_column(o.expr, typer), arrow_type(o.type)))
+        except (NotVectorized, PlanError):
+            return None
+        names = [c.name for c in source.columns]
+        value_indexes = [_PSEUDO + names.index(name) for name, _ in values]
+        key_index = _PSEUDO if source.key_columns else None
+        return cls(
+            JsonBatchDecoder(values),
+            value_indexes,
+            key_index,
+            where,
+            compiled,
+            len(keys),
+            JsonBatchEncoder(outputs),
+        )
+
+    def run(self, batch: RecordBatch) -> SinkColumns | None:
+        """The sink's columns for `batch`, or None to process it per record."""
+        columns = self._run(batch)
+        if columns is None:
+            self.declined += 1
+        else:
+            self.batches += 1
+        return columns
+
+    def _run(self, batch: RecordBatch) -> SinkColumns | None:
+        if any(batch.headers):
+            return None
+        timestamps, keys, values = batch.arrays()
+        decoded = self.decoder.decode(values)
+        if decoded is None:
+            return None
+        n = len(batch)
+        cols: Columns = dict(zip(self.value_indexes, decoded, strict=True))
+        cols[0] = timestamps
+        cols[1] = pa.scalar(batch.partition, pa.int32())
+        cols[2] = pa.array(batch.offsets, pa.int64())
+        if self.key_index is not None:
+            try:
+                cols[self.key_index] = keys.cast(pa.string())
+            except pa.ArrowInvalid:  # not UTF-8: the per-record path replaces bad bytes
+                return None
+        results = [_column(fn(cols), arrow, n) for fn, arrow in self.outputs]
+        if self.where is not None:
+            mask = _column(self.where(cols), pa.bool_(), n)
+            results = [r.filter(mask) for r in results]
+            timestamps = timestamps.filter(mask)
+        encoded = self.encoder.encode(results[self.key_count :])
+        if encoded is None:
+            return None
+        if self.key_count:
+            key_bytes = results[0].cast(pa.binary())
+        else:
+            key_bytes = pa.nulls(len(timestamps), pa.binary())
+        return SinkColumns(timestamps, key_bytes, encoded)
+
+
+def _reads_source(project: ProjectNode) -> bool:
+    """Does the projection read the source's rows (maybe filtered), not a table function's
+    flat map of them?"""
+    node = project.input
+    if isinstance(node, FilterNode):
+        node = node.input
+    return isinstance(node, SourceNode)
+
+
+def _column(value: pa.Array | pa.Scalar, arrow: pa.DataType, n: int) -> pa.Array:
+    """An expression's result as a column of n rows (a constant is repeated)."""
+    if isinstance(value, pa.Scalar):
+        return pc.fill_null(pa.nulls(n, arrow), value) if value.is_valid else pa.nulls(n, arrow)
+    if isinstance(value, pa.ChunkedArray):
+        return value.combine_chunks()
+    return value
