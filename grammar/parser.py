@@ -25,8 +25,8 @@ from lark.parsers.lalr_analysis import Reduce, Shift
 from lark.parsers.lalr_parser_state import ParserState
 
 from grammar import ast
-from grammar.keywords import RESERVED_WORDS
 from grammar.transform import AstBuilder, BuildError
+from sqlengine.keywords import RESERVED_WORDS
 
 
 class ParseError(Exception):

@@ -6,7 +6,7 @@ from functools import singledispatch
 
 from grammar import ast
 from sqlengine import types as T
-from sqlengine.codegen_ops import java_double_str
+from sqlengine.javatext import java_double_str
 
 
 @singledispatch

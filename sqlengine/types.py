@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from grammar.keywords import RESERVED_WORDS
+from sqlengine.keywords import RESERVED_WORDS
 
 
 class Base(Enum):

@@ -1,4 +1,5 @@
-"""The dialect's reserved words (no dependencies: the type printer needs them too)."""
+"""The dialect's reserved words: the parser (grammar/) never takes them as identifiers and the
+type printer (sqlengine.types) backquotes them, so they sit below both."""
 
 # ksqlDB's keywords that are not in its grammar's `nonReserved` list: never identifiers.
 RESERVED_WORDS = frozenset(
