@@ -50,7 +50,7 @@ def _server() -> Iterator[tuple[str, int]]:
     """A `streamdb server` child process with the clicks stream and table; its URL and pid."""
     with tempfile.TemporaryDirectory() as data_dir:
         port = free_port()
-        command = [sys.executable, "-m", "sqlengine.cli", "server", "--port", str(port)]
+        command = [sys.executable, "-m", "repl.command", "server", "--port", str(port)]
         child = subprocess.Popen([*command, "--data-dir", data_dir], stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from server.qtt import run_cases
 from sqlengine.testing.cases import load_cases
-from sqlengine.testing.command import run_cases
 from tests.test_conformance import QTT, RATCHET
 
 

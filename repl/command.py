@@ -1,4 +1,6 @@
-"""The `streamdb` command: run saved queries, run conformance tests, serve, or open a REPL."""
+"""The `streamdb` command: run saved queries, run conformance tests, serve, or open a REPL.
+
+The top of the layers (docs/ARCHITECTURE.md): it builds on every package; nothing imports it."""
 
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ from pathlib import Path
 
 from sqlengine.engine import Engine
 from sqlengine.results import Rows, StatementError
-from sqlengine.testing.command import run_tests
 
 
 def sql_files(paths: list[str]) -> list[Path]:
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_cli(args.url, args.local, args.data_dir, args.file, args.execute)
     if args.command == "test":
+        # Loaded for this command only: the runner registers ksqlDB's test-only functions,
+        # which no other command's SHOW FUNCTIONS lists.
+        from server.qtt import run_tests
+
         return run_tests(args.paths, args.json_out, args.jobs)
     if args.command == "server":
         from server.serve import run_server  # the server's dependencies load only when serving

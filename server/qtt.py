@@ -1,25 +1,39 @@
-"""Runs REST query-validation cases (`rest-query-validation-tests`) through the real REST app,
-in process over httpx's ASGI transport, as ksqlDB's RestTestExecutor does:
+"""`streamdb test PATH...`: runs query-validation test (QTT) files and reports as
+ksql-test-runner does, the cases spread over worker processes (sqlengine.testing runs one).
 
-statements before the first SELECT go to /ksql in one request; inputs are produced (after the
-first push query is running, when `inputConditions.waitForActivePushQuery` says so) and
-persistent queries catch up; then each SELECT goes to /query. Responses are matched field by
-field against `responses` (only the fields a case lists), errors against `expectedError`.
+The REST cases (`rest-query-validation-tests`) run through this server's real app, in process
+over httpx's ASGI transport, as ksqlDB's RestTestExecutor does: statements before the first
+SELECT go to /ksql in one request; inputs are produced (after the first push query is
+running, when `inputConditions.waitForActivePushQuery` says so) and persistent queries catch
+up; then each SELECT goes to /query. Responses are matched field by field against
+`responses` (only the fields a case lists), errors against `expectedError`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from server.app import create_app
 from server.requests import property_map
 from sqlengine.engine import Engine
-from sqlengine.testing.cases import Case
+from sqlengine.testing.cases import Case, load_cases
 from sqlengine.testing.compare import CaseFailure, compare_outputs
-from sqlengine.testing.runner import RUNNER_DEFAULTS, create_case_topics, produce
+from sqlengine.testing.runner import (
+    FAILED,
+    RUNNER_DEFAULTS,
+    CaseResult,
+    create_case_topics,
+    produce,
+    run_case,
+)
 
 REST_TESTS_FOLDER = "rest-query-validation-tests"
 # Upstream's REST test server reads from the earliest offsets unless a case says otherwise.
@@ -29,6 +43,51 @@ SERVER_CONFIG = {**RUNNER_DEFAULTS, "auto.offset.reset": "earliest"}
 STATEMENT_TOPIC_PARTITIONS = 4
 QUERY_TIMEOUT = 5.0
 STARTS_WITH = "starts_with"
+
+
+def _run_one(case: Case) -> CaseResult:
+    return run_case(case, run_rest if is_rest_case(case) else None)
+
+
+def _run_chunk(cases: list[Case]) -> list[tuple[str, str, str]]:
+    return [(r.case.label, r.status, r.reason) for r in map(_run_one, cases)]
+
+
+def run_cases(cases: list[Case], jobs: int | None = None) -> list[tuple[str, str, str]]:
+    """(label, status, reason) of every case, in the cases' order; runs in worker processes."""
+    jobs = jobs or min(4, os.cpu_count() or 1)
+    if jobs <= 1 or len(cases) <= 20:
+        return _run_chunk(cases)
+    chunks = [list(range(i, len(cases), jobs * 4)) for i in range(jobs * 4)]
+    results: list[tuple[str, str, str] | None] = [None] * len(cases)
+    with ProcessPoolExecutor(jobs) as pool:
+        for indexes, part in zip(
+            chunks, pool.map(_run_chunk, [[cases[i] for i in c] for c in chunks]), strict=True
+        ):
+            for i, r in zip(indexes, part, strict=True):
+                results[i] = r
+    return [r for r in results if r is not None]
+
+
+def run_tests(paths: list[str], json_out: str | None = None, jobs: int | None = None) -> int:
+    results = run_cases(load_cases(paths), jobs)
+    counts: Counter[str] = Counter()
+    for label, status, reason in results:
+        counts[status] += 1
+        if status == FAILED:
+            print(f"FAIL {label}: {reason.splitlines()[0] if reason else ''}")
+    if json_out:
+        Path(json_out).write_bytes(
+            orjson.dumps(
+                [
+                    {"case": label, "status": status, "reason": reason}
+                    for label, status, reason in results
+                ],
+                option=orjson.OPT_INDENT_2,
+            )
+        )
+    print(f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+    return 1 if counts[FAILED] else 0
 
 
 def is_rest_case(case: Case) -> bool:
