@@ -220,6 +220,10 @@ def _explain(e: dict[str, Any]) -> list[str]:
         "--------------",
         *d["executionPlan"].splitlines(),
         "",
+        "Processing topology",
+        "-------------------",
+        *d.get("topology", "").splitlines(),
+        "",
     ]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from grammar import ast
 from planner.builder import QueryPlan
+from planner.physical import aggregate_changelog, table_source_changelog
 from sqlengine.aggregation import DEFAULT_GRACE_MS, AggregateOperator, Update, WindowSpec
 from sqlengine.codegen import compile_stage
 from sqlengine.runtime import QueryContext, RowSink
@@ -59,8 +60,7 @@ class AggregationStep:
         having = [agg.having] if agg.having is not None else []
         self.post_stage = compile_stage(None, [*project, *having], agg.post_scope, on_error)
         self.has_having = agg.having is not None
-        prefix = f"_confluent-ksql-default_query_{query_id}"
-        self.changelogs = [f"{prefix}-Aggregate-Aggregate-Materialize-changelog"]
+        self.changelogs = [aggregate_changelog(query_id)]
         self.store = ctx.store(self.changelogs[0])
         self.windowed = agg.window is not None
         self.emit_final = plan.emit == "FINAL"
@@ -82,7 +82,7 @@ class AggregationStep:
         self.coalesce = ctx.record_cache and not self.emit_final
         self.table_keys = table_keys
         if table_keys is not None:
-            self.changelogs.append(f"{prefix}-KsqlTopic-Reduce-changelog")
+            self.changelogs.append(table_source_changelog(query_id))
             self.table_rows = ctx.store(self.changelogs[1])
         self.output = output
 

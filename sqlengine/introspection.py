@@ -8,6 +8,7 @@ from typing import Any
 
 from grammar import ast
 from planner.errors import PlanError
+from planner.physical import physical_plan
 from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import results as R
@@ -141,16 +142,35 @@ class Introspection:
                 raise PlanError(
                     f"Query with id:{qid} does not exist, use SHOW QUERIES to view the full set of running queries."
                 )
+            info = self.catalog.queries[qid]
+            sink = self.catalog.source(info.sink) if info.sink else None
+            plan = running.logical_plan()
+            topology = physical_plan(qid, plan, sink)
             return R.ExplainResult(
-                stmt.text, qid, self.catalog.queries[qid].sql, running.plan.root.explain()
+                stmt.text,
+                qid,
+                info.sql,
+                plan.root.explain(),
+                topology.describe(running.execution_modes(), _tasks(running)),
+                [s.name for s in topology.sources],
+                [info.sink] if info.sink else [],
             )
         inner = stmt.statement
         query = getattr(inner, "query", None)
         if not isinstance(query, ast.Query):
             raise PlanError("EXPLAIN is only supported for queries")
-        sink = getattr(inner, "name", None) or getattr(inner, "target", None)
-        plan = plan_select(query, self.catalog, sink)
-        return R.ExplainResult(stmt.text, None, inner.text if inner else "", plan.root.explain())
+        sink_name = getattr(inner, "name", None) or getattr(inner, "target", None)
+        plan = plan_select(query, self.catalog, sink_name)
+        topology = physical_plan("<transient>", plan, None, sink_name)
+        return R.ExplainResult(
+            stmt.text,
+            None,
+            inner.text if inner else "",
+            plan.root.explain(),
+            topology.describe(),
+            [s.name for s in topology.sources],
+            [sink_name] if sink_name else [],
+        )
 
     def print_topic(self, stmt: ast.Print, config: dict[str, str]) -> R.Result:
         log = self.engine.log
@@ -207,3 +227,8 @@ def format_record(rec: Any) -> str:
         f"rowtime: {rec.timestamp}, key: {text(rec.key)}, value: {text(rec.value)}, "
         f"partition: {rec.partition}"
     )
+
+
+def _tasks(query: PersistentQuery) -> int:
+    """A query's tasks: one per partition of its (co-partitioned) sources."""
+    return len({partition for _, partition in query.read_positions()})

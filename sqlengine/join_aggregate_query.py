@@ -45,6 +45,7 @@ def _pre_aggregation(plan: QueryPlan, key: list[ast.Expr]) -> QueryPlan:
 class JoinAggregateQuery(JoinQuery):
     def __init__(self, query_id: str, plan: QueryPlan, output: RowSink, ctx: QueryContext) -> None:
         assert plan.join is not None
+        self.query_plan = plan
         key = _result_key(plan.join)
         self.aggregation = AggregationStep(
             query_id, plan, output, ctx, self._on_error, len(key) if key else None
@@ -53,3 +54,6 @@ class JoinAggregateQuery(JoinQuery):
 
     def internal_topics(self) -> list[str]:
         return [*super().internal_topics(), *self.aggregation.changelogs]
+
+    def logical_plan(self) -> QueryPlan:
+        return self.query_plan

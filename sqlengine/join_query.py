@@ -22,6 +22,7 @@ from grammar import ast
 from planner.builder import QueryPlan
 from planner.errors import PlanError
 from planner.joins import JoinPlan, JoinStep, source_columns
+from planner.physical import join_changelog
 from planner.scope import Scope
 from sqlengine.codegen import compile_stage
 from sqlengine.joins import (
@@ -82,8 +83,7 @@ class JoinQuery(PersistentQuery):
         self.offsets = ctx.start_offsets(
             self.group, dict.fromkeys(js.source.topic for js in jp.sources)
         )
-        prefix = f"_confluent-ksql-default_query_{query_id}"
-        self.changelogs = [f"{prefix}-Join-{i}-changelog" for i in range(1, len(jp.steps) + 1)]
+        self.changelogs = [join_changelog(query_id, i) for i in range(1, len(jp.steps) + 1)]
         self.stores = [ctx.store(name) for name in self.changelogs]
         body = jp.body_scope
         # Step k's left key reads the joined body; its right key reads the right source's row.

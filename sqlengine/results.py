@@ -119,7 +119,10 @@ class VariableList(Result):
 class ExplainResult(Result):
     query_id: str | None
     sql: str
-    plan: str
+    plan: str  # the logical plan
+    topology: str = ""  # the physical plan: operators, stores, topics, tasks
+    sources: list[str] = field(default_factory=list)
+    sinks: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from planner.builder import QueryPlan
@@ -26,7 +27,7 @@ from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
-from sqlengine.state import KeyValueStore
+from sqlengine.state import KeyValueStore, MemoryStore, StateStores
 from sqlengine.tasks import StageTasks, default_threads
 from sqlengine.tasks import result as task_result
 from sqlengine.timestamps import timestamp_extractor
@@ -324,6 +325,11 @@ class SinkEncoder:
         self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
 
 
+def query_group(query_id: str) -> str:
+    """The consumer group a persistent query commits its offsets (and its state) under."""
+    return f"_streamdb_query_{query_id}"
+
+
 @dataclass(frozen=True)
 class QueryContext:
     """What every query runtime runs against, and the settings it honours."""
@@ -343,10 +349,17 @@ class QueryContext:
     vectorized: bool = True
     # Worker processes a query's partitions may run on (ksql.streams.num.stream.threads).
     stream_threads: int = 1
+    # The query's durable state stores (on local disk); None: state in memory only.
+    stores: StateStores | None = None
 
     @classmethod
     def of(
-        cls, log: Log, plog: ProcessingLog, registry: SchemaRegistry | None, config: dict[str, str]
+        cls,
+        log: Log,
+        plog: ProcessingLog,
+        registry: SchemaRegistry | None,
+        config: dict[str, str],
+        state_dir: Path | None = None,
     ) -> QueryContext:
         cache = config.get(
             "ksql.streams.cache.max.bytes.buffering", config.get("cache.max.bytes.buffering")
@@ -362,6 +375,7 @@ class QueryContext:
                 config.get("ksql.streams.num.stream.threads", config.get("num.stream.threads"))
                 or default_threads()
             ),
+            stores=StateStores(log, state_dir) if state_dir is not None else None,
         )
 
     def decoder(self, source: C.DataSource) -> SourceDecoder:
@@ -394,12 +408,25 @@ class QueryContext:
         return offsets
 
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        if self.transient_start is None:
+        """Commit `group`'s offsets, with the state its stores hold for them."""
+        if self.transient_start is not None:
+            return
+        if self.stores is None:
             self.log.commit(group, offsets)
+        else:
+            self.stores.commit(group, offsets)
 
-    def store(self, changelog: str) -> KeyValueStore:
-        """A state store, durable through `changelog` unless the query is transient."""
-        return KeyValueStore(self.log, None if self.transient_start is not None else changelog)
+    def store(self, changelog: str, group: str) -> KeyValueStore:
+        """A state store on local disk, durable through `changelog`, committed with the
+        offsets of `group`; in memory for a transient query."""
+        if self.transient_start is not None or self.stores is None:
+            return MemoryStore()
+        return self.stores.open(changelog, group)
+
+    def close(self) -> None:
+        """Release the stores' local storage (the query has committed)."""
+        if self.stores is not None:
+            self.stores.close()
 
 
 class PersistentQuery:
@@ -414,7 +441,7 @@ class PersistentQuery:
         self.log = ctx.log
         self.plog = ctx.plog
         self.decoder = ctx.decoder(plan.source)
-        self.group = f"_streamdb_query_{query_id}"
+        self.group = query_group(query_id)
         starts = ctx.start_offsets(self.group, [plan.source.topic])
         self.positions = {p: offset for (_, p), offset in starts.items()}
 
@@ -456,6 +483,14 @@ class PersistentQuery:
         """Topics the query owns (state changelogs), deleted when it is terminated."""
         return []
 
+    def logical_plan(self) -> QueryPlan:
+        """The plan of the query as written (EXPLAIN shows it)."""
+        return self.plan
+
+    def execution_modes(self) -> dict[str, str]:
+        """How the query's operators run, by operator kind (EXPLAIN shows it)."""
+        return {"PROJECT": "per record: generated Python"}
+
     def read_positions(self) -> dict[tuple[str, int], int]:
         """The next offset to read per source topic and partition."""
         topic = self.plan.source.topic
@@ -463,6 +498,7 @@ class PersistentQuery:
 
     def close(self) -> None:
         self.ctx.commit(self.group, self.read_positions())
+        self.ctx.close()
 
 
 class StatelessQuery(PersistentQuery):
@@ -498,6 +534,14 @@ class StatelessQuery(PersistentQuery):
             partitions = len(self.positions)
             if self.columnar is not None and ctx.stream_threads > 1 and partitions > 1:
                 self.tasks = StageTasks(plan, output.sink, min(ctx.stream_threads, partitions))
+
+    def execution_modes(self) -> dict[str, str]:
+        if self.columnar is None:
+            return super().execution_modes()
+        mode = "vectorized: Arrow batches, per record where a batch needs it"
+        if self.tasks is not None:
+            mode += f"; on {self.tasks.processes} worker processes"
+        return {"FILTER": mode, "PROJECT": mode}
 
     def _start(self, batches: list[RecordBatch]) -> None:
         if self.tasks is not None and len(batches) > 1:
