@@ -3,6 +3,8 @@
 python -m bench              all scenarios of all bench/*_bench.py modules
 python -m bench log          only those of bench/log_bench.py
 python -m bench --runs 3     median of 3 runs per scenario (default 5)
+python -m bench --vs flink   streamdb against Flink SQL (bench/vs_flink.py; BENCHMARKS.md),
+                             with --events N (default 5,000,000) and --runs K (default 3)
 """
 
 from __future__ import annotations
@@ -31,8 +33,20 @@ def discover() -> dict[str, dict[str, Scenario]]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("groups", nargs="*", help="scenario groups to run (default: all)")
-    parser.add_argument("--runs", type=int, default=5, help="runs per scenario (median)")
+    parser.add_argument("--runs", type=int, help="runs per scenario (median; default 5, 3 --vs)")
+    parser.add_argument("--vs", choices=["flink"], help="compare with another engine instead")
+    parser.add_argument(
+        "--events", type=int, default=5_000_000, help="events per scenario (--vs only)"
+    )
     args = parser.parse_args()
+    if args.vs:
+        if args.groups:
+            parser.error("--vs runs its own scenarios: give no groups")
+        from bench import vs_flink
+
+        vs_flink.main(args.events, args.runs or 3)
+        return
+    args.runs = args.runs or 5
     groups = discover()
     unknown = set(args.groups) - groups.keys()
     if unknown:
