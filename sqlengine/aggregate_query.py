@@ -16,6 +16,8 @@ from planner.builder import QueryPlan
 from planner.scope import source_scope
 from sqlengine.aggregation_step import AggregationStep
 from sqlengine.codegen import compile_stage
+from sqlengine.columnar.aggregation import ColumnarGroupBy
+from sqlengine.log.base import RecordBatch
 from sqlengine.runtime import PersistentQuery, QueryContext, RowSink
 
 
@@ -35,6 +37,26 @@ class AggregateQuery(PersistentQuery):
         self.aggregation = AggregationStep(
             query_id, plan, output, ctx, self._on_error, self.nkeys if self.is_table else None
         )
+        # A stream's batches are grouped vectorized when the query and the batch allow.
+        self.columnar: ColumnarGroupBy | None = None
+        if ctx.vectorized and self.aggregation.takes_groups():
+            vectors = [c.aggregator.vector for c in agg.calls]
+            window = self.aggregation.windowing()
+            self.columnar = ColumnarGroupBy.build(plan, scope, vectors, window)
+
+    def _process_batch(self, batch: RecordBatch) -> None:
+        if self.columnar is not None:
+            groups = self.columnar.run(batch, self.aggregation.operator.stream_time)
+            if groups is not None:
+                self.aggregation.write_groups(groups, self.columnar.kinds)
+                return
+        super()._process_batch(batch)
+
+    def execution_modes(self) -> dict[str, str]:
+        if self.columnar is None:
+            return super().execution_modes()
+        mode = "vectorized: Arrow batches, per record where a batch needs it"
+        return {"SELECT_KEY": mode, "AGGREGATE": mode + "; partials merged per group"}
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         if not self.is_table:

@@ -25,7 +25,8 @@ from planner.builder import QueryPlan
 from planner.physical import aggregate_changelog, table_source_changelog
 from sqlengine.aggregation import DEFAULT_GRACE_MS, AggregateOperator, Update, WindowSpec
 from sqlengine.codegen import compile_stage
-from sqlengine.runtime import QueryContext, RowSink
+from sqlengine.columnar.aggregation import Groups, PartialKind, Windowing
+from sqlengine.runtime import QueryContext, RowSink, query_group
 from sqlengine.state import frozen
 
 
@@ -61,7 +62,7 @@ class AggregationStep:
         self.post_stage = compile_stage(None, [*project, *having], agg.post_scope, on_error)
         self.has_having = agg.having is not None
         self.changelogs = [aggregate_changelog(query_id)]
-        self.store = ctx.store(self.changelogs[0])
+        self.store = ctx.store(self.changelogs[0], query_group(query_id))
         self.windowed = agg.window is not None
         self.emit_final = plan.emit == "FINAL"
         self.spec = window_spec(agg.window, self.emit_final) if agg.window is not None else None
@@ -83,7 +84,7 @@ class AggregationStep:
         self.table_keys = table_keys
         if table_keys is not None:
             self.changelogs.append(table_source_changelog(query_id))
-            self.table_rows = ctx.store(self.changelogs[1])
+            self.table_rows = ctx.store(self.changelogs[1], query_group(query_id))
         self.output = output
 
     def write(
@@ -114,6 +115,23 @@ class AggregationStep:
         self.store.flush()
         if n is not None:
             self.table_rows.flush()
+
+    def write_groups(self, groups: Groups, kinds: Sequence[PartialKind]) -> None:
+        """`write` for a batch of stream rows the vectorized path grouped already."""
+        updates = self.operator.add_groups(groups, kinds)
+        self._emit(self._suppress(updates) if self.emit_final else updates)
+        self.store.flush()
+
+    def windowing(self) -> Windowing:
+        """The window the vectorized path groups by."""
+        if self.spec is None:
+            return Windowing(None)
+        return Windowing(self.spec.kind, self.spec.size, self.spec.grace)
+
+    def takes_groups(self) -> bool:
+        """Can a batch arrive grouped? Only a stream's rows with the record cache on (or
+        EMIT FINAL): then a batch's updates to a group may come as one."""
+        return self.table_keys is None and (self.coalesce or self.emit_final)
 
     def _suppress(self, updates: list[Update]) -> list[Update]:
         """Hold the latest result per window; release the windows stream time has closed."""
@@ -177,17 +195,18 @@ class AggregationStep:
     def current_rows(self, keys: Iterable[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
         """The result rows the store holds now, (ROWTIME, keys..., values...), for the given
         group keys or (None) for every group; rows HAVING rejects are absent. For a
-        `viewable` query only. Safe to call while the query runs: every read is one
-        dictionary operation, and groups change as one slice assignment."""
-        data = self.store.data
+        `viewable` query only. Safe to call while the query runs: reads go through the
+        store's `peek` and `items`, which cache nothing, and groups change as one slice
+        assignment."""
+        store = self.store
         if keys is None:
             groups = [
                 (skey[0], entry)
-                for skey, entry in list(data.items())
+                for skey, entry in store.items()
                 if type(skey[0]) is tuple and skey[1] is None
             ]
         else:
-            groups = [(key, data.get((key, None))) for key in keys]
+            groups = [(key, store.peek((key, None))) for key in keys]
         rows = [
             (entry[-1], *key, *self.operator.results(entry))
             for key, entry in groups

@@ -38,6 +38,7 @@ from sqlengine.runtime import PersistentQuery, QueryFailure
 from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry, SchemaRegistry
 from sqlengine.serde import SerdeError
 from sqlengine.serde.compatibility import FORMAT_RULES
+from sqlengine.state import drop_local_state
 from sqlengine.statements import StatementExecutor
 
 COMMAND_TOPIC = "_streamdb_command_topic"
@@ -57,6 +58,8 @@ class Engine:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log = log if log is not None else open_log(self.data_dir)
+        # Local state of the queries' and tables' stores (`state`), beside the log.
+        self.state_dir = self.data_dir / "state"
         self.config: dict[str, str] = dict(config or {})
         self.variables: dict[str, str] = {}
         self.catalog = Catalog()
@@ -65,7 +68,7 @@ class Engine:
         self.pulls = PullQueries(self)
         self.executor = StatementExecutor(self, self.pulls)
         self.materialized = Materializations(
-            self.log, self.plog, self.schema_registry, self.executor.running
+            self.log, self.plog, self.schema_registry, self.executor.running, self.state_dir
         )
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
@@ -74,6 +77,7 @@ class Engine:
             self.log.create_topic(COMMAND_TOPIC, 1)
         self._replay()
         self.materialized.sync(self.catalog)
+        drop_local_state(self.state_dir, self.log)
 
     # ------------------------------------------------------------------ statements
 
@@ -200,6 +204,7 @@ class Engine:
         with self._lock:
             for q in self.executor.running.values():
                 q.close()
+            self.materialized.close()
             self.log.close()
 
 

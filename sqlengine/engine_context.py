@@ -4,6 +4,7 @@ they depend on this interface rather than on the engine, which builds on them.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from sqlengine import results as R
@@ -22,6 +23,7 @@ class EngineContext(Protocol):
     plog: ProcessingLog
     schema_registry: SchemaRegistry
     materialized: Materializations
+    state_dir: Path  # where persistent queries' stores keep their local state
 
     def execute(self, sql: str, properties: dict[str, str] | None = None) -> list[R.Result]:
         """Run every statement of `sql` (RUN SCRIPT runs a file's this way)."""

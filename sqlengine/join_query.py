@@ -25,6 +25,7 @@ from planner.joins import JoinPlan, JoinStep, source_columns
 from planner.physical import join_changelog
 from planner.scope import Scope
 from sqlengine.codegen import compile_stage
+from sqlengine.columnar.lookup_join import ColumnarLookupJoin
 from sqlengine.joins import (
     Body,
     Change,
@@ -35,7 +36,8 @@ from sqlengine.joins import (
     Window,
     hashable,
 )
-from sqlengine.runtime import PersistentQuery, QueryContext, RowSink
+from sqlengine.log.base import RecordBatch
+from sqlengine.runtime import PersistentQuery, QueryContext, RowSink, SinkEncoder, query_group
 from sqlengine.state import KeyValueStore
 
 Operator = StreamStreamJoin | StreamTableJoin | TableTableJoin | ForeignKeyJoin
@@ -77,14 +79,14 @@ class JoinQuery(PersistentQuery):
         self.query_id, self.plan, self.ctx = query_id, plan, ctx
         self.log = ctx.log
         self.plog = ctx.plog
-        self.group = f"_streamdb_query_{query_id}"
+        self.group = query_group(query_id)
         self.jp = jp
         self.decoders = [ctx.decoder(js.source) for js in jp.sources]
         self.offsets = ctx.start_offsets(
             self.group, dict.fromkeys(js.source.topic for js in jp.sources)
         )
         self.changelogs = [join_changelog(query_id, i) for i in range(1, len(jp.steps) + 1)]
-        self.stores = [ctx.store(name) for name in self.changelogs]
+        self.stores = [ctx.store(name, self.group) for name in self.changelogs]
         body = jp.body_scope
         # Step k's left key reads the joined body; its right key reads the right source's row.
         self.left_keys = [self._key_fn(s.left_expr, body) for s in jp.steps]
@@ -116,6 +118,10 @@ class JoinQuery(PersistentQuery):
             if isinstance(single, StreamTableJoin) and not self.windowed and not self.is_table
             else None
         )
+        # ... and runs a step vectorized when the step read only stream records.
+        self.columnar: ColumnarLookupJoin | None = None
+        if ctx.vectorized and self.lookup_join is not None and isinstance(output, SinkEncoder):
+            self.columnar = ColumnarLookupJoin.build(plan, output.sink)
 
     def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
         self.plog.record_error(self.plan.source.topic, -1, -1, exc)
@@ -133,22 +139,41 @@ class JoinQuery(PersistentQuery):
     # ------------------------------------------------------------------ reading
 
     def step(self, max_records: int = 10000) -> int:
-        runs: list[list[tuple[int, int, tuple[Any, ...], bool]]] = []
-        read: dict[tuple[str, int], int] = {}
-        done = 0
+        reads: list[tuple[int, RecordBatch]] = []  # (source index, batch)
         for i, js in enumerate(self.jp.sources):
             for (topic, partition), offset in self.offsets.items():
                 if topic != js.source.topic:
                     continue
                 batch = self.log.read(topic, partition, offset, max_records)
-                if not len(batch):
-                    continue
-                read[(topic, partition)] = batch.next_offset
-                done += len(batch)
-                decoded = self.decoders[i].decode(batch)
-                runs.append([(row[0], i, row, is_null) for row, is_null in decoded])
-        if not done:
+                if len(batch):
+                    reads.append((i, batch))
+        if not reads:
             return 0
+        read = {(b.topic, b.partition): b.next_offset for _, b in reads}
+        if not self._run_vectorized(reads):
+            self._run_per_record(reads)
+        for store in self.stores:
+            store.flush()
+        self.offsets.update(read)
+        self.ctx.commit(self.group, read)
+        return sum(len(b) for _, b in reads)
+
+    def _run_vectorized(self, reads: list[tuple[int, RecordBatch]]) -> bool:
+        """A step that read only stream records, vectorized; False when it cannot be."""
+        if self.columnar is None or any(i for i, _ in reads):
+            return False
+        assert self.lookup_join is not None and isinstance(self.output, SinkEncoder)
+        columns = self.columnar.run([b for _, b in reads], self.lookup_join.match)
+        if columns is None:
+            return False
+        self.output.write_columns(columns)
+        return True
+
+    def _run_per_record(self, reads: list[tuple[int, RecordBatch]]) -> None:
+        runs = [
+            [(row[0], i, row, is_null) for row, is_null in self.decoders[i].decode(batch)]
+            for i, batch in reads
+        ]
         merged = heapq.merge(*runs, key=lambda r: r[0])
         if self.lookup_join is not None:
             self._lookup_join(merged, self.lookup_join)
@@ -158,11 +183,6 @@ class JoinQuery(PersistentQuery):
                 changes += self._changes(i, row, is_null)
             out = self._output(changes)
             self.output.write(out.rows, out.tombstones, out.windows if self.windowed else None)
-        for store in self.stores:
-            store.flush()
-        self.offsets.update(read)
-        self.ctx.commit(self.group, read)
-        return done
 
     def _lookup_join(
         self, merged: Iterable[tuple[int, int, tuple[Any, ...], bool]], op: StreamTableJoin
@@ -271,6 +291,13 @@ class JoinQuery(PersistentQuery):
 
     def close(self) -> None:
         self.ctx.commit(self.group, dict(self.offsets))
+        self.ctx.close()
 
     def internal_topics(self) -> list[str]:
         return list(self.changelogs)
+
+    def execution_modes(self) -> dict[str, str]:
+        if self.columnar is None:
+            return super().execution_modes()
+        mode = "vectorized: Arrow batches when a step reads no table record, else per record"
+        return {"JOIN": mode, "PROJECT": mode}

@@ -87,7 +87,7 @@ class StreamStreamJoin:
         self.min_time: int = store.get(("min",), 2**63)
         self._swept_at = self.stream_time
         self.pending: list[tuple[int, int, Any, Any]] = sorted(
-            k[1:] for k in store.data if k[0] == "outer"
+            k[1:] for k in store.keys() if k[0] == "outer"
         )
 
     def left(self, change: Change) -> list[Change]:

@@ -4,11 +4,11 @@ A table is queryable when a persistent query writes it (CREATE TABLE AS SELECT, 
 aggregations and joins included) or when it is declared with CREATE SOURCE TABLE. Each one
 gets a `MaterializedTable` that follows the table's topic, as ksqlDB's state stores follow
 the records the query emits: a record replaces the row of its key (of its key and window, for
-a windowed table), a tombstone deletes it. The rows live in a `KeyValueStore` whose changelog
-is flushed before the read offsets are committed, so a restarted engine restores them and
-resumes where it stopped.
+a windowed table), a tombstone deletes it. The rows live in a durable store (`state`), its
+changelog position committed with the read offsets, so a restarted engine finds them on
+local disk (or restores them) and resumes where it stopped.
 
-    tables = Materializations(log, plog, registry)
+    tables = Materializations(log, plog, registry, queries, state_dir)
     tables.sync(catalog)          # after catalog changes: follow new tables, drop old ones
     tables.step()                 # read what the tables' topics gained
     table = tables.get("T")
@@ -22,16 +22,20 @@ as a push query reads the topic.
 
 from __future__ import annotations
 
+import decimal
+import shutil
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlengine import catalog as C
+from sqlengine import types as T
 from sqlengine.aggregation_step import AggregationStep
 from sqlengine.log.base import Log, default_partition
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.runtime import SourceDecoder
 from sqlengine.schema_registry import SchemaRegistry
-from sqlengine.state import KeyValueStore, frozen
+from sqlengine.state import StateStores, frozen
 
 Row = tuple[Any, ...]
 STORE_PREFIX = "_streamdb_materialized_"
@@ -46,7 +50,12 @@ class MaterializedTable:
     """The latest row per key (and window) of one table's topic, in a durable store."""
 
     def __init__(
-        self, source: C.DataSource, log: Log, plog: ProcessingLog, registry: SchemaRegistry | None
+        self,
+        source: C.DataSource,
+        log: Log,
+        plog: ProcessingLog,
+        registry: SchemaRegistry | None,
+        state_dir: Path,
     ) -> None:
         self.source = source
         self.log = log
@@ -55,12 +64,16 @@ class MaterializedTable:
         self.windowed = source.window is not None
         self.changelog = f"{STORE_PREFIX}{source.name}-changelog"
         self.group = f"{STORE_PREFIX}{source.name}"
+        self.state_dir = state_dir
+        self.stores = StateStores(log, state_dir)
         # Entries: store key (key values, window) -> (sort key, row).
-        self.store = KeyValueStore(log, self.changelog)
-        # Windows per key, so a windowed key lookup reads only that key's windows.
+        self.store = self.stores.open(self.changelog, self.group)
+        # Windows per key, so a windowed key lookup reads only that key's windows (windows
+        # expire, so this stays small; an unwindowed table needs no scan to start).
         self.windows: dict[Any, set[tuple[int, int]]] = {}
-        for store_key, _ in self.store.items():
-            self.windows.setdefault(store_key[0], set()).add(store_key[1])
+        if self.windowed:
+            for store_key in self.store.keys():
+                self.windows.setdefault(store_key[0], set()).add(store_key[1])
         info = log.topic(source.topic)
         committed = log.committed(self.group)
         partitions = info.partitions if info else 0
@@ -78,9 +91,8 @@ class MaterializedTable:
             key_bytes = dict(zip(batch.offsets, batch.keys, strict=True))
             for row, tombstone in self.decoder.decode(batch):
                 self._apply(row, tombstone, key_bytes[row[2]])
-            self.store.flush()
             self.positions[partition] = batch.next_offset
-            self.log.commit(self.group, {(topic, partition): batch.next_offset})
+            self.stores.commit(self.group, {(topic, partition): batch.next_offset})
             done += len(batch)
         return done
 
@@ -99,14 +111,14 @@ class MaterializedTable:
 
     def lookup(self, keys: Iterable[tuple[Any, ...]]) -> list[Row]:
         """The rows of the given keys (every window of each, for a windowed table). Safe
-        without the engine lock while `step` runs: each read is one dict or set operation
-        under the GIL, of entries that are replaced whole, never changed in place."""
+        without the engine lock while `step` runs: reads go through the store's `peek`
+        (and a set of windows), of entries that are replaced whole, never changed in place."""
         found: list[tuple[bytes, Row]] = []
         for key in keys:
-            k = frozen(key)
+            k = frozen(typed_key(key, self.source))
             windows = sorted(self.windows.get(k, ())) if self.windowed else [()]
             for window in windows:
-                entry = self.store.get((k, window))
+                entry = self.store.peek((k, window))
                 if entry is not None:
                     found.append(entry)
         return [row for _, row in found]
@@ -121,10 +133,15 @@ class MaterializedTable:
 
     def drop(self) -> None:
         """The table is gone: delete the store and forget the read positions."""
+        self.stores.close()
+        shutil.rmtree(self.state_dir / self.changelog, ignore_errors=True)
         for topic in self.internal_topics():
             if self.log.topic(topic) is not None:
                 self.log.delete_topic(topic)
         self.log.commit(self.group, {(self.source.topic, p): 0 for p in self.positions})
+
+    def close(self) -> None:
+        self.stores.close()
 
 
 class AggregateView:
@@ -156,7 +173,7 @@ class AggregateView:
         return out
 
     def lookup(self, keys: Iterable[tuple[Any, ...]]) -> list[Row]:
-        return [row for _, row in self._rows(keys)]
+        return [row for _, row in self._rows(typed_key(key, self.source) for key in keys)]
 
     def scan(self) -> list[Row]:
         return [row for _, row in sorted(self._rows(None), key=lambda e: e[0])]
@@ -166,6 +183,26 @@ class AggregateView:
 
     def drop(self) -> None:
         """Nothing of its own to delete: the store belongs to the query."""
+
+    def close(self) -> None:
+        """Nothing of its own to close: the store belongs to the query."""
+
+
+def typed_key(key: tuple[Any, ...], source: C.DataSource) -> tuple[Any, ...]:
+    """A pull query's key literals as the key columns hold them: stores find keys by their
+    encoding, where 1 is not 1.0 (nor DECIMAL 1.5 1.50)."""
+    out = []
+    for value, column in zip(key, source.key_columns, strict=False):
+        if isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
+            out.append(value)
+        elif column.type.base is T.Base.DOUBLE:
+            out.append(float(value))
+        elif isinstance(column.type, T.Decimal):
+            exponent = decimal.Decimal(1).scaleb(-column.type.scale)
+            out.append(decimal.Decimal(str(value)).quantize(exponent))
+        else:
+            out.append(value)
+    return tuple(out)
 
 
 def _sort_key(partition: int, key_bytes: bytes | None, window: tuple[Any, ...]) -> bytes:
@@ -191,11 +228,13 @@ class Materializations:
         plog: ProcessingLog,
         registry: SchemaRegistry | None,
         queries: Mapping[str, object],
+        state_dir: Path,
     ) -> None:
         self.log = log
         self.plog = plog
         self.registry = registry
         self.queries = queries  # the running persistent queries, by id
+        self.state_dir = state_dir  # where the tables' stores keep their local state
         self.tables: dict[str, Materialized] = {}
 
     def get(self, name: str) -> Materialized | None:
@@ -207,7 +246,7 @@ class Materializations:
         if isinstance(step, AggregationStep) and step.viewable:
             info = self.log.topic(source.topic)
             return AggregateView(source, step, info.partitions if info else 1)
-        return MaterializedTable(source, self.log, self.plog, self.registry)
+        return MaterializedTable(source, self.log, self.plog, self.registry, self.state_dir)
 
     def sync(self, catalog: C.Catalog) -> None:
         """Follow every queryable table of `catalog`; drop (with its store) every table that
@@ -224,3 +263,7 @@ class Materializations:
 
     def step(self) -> int:
         return sum(table.step() for table in list(self.tables.values()))
+
+    def close(self) -> None:
+        for table in self.tables.values():
+            table.close()

@@ -8,7 +8,6 @@ committed after the sink append, so a restart resumes where the last step ended.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,8 +27,7 @@ from sqlengine.processing_log import ProcessingLog
 from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.state import KeyValueStore, MemoryStore, StateStores
-from sqlengine.tasks import StageTasks, default_threads
-from sqlengine.tasks import result as task_result
+from sqlengine.tasks import StageTasks, Worker, default_threads
 from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key, windowed_key
 
@@ -298,9 +296,7 @@ class SinkEncoder:
     def write_columns(self, columns: SinkColumns) -> None:
         """Appends a batch the vectorized path encoded already."""
         if len(columns.values):
-            self.log.append_batch(
-                self.sink.topic, columns.keys, columns.values, columns.timestamps
-            )
+            self.log.append_batch(self.sink.topic, columns.keys, columns.values, columns.timestamps)
 
     def _write_plain(self, rows: list[tuple[Any, ...]]) -> None:
         """`write` for the common batch: unwindowed, record times as they are, no tombstones.
@@ -528,7 +524,7 @@ class StatelessQuery(PersistentQuery):
         self.columnar = None
         self.tasks: StageTasks | None = None
         # Batches run in worker processes when the source has partitions to spread.
-        self.started: dict[int, Future[SinkColumns | None]] = {}
+        self.started: dict[int, Worker] = {}
         if ctx.vectorized and isinstance(output, SinkEncoder):
             self.columnar = ColumnarStage.build(plan, output.sink)
             partitions = len(self.positions)
@@ -546,14 +542,18 @@ class StatelessQuery(PersistentQuery):
     def _start(self, batches: list[RecordBatch]) -> None:
         if self.tasks is not None and len(batches) > 1:
             for batch in batches:
-                future = self.tasks.submit(batch)
-                if future is not None:
-                    self.started[batch.partition] = future
+                worker = self.tasks.submit(batch)
+                if worker is not None:
+                    self.started[batch.partition] = worker
 
     def _process_batch(self, batch: RecordBatch) -> None:
         if self.columnar is not None:
-            future = self.started.pop(batch.partition, None)
-            columns = self.columnar.run(batch) if future is None else task_result(future)
+            worker = self.started.pop(batch.partition, None)
+            if worker is None:
+                columns = self.columnar.run(batch)
+            else:
+                assert self.tasks is not None
+                columns = self.tasks.result(worker)
             if columns is not None:
                 assert isinstance(self.output, SinkEncoder)
                 self.output.write_columns(columns)

@@ -244,7 +244,9 @@ class StatementExecutor:
                 log.create_topic(sink.topic, sink.partitions)
             except TopicExistsError:
                 pass
-        ctx = QueryContext.of(log, self.engine.plog, self.engine.schema_registry, config)
+        ctx = QueryContext.of(
+            log, self.engine.plog, self.engine.schema_registry, config, self.engine.state_dir
+        )
         query = query_runtime(query_id, plan, ctx.encoder(sink, plan), ctx)
         self.running[query_id] = query
         sources = [js.source.name for js in plan.join.sources] if plan.join else [plan.source.name]

@@ -8,72 +8,123 @@ The query's own process keeps reading, appending and committing offsets in order
 worker changes nothing about ordering or restarts, and a worker that dies only sends its
 batches back to the per-record path.
 
-The pool is one per process, started on first use (the forkserver start method: the
-server's threads are never forked).
+Workers are `python -m sqlengine.task_worker` processes fed through pipes, one request at
+a time each (length-prefixed pickles), shared by every query of the process and started on
+first use. They are plain subprocesses rather than `multiprocessing` ones so that they never
+import the embedding program's main module again, and they exit when their pipe closes
+(their parent ended, however it ended).
 """
 
 from __future__ import annotations
 
 import atexit
-import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from planner.builder import QueryPlan
 from planner.logical import SinkSpec
-from sqlengine.columnar.stateless import ColumnarStage, SinkColumns
+from sqlengine.columnar.stateless import SinkColumns
 from sqlengine.log.base import RecordBatch
 
 # A batch smaller than this runs in the query's process: shipping it costs more than it saves.
 MIN_PARALLEL_RECORDS = 2000
-
-_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
-_pool_size = 0
-_stages: dict[bytes, ColumnarStage | None] = {}  # in a worker: stages built so far
+_LENGTH = 8
 
 
 def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def _shared_pool(processes: int) -> ProcessPoolExecutor:
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size < processes:
-            if _pool is not None:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            context = multiprocessing.get_context("forkserver")
-            _pool = ProcessPoolExecutor(processes, mp_context=context)
-            _pool_size = processes
-        return _pool
+def write_message(stream: Any, message: object) -> None:
+    data = pickle.dumps(message, protocol=5)
+    stream.write(len(data).to_bytes(_LENGTH, "little"))
+    stream.write(data)
+    stream.flush()
 
 
-def _discard(pool: ProcessPoolExecutor) -> None:
-    """Forgets a broken pool: the next batch starts new workers."""
-    global _pool
+def read_message(stream: Any) -> Any:
+    """The next message, or raises EOFError when the other side is gone."""
+    header = stream.read(_LENGTH)
+    if len(header) < _LENGTH:
+        raise EOFError
+    size = int.from_bytes(header, "little")
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)  # noqa: S301 - our own processes' messages
+
+
+class Worker:
+    """One worker process with at most one request in flight."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sqlengine.task_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.busy = False
+
+    def send(self, message: object) -> bool:
+        try:
+            write_message(self.process.stdin, message)
+        except (BrokenPipeError, OSError):
+            return False
+        self.busy = True
+        return True
+
+    def receive(self) -> Any:
+        self.busy = False
+        return read_message(self.process.stdout)
+
+    def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait(timeout=5)
+
+
+_lock = threading.Lock()
+_workers: list[Worker] = []
+
+
+def _idle_worker(limit: int) -> Worker | None:
+    """An idle live worker among the first `limit`, started if need be."""
     with _lock:
-        if _pool is pool:
-            _pool = None
-    pool.shutdown(wait=False, cancel_futures=True)
+        for worker in _workers[:limit]:
+            if not worker.busy and worker.process.poll() is None:
+                return worker
+        _workers[:] = [w for w in _workers if w.process.poll() is None]
+        if len(_workers) < limit:
+            worker = Worker()
+            _workers.append(worker)
+            return worker
+        return None
 
 
 @atexit.register
-def _shutdown() -> None:
-    if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
+def _stop_workers() -> None:
+    for worker in _workers:
+        worker.stop()
 
 
-def _run_stage(spec: bytes, batch: RecordBatch) -> SinkColumns | None:
-    """In a worker: the stage `spec` describes (built once per worker), run on `batch`."""
-    if spec not in _stages:
-        plan, sink = pickle.loads(spec)  # noqa: S301 - sent by our own query process
-        _stages[spec] = ColumnarStage.build(plan, sink)
-    stage = _stages[spec]
-    return None if stage is None else stage.run(batch)
+def _forget_workers() -> None:
+    """In a child forked from a process with workers: they are the parent's. Its copies of
+    their pipes are closed (so a worker still sees EOF when the parent ends) and it starts
+    workers of its own if it needs any."""
+    global _lock
+    _lock = threading.Lock()
+    for worker in _workers:
+        for pipe in (worker.process.stdin, worker.process.stdout):
+            if pipe is not None:
+                pipe.close()
+    _workers.clear()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
 
 
 class StageTasks:
@@ -83,25 +134,27 @@ class StageTasks:
         self.spec = pickle.dumps((plan, sink), protocol=5)
         self.processes = processes
         self.batches = 0  # batches run in a worker
+        self.failed = False  # a worker died: this query runs in its own process from now on
 
-    def submit(self, batch: RecordBatch) -> Future[SinkColumns | None] | None:
-        """Starts `batch` on a worker; None when it is better run here (small) or the
-        workers are gone."""
-        if len(batch) < MIN_PARALLEL_RECORDS:
+    def submit(self, batch: RecordBatch) -> Worker | None:
+        """Starts `batch` on an idle worker; None when it is better run here (small, or no
+        worker idle) or the workers are gone."""
+        if self.failed or len(batch) < MIN_PARALLEL_RECORDS:
             return None
-        pool = _shared_pool(self.processes)
-        try:
-            future = pool.submit(_run_stage, self.spec, batch)
-        except (BrokenProcessPool, RuntimeError):
-            _discard(pool)
+        worker = _idle_worker(self.processes)
+        if worker is None:
+            return None
+        if not worker.send((self.spec, batch)):
+            self.failed = True
             return None
         self.batches += 1
-        return future
+        return worker
 
-
-def result(future: Future[SinkColumns | None]) -> SinkColumns | None:
-    """A worker's result; None (run the batch here) if the worker died."""
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        return None
+    def result(self, worker: Worker) -> SinkColumns | None:
+        """The worker's result; None (run the batch here) if it died or declined."""
+        try:
+            result: SinkColumns | None = worker.receive()
+        except EOFError:
+            self.failed = True
+            return None
+        return result

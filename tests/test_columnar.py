@@ -182,3 +182,134 @@ def test_worker_processes_give_the_same_records(tmp_path: Path) -> None:
     (rows, _), (parallel, worker_batches) = results
     assert worker_batches >= 2
     assert all(rows) and parallel == rows
+
+
+JOIN_DDL = """
+CREATE STREAM orders (itemid STRING KEY, orderid INT, units INT, note STRING)
+    WITH (kafka_topic='orders', value_format='JSON', partitions=2);
+CREATE TABLE items (id STRING PRIMARY KEY, make STRING, cost DOUBLE)
+    WITH (kafka_topic='items', value_format='JSON', partitions=2);
+"""
+JOINS = [
+    "SELECT o.itemid, o.orderid, i.make, o.units * i.cost AS total FROM orders o "
+    "JOIN items i ON o.itemid = i.id",
+    "SELECT o.itemid AS k, o.orderid, i.make, i.cost, i.ROWTIME AS t FROM orders o "
+    "LEFT JOIN items i ON o.itemid = i.id WHERE i.cost IS NULL OR i.cost > 2.5",
+]
+
+
+def _join_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]]:
+    rnd = random.Random(11)
+    engine = Engine(tmp / str(vectorized))
+    engine.execute(JOIN_DDL)
+    props = {"streamdb.vectorized": str(vectorized).lower()}
+    for i, query in enumerate(JOINS):
+        engine.execute(f"CREATE STREAM j{i} AS {query};", props)
+
+    def items(ids: range, ts: int) -> None:
+        engine.log.append_batch(
+            "items",
+            [b"Item_%d" % i for i in ids],
+            [orjson.dumps({"make": f"m{i}", "cost": i * 0.5}) for i in ids],
+            [ts] * len(ids),
+        )
+
+    items(range(40), 0)
+    engine.run_until_idle()
+    for step in range(12):
+        n = 300
+        keys = [None if rnd.random() < 0.02 else b"Item_%d" % rnd.randint(0, 60) for _ in range(n)]
+        values = [
+            orjson.dumps({"orderid": step * n + j, "units": rnd.randint(1, 9), "note": "n"})
+            for j in range(n)
+        ]
+        if step == 5:
+            values[7] = b'{"orderid": "not a number"}'  # this step runs per record
+        engine.log.append_batch("orders", keys, values, [step * 1000 + j for j in range(n)])
+        if step % 4 == 3:  # the table changes: those steps read table records too
+            items(range(30, 50), step * 1000 + 500)
+        engine.run_until_idle()
+    queries = list(engine.executor.running.values())  # type: ignore[attr-defined]
+    ran = [q.columnar.batches if q.columnar is not None else -1 for q in queries]
+    sinks = []
+    for i in range(len(JOINS)):
+        for p in range(2):
+            batch = engine.log.read(f"J{i}", p, 0, 100_000)
+            sinks.append(list(zip(batch.keys, batch.values, batch.timestamps, strict=True)))
+    engine.close()
+    return sinks, ran
+
+
+def test_vectorized_lookup_join_equals_per_record_join(tmp_path: Path) -> None:
+    rows, not_run = _join_run(tmp_path, vectorized=False)
+    vectorized, ran = _join_run(tmp_path, vectorized=True)
+    assert not_run == [-1, -1]
+    assert all(r >= 5 for r in ran), ran  # most steps ran vectorized, some per record
+    assert all(rows) and vectorized == rows
+
+
+AGG_DDL = (
+    "CREATE STREAM r (id STRING KEY, k STRING, i INT, big BIGINT, d DOUBLE, name STRING, "
+    "b BOOLEAN) WITH (kafka_topic='r', value_format='JSON', partitions=2);"
+)
+AGGREGATES = [
+    "SELECT k, COUNT(*) AS n, SUM(i) AS s, SUM(big) AS sb, AVG(d) AS a, MIN(name) AS mn, "
+    "MAX(i) AS mx, COUNT(b) AS cb, COUNT(d) AS cd, AVG(i) AS ai FROM r GROUP BY k",
+    "SELECT id, COUNT(*) AS n, SUM(d) AS s, MAX(i) AS mx FROM r "
+    "WINDOW TUMBLING (SIZE 1 SECOND, GRACE PERIOD 2 SECONDS) WHERE i > 3 GROUP BY id",
+    "SELECT k, i, COUNT(*) AS n, MIN(d) AS mn FROM r "
+    "WINDOW TUMBLING (SIZE 5 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY k, i EMIT FINAL",
+    "SELECT k + '!' AS kk, SUM(i * 2) AS s2 FROM r GROUP BY k + '!' HAVING SUM(i * 2) > 10",
+]
+
+
+def _agg_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]]:
+    rnd = random.Random(5)
+    engine = Engine(tmp / str(vectorized))
+    engine.execute(AGG_DDL)
+    props = {"streamdb.vectorized": str(vectorized).lower()}
+    for i, query in enumerate(AGGREGATES):
+        engine.execute(f"CREATE TABLE t{i} WITH (key_format='JSON') AS {query};", props)
+    clock = 0
+    for step in range(15):
+        n = 200
+        values = []
+        for _ in range(n):
+            row = {
+                "k": rnd.choice(["a", "b", "c", None]),
+                "i": rnd.choice([rnd.randint(-5, 20), None, 2**31 - 1]),
+                "big": rnd.randint(2**62, 2**63 - 1),
+                "d": rnd.choice([rnd.uniform(-100, 100), None, 0.1]),
+                "name": rnd.choice(["x", "y", "zz", None]),
+                "b": rnd.choice([True, False, None]),
+            }
+            values.append(orjson.dumps(row))
+        if step == 6:
+            values[3] = b'{"i": "12"}'  # a coercion: this step runs per record
+        stamps = []
+        for _ in range(n):  # mostly forward, some late beyond the grace period
+            clock += rnd.randint(0, 40)
+            stamps.append(clock - (rnd.randint(2500, 4000) if rnd.random() < 0.05 else 0))
+        keys = [b"id%d" % rnd.randint(0, 7) for _ in range(n)]
+        engine.log.append_batch("r", keys, values, stamps)
+        engine.run_until_idle()
+    queries = list(engine.executor.running.values())  # type: ignore[attr-defined]
+    ran = [q.columnar.batches if q.columnar is not None else -1 for q in queries]
+    sinks = []
+    for i in range(len(AGGREGATES)):
+        for p in range(2):
+            batch = engine.log.read(f"T{i}", p, 0, 100_000)
+            sinks.append(list(zip(batch.keys, batch.values, batch.timestamps, strict=True)))
+    engine.close()
+    return sinks, ran
+
+
+def test_vectorized_group_by_equals_per_record_group_by(tmp_path: Path) -> None:
+    """With ksqlDB's record cache on (its default): one update per group and batch."""
+    rows, not_run = _agg_run(tmp_path, vectorized=False)
+    vectorized, ran = _agg_run(tmp_path, vectorized=True)
+    assert not_run == [-1] * len(AGGREGATES)
+    assert all(r >= 10 for r in ran), ran
+    for i, (expected, got) in enumerate(zip(rows, vectorized, strict=True)):
+        assert got == expected, AGGREGATES[i // 2]
+    assert sum(map(len, rows)) > 100

@@ -6,6 +6,7 @@ The list only grows: when more cases pass, regenerate it with
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -20,7 +21,9 @@ RATCHET = Path(__file__).parent / "conformance" / "qtt_passing.txt"
 
 def _failures(labels: set[str]) -> list[str]:
     cases = [c for c in load_cases([QTT / "query-validation-tests"]) if c.label in labels]
-    with ProcessPoolExecutor(2) as pool:
+    # Fresh processes, not forks: this one has had state stores (RocksDB) open, and a fork
+    # inherits their locks held by threads it does not have.
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver")) as pool:
         results = list(pool.map(run_case, cases, chunksize=8))
     missing = labels - {c.label for c in cases}
     failed = [f"{r.case.label}: {r.reason}" for r in results if r.status != PASSED]

@@ -40,7 +40,8 @@ def _count(call: Call) -> Aggregator:
     def undo(acc: int, v: Any) -> int:
         return acc if v is None and call.arg_types else acc - 1
 
-    return Aggregator(T.BIGINT, lambda: 0, add, undo, lambda a, b: a + b, identity)
+    vector = "count_values" if call.arg_types else "count"
+    return Aggregator(T.BIGINT, lambda: 0, add, undo, lambda a, b: a + b, identity, vector=vector)
 
 
 udaf(
@@ -94,7 +95,7 @@ def _sum(call: Call) -> Aggregator:
         return acc if v is None else wrap(acc - v)
 
     adds = add if isinstance(t, T.Decimal) else add_number
-    return Aggregator(t, lambda: zero, adds, undo, plus, result)
+    return Aggregator(t, lambda: zero, adds, undo, plus, result, vector="sum")
 
 
 udaf(
@@ -158,7 +159,7 @@ def _avg(call: Call) -> Aggregator:
         return 0.0 if acc[1] == 0 else float(acc[0]) / acc[1]
 
     state = T.Struct((T.Field("SUM", t), T.Field("COUNT", T.BIGINT)))
-    return Aggregator(T.DOUBLE, lambda: [zero, 0], add, undo, merge, result, state)
+    return Aggregator(T.DOUBLE, lambda: [zero, 0], add, undo, merge, result, state, "avg")
 
 
 udaf(
@@ -193,7 +194,8 @@ def _extremum(pick: Callable[..., Any]) -> Callable[[Call], Aggregator]:
                 return v
             return pick(acc, v, key=key) if key else pick(acc, v)
 
-        return Aggregator(call.return_type, lambda: None, add, None, add, identity)
+        vector = "min" if pick is min else "max"
+        return Aggregator(call.return_type, lambda: None, add, None, add, identity, vector=vector)
 
     return build
 

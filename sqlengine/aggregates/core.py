@@ -50,6 +50,9 @@ class Aggregator:
     # ksqlDB's intermediate (aggregate state) schema; a format that cannot hold it (DELIMITED
     # and a STRUCT/ARRAY/MAP) rejects the query. None: the same as the return type.
     intermediate_type: T.SqlType | None = None
+    # What a vectorized GROUP BY may compute per group for `merge` (sqlengine.columnar.
+    # aggregation): count, count_values, sum, avg, min, max; None: add row by row.
+    vector: str | None = None
 
 
 @dataclass(frozen=True)

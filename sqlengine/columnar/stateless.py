@@ -47,17 +47,13 @@ def _string_key(columns: list[C.SourceColumn] | list[tuple[str, T.SqlType]], fmt
 class ColumnarStage:
     def __init__(
         self,
-        decoder: JsonBatchDecoder,
-        value_indexes: list[int],
-        key_index: int | None,
+        reader: SourceReader,
         where: ColumnFn | None,
         outputs: list[tuple[ColumnFn, pa.DataType]],
         key_count: int,
         encoder: JsonBatchEncoder,
     ) -> None:
-        self.decoder = decoder
-        self.value_indexes = value_indexes
-        self.key_index = key_index
+        self.reader = reader
         self.where = where
         self.outputs = outputs
         self.key_count = key_count
@@ -76,32 +72,11 @@ class ColumnarStage:
             and plan.aggregation is None
             and plan.join is None
             and plan.partitioning is None
-            and source.kind == "STREAM"
-            and source.window is None
-            and source.timestamp_column is None
-            and not source.header_columns
-            and source.value_format.name == "JSON"
-            and sink.value_format.name == "JSON"
-            and sink.timestamp_column is None
-            and sink.window is None
-            and _string_key(source.key_columns, source.key_format)
+            and qualifies_io(plan, source, sink)
         ):
             return None
-        values = [(c.name, c.type) for c in source.value_columns]
         keys = [(o.name, o.type) for o in plan.key_outputs]
         outputs = [(o.name, o.type) for o in plan.value_outputs]
-        single_value = len(values) == 1 and source.wrap_single_value is False
-        single_output = len(outputs) == 1 and sink.wrap_single_value is False
-        if (
-            single_value
-            or single_output
-            or not values
-            or not outputs
-            or not supported(values)
-            or not supported(outputs)
-            or not _string_key(keys, sink.key_format)
-        ):
-            return None
         node = project.input
         assert node is not None
         typer = Typer(Scope(node.columns))
@@ -117,13 +92,8 @@ class ColumnarStage:
                 compiled.append((compile_column(o.expr, typer), arrow_type(o.type)))
         except (NotVectorized, PlanError):
             return None
-        names = [c.name for c in source.columns]
-        value_indexes = [_PSEUDO + names.index(name) for name, _ in values]
-        key_index = _PSEUDO if source.key_columns else None
         return cls(
-            JsonBatchDecoder(values),
-            value_indexes,
-            key_index,
+            SourceReader(source),
             where,
             compiled,
             len(keys),
@@ -140,25 +110,13 @@ class ColumnarStage:
         return columns
 
     def _run(self, batch: RecordBatch) -> SinkColumns | None:
-        if any(batch.headers):
+        cols = self.reader.read(batch)
+        if cols is None:
             return None
-        timestamps, keys, values = batch.arrays()
-        decoded = self.decoder.decode(values)
-        if decoded is None:
-            return None
-        n = len(batch)
-        cols: Columns = dict(zip(self.value_indexes, decoded, strict=True))
-        cols[0] = timestamps
-        cols[1] = pa.scalar(batch.partition, pa.int32())
-        cols[2] = pa.array(batch.offsets, pa.int64())
-        if self.key_index is not None:
-            try:
-                cols[self.key_index] = keys.cast(pa.string())
-            except pa.ArrowInvalid:  # not UTF-8: the per-record path replaces bad bytes
-                return None
-        results = [_column(fn(cols), arrow, n) for fn, arrow in self.outputs]
+        timestamps, n = cols[0], len(batch)
+        results = [repeated(fn(cols), arrow, n) for fn, arrow in self.outputs]
         if self.where is not None:
-            mask = _column(self.where(cols), pa.bool_(), n)
+            mask = repeated(self.where(cols), pa.bool_(), n)
             results = [r.filter(mask) for r in results]
             timestamps = timestamps.filter(mask)
         encoded = self.encoder.encode(results[self.key_count :])
@@ -171,6 +129,70 @@ class ColumnarStage:
         return SinkColumns(timestamps, key_bytes, encoded)
 
 
+class SourceReader:
+    """A batch of a JSON stream as the columns of its rows (scope index -> array): the
+    pseudo columns, the key (one STRING at most) and the decoded values."""
+
+    def __init__(self, source: C.DataSource) -> None:
+        values = [(c.name, c.type) for c in source.value_columns]
+        self.decoder = JsonBatchDecoder(values)
+        names = [c.name for c in source.columns]
+        self.value_indexes = [_PSEUDO + names.index(name) for name, _ in values]
+        self.key_index = _PSEUDO if source.key_columns else None
+
+    def read(self, batch: RecordBatch) -> Columns | None:
+        """The batch's columns; None to process it per record."""
+        if any(batch.headers):
+            return None
+        timestamps, keys, values = batch.arrays()
+        decoded = self.decoder.decode(values)
+        if decoded is None:
+            return None
+        cols: Columns = dict(zip(self.value_indexes, decoded, strict=True))
+        cols[0] = timestamps
+        cols[1] = pa.scalar(batch.partition, pa.int32())
+        cols[2] = pa.array(batch.offsets, pa.int64())
+        if self.key_index is not None:
+            try:
+                cols[self.key_index] = keys.cast(pa.string())
+            except pa.ArrowInvalid:  # not UTF-8: the per-record path replaces bad bytes
+                return None
+        return cols
+
+
+def reads_json_stream(source: C.DataSource) -> bool:
+    """Can `SourceReader` read this source?"""
+    values = [(c.name, c.type) for c in source.value_columns]
+    return (
+        source.kind == "STREAM"
+        and source.window is None
+        and source.timestamp_column is None
+        and not source.header_columns
+        and source.value_format.name == "JSON"
+        and _string_key(source.key_columns, source.key_format)
+        and bool(values)
+        and not (len(values) == 1 and source.wrap_single_value is False)
+        and supported(values)
+    )
+
+
+def qualifies_io(plan: QueryPlan, source: C.DataSource, sink: SinkSpec) -> bool:
+    """Can a query read `source` and write `sink` vectorized? A JSON stream with at most one
+    KAFKA STRING key, into a JSON sink keyed the same way, its value columns and the query's
+    outputs of types the vectorized path holds, values wrapped in objects."""
+    outputs = [(o.name, o.type) for o in plan.value_outputs]
+    return (
+        reads_json_stream(source)
+        and sink.value_format.name == "JSON"
+        and sink.timestamp_column is None
+        and sink.window is None
+        and _string_key([(o.name, o.type) for o in plan.key_outputs], sink.key_format)
+        and bool(outputs)
+        and not (len(outputs) == 1 and sink.wrap_single_value is False)
+        and supported(outputs)
+    )
+
+
 def _reads_source(project: ProjectNode) -> bool:
     """Does the projection read the source's rows (maybe filtered), not a table function's
     flat map of them?"""
@@ -180,9 +202,11 @@ def _reads_source(project: ProjectNode) -> bool:
     return isinstance(node, SourceNode)
 
 
-def _column(value: pa.Array | pa.Scalar, arrow: pa.DataType, n: int) -> pa.Array:
-    """An expression's result as a column of n rows (a constant is repeated)."""
+def repeated(value: pa.Array | pa.Scalar, arrow: pa.DataType | None, n: int) -> pa.Array:
+    """An expression's result as a column of n rows (a constant is repeated), of type
+    `arrow` (None: the value's own)."""
     if isinstance(value, pa.Scalar):
+        arrow = arrow or value.type
         return pc.fill_null(pa.nulls(n, arrow), value) if value.is_valid else pa.nulls(n, arrow)
     if isinstance(value, pa.ChunkedArray):
         return value.combine_chunks()

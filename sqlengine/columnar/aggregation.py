@@ -1,0 +1,271 @@
+"""GROUP BY over a whole batch: rows of a stream (decoded and pre-projected as Arrow columns)
+grouped per key and window at once, each group's rows reduced to one partial result per
+aggregate, for the aggregation operator to fold into its stored groups.
+
+The per-record semantics hold: stream time advances row by row (a row is dropped when its
+window closed before it, by the stream time its own position in the batch has reached),
+rows with a NULL key are skipped without advancing stream time, groups come out in the
+order they were first changed (ksqlDB's record cache flushes in that order). A partial is
+only used where merging it gives exactly what adding the rows one by one gives: counts,
+integer sums and averages (Java's wrapping arithmetic is associative), MIN and MAX. A DOUBLE
+sum depends on the order of additions, so its group's values are handed over in row order
+for the aggregate to add one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from planner.builder import QueryPlan
+from planner.errors import PlanError
+from planner.scope import Scope
+from planner.typing import Typer
+from sqlengine import types as T
+from sqlengine.columnar.expressions import ColumnFn, NotVectorized, compile_column
+from sqlengine.columnar.stateless import SourceReader, reads_json_stream, repeated
+from sqlengine.log.base import RecordBatch
+
+# What an aggregate's partial is: "count" (COUNT(*)), "count_values" (COUNT(col)),
+# "sum", "avg", "min", "max" (merged into the stored accumulator), or "sum_values" and
+# "avg_values" (a DOUBLE sum or average: the group's non-NULL values in row order, added
+# to the stored sum one by one).
+PartialKind = str
+SEQUENTIAL = ("sum_values", "avg_values")
+_EXACT_MERGE = {"count", "count_values", "min", "max"}
+_INTEGERS = (T.Base.INTEGER, T.Base.BIGINT)
+# Keys grouped by Arrow as Python groups them (no DOUBLE: -0.0 and NaN group differently).
+_GROUP_KEY_TYPES = (T.STRING, T.INTEGER, T.BIGINT, T.BOOLEAN)
+_ARROW_AGGREGATE = {"count": "count", "count_values": "count", "min": "min", "max": "max"}
+
+
+def partial_kind(vector: str | None, arg_type: T.SqlType | None) -> PartialKind | None:
+    """How an aggregate of kind `vector` (`Aggregator.vector`) over `arg_type` takes a
+    batch; None when it takes none (the query aggregates per record)."""
+    if vector is None:
+        return None
+    if vector in ("sum", "avg"):
+        if arg_type is not None and arg_type.base in _INTEGERS:
+            return vector
+        double = arg_type is not None and arg_type.base is T.Base.DOUBLE
+        return f"{vector}_values" if double else None
+    return vector if vector in _EXACT_MERGE else None
+
+
+@dataclass
+class Groups:
+    """A batch's groups in first-change order, with what each aggregate takes from them."""
+
+    keys: list[tuple[Any, ...]]
+    windows: list[tuple[int, int] | None]
+    first_times: list[int]  # the time of each group's first row (a new group starts there)
+    last_times: list[int]  # the largest time among each group's rows
+    partials: list[list[Any]]  # per aggregate, per group
+    stream_time: int
+
+
+@dataclass(frozen=True)
+class Windowing:
+    kind: str | None  # None (no window) or TUMBLING
+    size: int = 0
+    grace: int = 0
+
+
+def group_batch(
+    times: pa.Array,
+    keys: Sequence[pa.Array],
+    args: Sequence[pa.Array | None],
+    kinds: Sequence[PartialKind],
+    window: Windowing,
+    stream_time: int,
+) -> Groups | None:
+    """The groups of a batch of rows (times, group key columns, one argument column per
+    aggregate: None for COUNT(*)); None when the batch must be aggregated per record."""
+    valid = None
+    for key in keys:
+        present = pc.is_valid(key)
+        valid = present if valid is None else pc.and_(valid, present)
+    if valid is not None and not pc.all(valid).as_py():
+        times, keys, args = _filter(valid, times, keys, args)
+    if len(times) == 0:
+        return Groups([], [], [], [], [[] for _ in kinds], stream_time)
+    if pc.min(times).as_py() < 0:
+        return None
+    reached = pc.max_element_wise(pc.cumulative_max(times), stream_time)
+    new_stream_time = int(pc.max(reached).as_py())
+    group_columns = list(keys)
+    if window.kind == "TUMBLING":
+        starts = pc.subtract(times, pc.modulo(times, window.size))
+        # A row whose window closed by the stream time reached at that row is dropped.
+        open_ = pc.greater(pc.add(starts, window.size), pc.subtract(reached, window.grace))
+        if not pc.all(open_).as_py():
+            times, keys, args = _filter(open_, times, keys, args)
+            starts = starts.filter(open_)
+        if len(times) == 0:
+            return Groups([], [], [], [], [[] for _ in kinds], new_stream_time)
+        group_columns = [*keys, starts]
+    elif window.kind is not None:
+        return None
+    codes = _group_codes(group_columns)
+    table = pa.table(
+        {
+            "g": codes,
+            "t": times,
+            "p": pa.array(range(len(times)), pa.int64()),
+            **{f"a{i}": a for i, a in enumerate(args) if a is not None},
+        }
+    )
+    aggregations: list[tuple[str, str]] = [("p", "min"), ("p", "count"), ("t", "max")]
+    for i, kind in enumerate(kinds):
+        if kind in _ARROW_AGGREGATE and kind != "count":
+            aggregations.append((f"a{i}", _ARROW_AGGREGATE[kind]))
+        elif kind in ("sum", "avg"):
+            aggregations += [(f"a{i}", "sum"), (f"a{i}", "count")]
+    grouped = table.group_by("g", use_threads=False).aggregate(aggregations).sort_by("g")
+    first = grouped.column("p_min")
+    group_keys = list(zip(*(k.take(first).to_pylist() for k in keys), strict=True))
+    if window.kind == "TUMBLING":
+        windows: list[tuple[int, int] | None] = [
+            (start, start + window.size) for start in group_columns[-1].take(first).to_pylist()
+        ]
+    else:
+        windows = [None] * len(group_keys)
+    return Groups(
+        group_keys,
+        windows,
+        times.take(first).to_pylist(),
+        grouped.column("t_max").to_pylist(),
+        _partials(grouped, table, kinds),
+        new_stream_time,
+    )
+
+
+def _filter(
+    mask: pa.Array, times: pa.Array, keys: Sequence[pa.Array], args: Sequence[pa.Array | None]
+) -> tuple[pa.Array, list[pa.Array], list[pa.Array | None]]:
+    return (
+        times.filter(mask),
+        [k.filter(mask) for k in keys],
+        [None if a is None else a.filter(mask) for a in args],
+    )
+
+
+def _group_codes(columns: Sequence[pa.Array]) -> pa.Array:
+    """One code per row: equal for rows of equal (key..., window), numbered in the order
+    the groups first appear."""
+    combined = None
+    for column in columns:
+        encoded = column.dictionary_encode()
+        indices = encoded.indices.cast(pa.int64())
+        width = len(encoded.dictionary)
+        combined = indices if combined is None else pc.add(pc.multiply(combined, width), indices)
+    assert combined is not None
+    return combined.dictionary_encode().indices
+
+
+def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) -> list[list[Any]]:
+    counts = grouped.column("p_count").to_pylist()
+    ordered = None
+    out: list[list[Any]] = []
+    for i, kind in enumerate(kinds):
+        if kind == "count":
+            out.append(counts)
+        elif kind in _ARROW_AGGREGATE:
+            out.append(grouped.column(f"a{i}_{_ARROW_AGGREGATE[kind]}").to_pylist())
+        elif kind in ("sum", "avg"):
+            sums = [s or 0 for s in grouped.column(f"a{i}_sum").to_pylist()]
+            if kind == "sum":
+                out.append(sums)
+            else:
+                present = grouped.column(f"a{i}_count").to_pylist()
+                out.append([[s, c] for s, c in zip(sums, present, strict=True)])
+        else:  # each group's non-NULL values in row order
+            if ordered is None:
+                ordered = pc.sort_indices(table, [("g", "ascending"), ("p", "ascending")])
+            values = table.column(f"a{i}").take(ordered).to_pylist()
+            groups, at = [], 0
+            for count in counts:
+                groups.append([v for v in values[at : at + count] if v is not None])
+                at += count
+            out.append(groups)
+    return out
+
+
+class ColumnarGroupBy:
+    """A GROUP BY over a JSON stream, a batch at once up to the groups: the source read as
+    columns, WHERE, group keys and aggregate arguments computed by Arrow, rows grouped."""
+
+    def __init__(
+        self,
+        reader: SourceReader,
+        where: ColumnFn | None,
+        keys: list[ColumnFn],
+        args: list[ColumnFn | None],
+        kinds: list[PartialKind],
+        window: Windowing,
+    ) -> None:
+        self.reader = reader
+        self.where = where
+        self.keys = keys
+        self.args = args
+        self.kinds = kinds
+        self.window = window
+        self.batches = 0
+
+    @classmethod
+    def build(
+        cls, plan: QueryPlan, scope: Scope, vectors: Sequence[str | None], window: Windowing
+    ) -> ColumnarGroupBy | None:
+        """The vectorized pre-aggregation of `plan` over its source's `scope`, given each
+        aggregate's `Aggregator.vector`; None when it has none."""
+        agg = plan.aggregation
+        if agg is None or plan.join is not None or not reads_json_stream(plan.source):
+            return None
+        if window.kind not in (None, "TUMBLING"):
+            return None
+        typer = Typer(scope)
+        try:
+            where = None
+            if plan.where is not None:
+                typer.infer(plan.where)
+                where = compile_column(plan.where, typer)
+            keys = []
+            for k in agg.keys:
+                if typer.infer(k.expr) not in _GROUP_KEY_TYPES:
+                    return None
+                keys.append(compile_column(k.expr, typer))
+            args: list[ColumnFn | None] = []
+            kinds = []
+            for call, vector in zip(agg.calls, vectors, strict=True):
+                if len(call.args) > 1:
+                    return None
+                arg_type = typer.infer(call.args[0]) if call.args else None
+                kind = partial_kind(vector, arg_type)
+                if kind is None:
+                    return None
+                kinds.append(kind)
+                args.append(compile_column(call.args[0], typer) if call.args else None)
+        except (NotVectorized, PlanError):
+            return None
+        return cls(SourceReader(plan.source), where, keys, args, kinds, window)
+
+    def run(self, batch: RecordBatch, stream_time: int) -> Groups | None:
+        """The batch's groups; None to aggregate it per record."""
+        cols = self.reader.read(batch)
+        if cols is None:
+            return None
+        n = len(batch)
+        times = cols[0]
+        keys = [repeated(fn(cols), None, n) for fn in self.keys]
+        args = [None if fn is None else repeated(fn(cols), None, n) for fn in self.args]
+        if self.where is not None:
+            mask = repeated(self.where(cols), pa.bool_(), n)
+            times, keys, args = _filter(mask, times, keys, args)
+        groups = group_batch(times, keys, args, self.kinds, self.window, stream_time)
+        if groups is not None:
+            self.batches += 1
+        return groups

@@ -1,0 +1,176 @@
+"""A stream enriched from a table, a whole batch at once: the stream's JSON decoded to Arrow
+columns, each distinct join key looked up in the table once, the table's columns gathered
+by Arrow's `take`, WHERE and SELECT by Arrow compute, the sink's records encoded column-wise.
+
+It runs a step only when the step read no table record: then every stream record of the
+step sees the same table, as it does per record. The step's partitions are merged in
+timestamp order as the per-record path merges them (each partition's batch must be in
+timestamp order, else the step runs per record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from grammar import ast
+from planner.builder import QueryPlan
+from planner.errors import PlanError
+from planner.joins import JoinPlan
+from planner.logical import SinkSpec
+from planner.typing import Typer
+from sqlengine import catalog as C
+from sqlengine import types as T
+from sqlengine.columnar import arrow_type
+from sqlengine.columnar.expressions import Columns, NotVectorized, compile_column
+from sqlengine.columnar.json_batch import JsonBatchDecoder, JsonBatchEncoder, supported
+from sqlengine.columnar.stateless import SinkColumns, qualifies_io, repeated
+from sqlengine.log.base import RecordBatch
+
+_PSEUDO = len(C.PSEUDO_COLUMNS)
+_BODY = 2  # a joined row: (ROWTIME, key, stream row..., table row...)
+
+
+class ColumnarLookupJoin:
+    def __init__(self, plan: QueryPlan, jp: JoinPlan, typer: Typer) -> None:
+        stream, table = jp.sources[0], jp.sources[1]
+        values = [(c.name, c.type) for c in stream.source.value_columns]
+        self.decoder = JsonBatchDecoder(values)
+        names = [c.name for c in stream.source.columns]
+        # Row index -> where a stream column comes from: the decoded values, or the key.
+        self.value_indexes = [_BODY + _PSEUDO + names.index(n) for n, _ in values]
+        self.stream_key_index = _BODY + _PSEUDO if stream.source.key_columns else None
+        self.table_offset = _BODY + table.offset
+        table_columns = [(0, C.ROWTIME, T.BIGINT)] + [
+            (_PSEUDO + i, c.name, c.type) for i, c in enumerate(table.source.columns)
+        ]
+        referenced = {col.index for col in typer.columns.values()}
+        self.table_columns = [
+            (self.table_offset + i, arrow_type(t), i)
+            for i, _, t in table_columns
+            if self.table_offset + i in referenced
+        ]
+        self.join_key = typer.columns[id(jp.steps[0].left_expr)].index
+        self.where = compile_column(plan.where, typer) if plan.where is not None else None
+        self.outputs = [(compile_column(o.expr, typer), arrow_type(o.type)) for o in plan.outputs]
+        self.key_count = len(plan.key_outputs)
+        self.encoder = JsonBatchEncoder([(o.name, o.type) for o in plan.value_outputs])
+        self.left_outer = jp.steps[0].kind == "LEFT"
+        self.batches = 0
+
+    @classmethod
+    def build(cls, plan: QueryPlan, sink: SinkSpec) -> ColumnarLookupJoin | None:
+        """The vectorized form of a one stream, one table join, if the plan has one."""
+        jp = plan.join
+        if jp is None or len(jp.steps) != 1 or jp.steps[0].shape != "STREAM_TABLE":
+            return None
+        if plan.aggregation is not None or plan.partitioning is not None:
+            return None
+        stream, table = jp.sources[0].source, jp.sources[1].source
+        if not qualifies_io(plan, stream, sink) or table.header_columns or table.window:
+            return None
+        if not supported([(c.name, c.type) for c in table.columns]):
+            return None
+        if not isinstance(jp.steps[0].left_expr, ast.ColumnRef):
+            return None
+        typer = Typer(jp.row_scope)
+        try:
+            if plan.where is not None:
+                typer.infer(plan.where)
+            for o in plan.outputs:
+                if typer.infer(o.expr) != o.type:
+                    return None
+            typer.infer(jp.steps[0].left_expr)
+            return cls(plan, jp, typer)
+        except (NotVectorized, PlanError, ValueError, KeyError):
+            return None
+
+    def run(
+        self, batches: Sequence[RecordBatch], match: Callable[[Any], Sequence[Any] | None]
+    ) -> SinkColumns | None:
+        """The sink's columns for the stream's `batches` (one per partition), or None to
+        run them per record."""
+        parts = []
+        for batch in batches:
+            if any(batch.headers):
+                return None
+            timestamps, keys, values = batch.arrays()
+            if (
+                len(timestamps) > 1
+                and not pc.all(pc.greater_equal(timestamps[1:], timestamps[:-1])).as_py()
+            ):
+                return None
+            decoded = self.decoder.decode(values)
+            if decoded is None:
+                return None
+            try:
+                key_strings = keys.cast(pa.string())
+            except pa.ArrowInvalid:
+                return None
+            parts.append((batch, timestamps, key_strings, decoded))
+        order = _merge_order([p[1] for p in parts])
+        timestamps = pa.concat_arrays([p[1] for p in parts]).take(order)
+        cols: Columns = {0: timestamps, _BODY: timestamps}
+        for i, index in enumerate(self.value_indexes):
+            cols[index] = pa.concat_arrays([p[3][i] for p in parts]).take(order)
+        if self.stream_key_index is not None:
+            cols[self.stream_key_index] = pa.concat_arrays([p[2] for p in parts]).take(order)
+        cols[_BODY + 1] = pa.concat_arrays(
+            [pa.nulls(len(p[1]), pa.int32()).fill_null(p[0].partition) for p in parts]
+        ).take(order)
+        cols[_BODY + 2] = pa.concat_arrays(
+            [pa.array(p[0].offsets, pa.int64()) for p in parts]
+        ).take(order)
+        join_keys = cols.get(self.join_key)
+        if join_keys is None:
+            return None
+        cols[1] = join_keys
+        found = self._gather(join_keys, cols, match)
+        if found is None:
+            return None
+        n = len(timestamps)
+        results = [repeated(fn(cols), arrow, n) for fn, arrow in self.outputs]
+        mask = found
+        if self.where is not None:
+            mask = pc.and_(mask, repeated(self.where(cols), pa.bool_(), n))
+        results = [r.filter(mask) for r in results]
+        encoded = self.encoder.encode(results[self.key_count :])
+        if encoded is None:
+            return None
+        self.batches += 1
+        keys = (
+            results[0].cast(pa.binary()) if self.key_count else pa.nulls(len(encoded), pa.binary())
+        )
+        return SinkColumns(timestamps.filter(mask), keys, encoded)
+
+    def _gather(
+        self, join_keys: pa.Array, cols: Columns, match: Callable[[Any], Sequence[Any] | None]
+    ) -> pa.Array | None:
+        """Looks each distinct key up once; puts the table's referenced columns in `cols`;
+        returns which rows have a result (all of them in a LEFT join)."""
+        encoded = join_keys.dictionary_encode()
+        rows = [match(key) for key in encoded.dictionary.to_pylist()]
+        # A NULL key (the extra last entry) matches no row: a LEFT join keeps it with NULLs.
+        hit = pa.array([row is not None for row in rows] + [self.left_outer], pa.bool_())
+        positions = encoded.indices.fill_null(len(rows))
+        for index, arrow, position in self.table_columns:
+            column = [None if row is None else row[position] for row in rows] + [None]
+            try:
+                cols[index] = pa.array(column, arrow).take(positions)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                return None
+        return hit.take(positions)
+
+
+def _merge_order(stamps: list[pa.Array]) -> pa.Array:
+    """The order `heapq.merge` gives the concatenated runs (each sorted by time): by time,
+    ties in run order."""
+    run = pa.concat_arrays(
+        [pa.nulls(len(s), pa.int32()).fill_null(i) for i, s in enumerate(stamps)]
+    )
+    position = pa.array(range(sum(len(s) for s in stamps)), pa.int64())
+    table = pa.table({"t": pa.concat_arrays(stamps), "r": run, "p": position})
+    return pc.sort_indices(table, [("t", "ascending"), ("r", "ascending"), ("p", "ascending")])
