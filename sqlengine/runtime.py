@@ -527,21 +527,23 @@ class StatelessQuery(PersistentQuery):
         self.started: dict[int, Worker] = {}
         if ctx.vectorized and isinstance(output, SinkEncoder):
             self.columnar = ColumnarStage.build(plan, output.sink)
-            partitions = len(self.positions)
-            if self.columnar is not None and ctx.stream_threads > 1 and partitions > 1:
-                self.tasks = StageTasks(plan, output.sink, min(ctx.stream_threads, partitions))
+            # The query's own process is one of its threads: it runs a step's first batch
+            # while workers run the others.
+            workers = min(ctx.stream_threads, len(self.positions)) - 1
+            if self.columnar is not None and workers > 0:
+                self.tasks = StageTasks(plan, output.sink, workers)
 
     def execution_modes(self) -> dict[str, str]:
         if self.columnar is None:
             return super().execution_modes()
         mode = "vectorized: Arrow batches, per record where a batch needs it"
         if self.tasks is not None:
-            mode += f"; on {self.tasks.processes} worker processes"
+            mode += f"; on this process and {self.tasks.processes} worker process(es)"
         return {"FILTER": mode, "PROJECT": mode}
 
     def _start(self, batches: list[RecordBatch]) -> None:
-        if self.tasks is not None and len(batches) > 1:
-            for batch in batches:
+        if self.tasks is not None:
+            for batch in batches[1:]:
                 worker = self.tasks.submit(batch)
                 if worker is not None:
                     self.started[batch.partition] = worker

@@ -157,8 +157,9 @@ def test_random_doubles_and_strings_encode_alike(tmp_path: Path, seed: int) -> N
 
 
 def test_worker_processes_give_the_same_records(tmp_path: Path) -> None:
-    """Batches large enough run in worker processes, one per partition, in parallel; the
-    sink still holds what the per-record path writes, in the same order per partition."""
+    """Batches large enough run in a worker process while the query's own process runs
+    another partition's; the sink still holds what the per-record path writes, in the same
+    order per partition."""
     rnd = random.Random(3)
     values = [_clean(rnd, i) for i in range(12_000)]
     keys = [b"k%d" % (i % 97) for i in range(len(values))]
@@ -180,7 +181,7 @@ def test_worker_processes_give_the_same_records(tmp_path: Path) -> None:
         )
         engine.close()
     (rows, _), (parallel, worker_batches) = results
-    assert worker_batches >= 2
+    assert worker_batches >= 1  # the first partition's batch runs in the query's process
     assert all(rows) and parallel == rows
 
 

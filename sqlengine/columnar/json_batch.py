@@ -72,7 +72,7 @@ class JsonBatchDecoder:
         raw = data.to_pybytes()
         if any(text in raw for text in _DECLINED_TEXT) or not _is_utf8(raw):
             return None
-        spellings = self._spellings(values[0].as_py(), raw)
+        spellings = self._spellings(values[0].as_py())
         if spellings is None:
             return None
         schema = pa.schema(
@@ -81,7 +81,9 @@ class JsonBatchDecoder:
                 for spelling, (_, t) in zip(spellings, self.columns, strict=True)
             ]
         )
-        options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        # Fields outside the schema are read too, so that another spelling of a column's
+        # name shows up as a column of its own.
+        options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
         read = pajson.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 20))
         try:
             table = pajson.read_json(
@@ -91,6 +93,10 @@ class JsonBatchDecoder:
             return None
         if table.num_rows != n:  # a value held more than one object
             return None
+        names = {name for name, _ in self.columns}
+        extra = table.schema.names[len(spellings) :]
+        if any(f in names or f.upper() in names for f in extra):
+            return None  # some value spells a column's field another way
         out = []
         for i, (_, t) in enumerate(self.columns):
             column = _exact(table.column(i).combine_chunks(), t)
@@ -99,16 +105,15 @@ class JsonBatchDecoder:
             out.append(column)
         return out
 
-    def _spellings(self, first_value: bytes, raw: bytes) -> list[str] | None:
-        """How each column's field is spelled in this batch's JSON (`raw`, every value),
-        learnt from the first value; None when some value spells a field another way."""
+    def _spellings(self, first_value: bytes) -> list[str] | None:
+        """How each column's field is spelled in this batch's JSON, learnt from the first
+        value (the reader then sees any other spelling as a field of its own)."""
         try:
             first = orjson.loads(first_value)
         except orjson.JSONDecodeError:
             return None
         if type(first) is not dict:
             return None
-        lowered = raw.lower()
         spellings = []
         for name, _ in self.columns:
             if name in first:
@@ -116,10 +121,7 @@ class JsonBatchDecoder:
             else:
                 same = [k for k in first if k.upper() == name]
                 spelling = same[-1] if same else name
-            if not spelling.isascii() or '"' in spelling or "\\" in spelling:
-                return None
-            quoted = f'"{spelling}"'.encode()
-            if raw.count(quoted) != lowered.count(quoted.lower()):
+            if not spelling.isascii():
                 return None
             spellings.append(spelling)
         return spellings
