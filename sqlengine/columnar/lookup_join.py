@@ -26,8 +26,8 @@ from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.columnar import arrow_type
 from sqlengine.columnar.expressions import Columns, NotVectorized, compile_column
-from sqlengine.columnar.json_batch import JsonBatchDecoder, JsonBatchEncoder, supported
-from sqlengine.columnar.stateless import SinkColumns, qualifies_io, repeated
+from sqlengine.columnar.json_batch import JsonBatchEncoder, supported
+from sqlengine.columnar.stateless import SinkColumns, SourceReader, qualifies_io, repeated
 from sqlengine.log.base import RecordBatch
 
 _PSEUDO = len(C.PSEUDO_COLUMNS)
@@ -37,12 +37,7 @@ _BODY = 2  # a joined row: (ROWTIME, key, stream row..., table row...)
 class ColumnarLookupJoin:
     def __init__(self, plan: QueryPlan, jp: JoinPlan, typer: Typer) -> None:
         stream, table = jp.sources[0], jp.sources[1]
-        values = [(c.name, c.type) for c in stream.source.value_columns]
-        self.decoder = JsonBatchDecoder(values)
-        names = [c.name for c in stream.source.columns]
-        # Row index -> where a stream column comes from: the decoded values, or the key.
-        self.value_indexes = [_BODY + _PSEUDO + names.index(n) for n, _ in values]
-        self.stream_key_index = _BODY + _PSEUDO if stream.source.key_columns else None
+        self.reader = SourceReader(stream.source)
         self.table_offset = _BODY + table.offset
         table_columns = [(0, C.ROWTIME, T.BIGINT)] + [
             (_PSEUDO + i, c.name, c.type) for i, c in enumerate(table.source.columns)
@@ -95,35 +90,20 @@ class ColumnarLookupJoin:
         run them per record."""
         parts = []
         for batch in batches:
-            if any(batch.headers):
+            cols = self.reader.read(batch)
+            if cols is None:
                 return None
-            timestamps, keys, values = batch.arrays()
-            if (
-                len(timestamps) > 1
-                and not pc.all(pc.greater_equal(timestamps[1:], timestamps[:-1])).as_py()
-            ):
+            times = cols[0]
+            if len(times) > 1 and not pc.all(pc.greater_equal(times[1:], times[:-1])).as_py():
                 return None
-            decoded = self.decoder.decode(values)
-            if decoded is None:
-                return None
-            try:
-                key_strings = keys.cast(pa.string())
-            except pa.ArrowInvalid:
-                return None
-            parts.append((batch, timestamps, key_strings, decoded))
-        order = _merge_order([p[1] for p in parts])
-        timestamps = pa.concat_arrays([p[1] for p in parts]).take(order)
-        cols: Columns = {0: timestamps, _BODY: timestamps}
-        for i, index in enumerate(self.value_indexes):
-            cols[index] = pa.concat_arrays([p[3][i] for p in parts]).take(order)
-        if self.stream_key_index is not None:
-            cols[self.stream_key_index] = pa.concat_arrays([p[2] for p in parts]).take(order)
-        cols[_BODY + 1] = pa.concat_arrays(
-            [pa.nulls(len(p[1]), pa.int32()).fill_null(p[0].partition) for p in parts]
-        ).take(order)
-        cols[_BODY + 2] = pa.concat_arrays(
-            [pa.array(p[0].offsets, pa.int64()) for p in parts]
-        ).take(order)
+            parts.append({i: repeated(c, None, len(batch)) for i, c in cols.items()})
+        order = _merge_order([p[0] for p in parts])
+        # The stream's row sits in the joined row after (ROWTIME, key).
+        cols: Columns = {
+            _BODY + i: pa.concat_arrays([p[i] for p in parts]).take(order) for i in parts[0]
+        }
+        timestamps = cols[_BODY]
+        cols[0] = timestamps
         join_keys = cols.get(self.join_key)
         if join_keys is None:
             return None

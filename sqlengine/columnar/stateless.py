@@ -139,6 +139,10 @@ class SourceReader:
         names = [c.name for c in source.columns]
         self.value_indexes = [_PSEUDO + names.index(name) for name, _ in values]
         self.key_index = _PSEUDO if source.key_columns else None
+        # A TIMESTAMP column (BIGINT epoch ms) gives the rows their time.
+        self.time_index = None
+        if source.timestamp_column is not None:
+            self.time_index = _PSEUDO + names.index(source.timestamp_column)
 
     def read(self, batch: RecordBatch) -> Columns | None:
         """The batch's columns; None to process it per record."""
@@ -149,6 +153,11 @@ class SourceReader:
         if decoded is None:
             return None
         cols: Columns = dict(zip(self.value_indexes, decoded, strict=True))
+        if self.time_index is not None:
+            # A NULL or negative time is logged (or fails the query) per record.
+            timestamps = cols[self.time_index]
+            if timestamps.null_count or pc.min(timestamps).as_py() < 0:
+                return None
         cols[0] = timestamps
         cols[1] = pa.scalar(batch.partition, pa.int32())
         cols[2] = pa.array(batch.offsets, pa.int64())
@@ -163,10 +172,11 @@ class SourceReader:
 def reads_json_stream(source: C.DataSource) -> bool:
     """Can `SourceReader` read this source?"""
     values = [(c.name, c.type) for c in source.value_columns]
+    time = source.column(source.timestamp_column) if source.timestamp_column else None
     return (
         source.kind == "STREAM"
         and source.window is None
-        and source.timestamp_column is None
+        and (time is None or (time.type == T.BIGINT and source.timestamp_format is None))
         and not source.header_columns
         and source.value_format.name == "JSON"
         and _string_key(source.key_columns, source.key_format)
