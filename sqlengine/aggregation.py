@@ -16,6 +16,7 @@ from operator import add
 from typing import Any
 
 from sqlengine.aggregates import Aggregator
+from sqlengine.aggregates.core import identity
 from sqlengine.columnar.aggregation import Groups, PartialKind
 from sqlengine.state import KeyValueStore, frozen
 
@@ -79,6 +80,7 @@ class AggregateOperator:
         # Keys with ARRAY/MAP/STRUCT values need a hashable form in the store.
         self.complex_keys = complex_keys
         self._add_row = self._compile_add_row()
+        self.results = self._compile_results()
 
     # ---------------------------------------------------------------- helpers
 
@@ -118,10 +120,21 @@ class AggregateOperator:
         list per group, updated in place: the least memory a group can cost here."""
         return [*self._fresh(), ts]
 
-    def results(self, accs: list[Any]) -> tuple[Any, ...]:
-        """The results of a group entry (or a bare accumulator list): the trailing record
-        time of an entry is past the aggregators, so zip stops before it."""
-        return tuple(a.result(acc) for a, acc in zip(self.aggregators, accs, strict=False))
+    def _compile_results(self) -> Callable[[list[Any]], tuple[Any, ...]]:
+        """`results(entry)`: each aggregate's result of a group entry (or a bare accumulator
+        list; the trailing record time of an entry is not read), generated once per query:
+        it runs for every update. An accumulator that is its result is taken as it is."""
+        env: dict[str, Any] = {}
+        terms = []
+        for i, agg in enumerate(self.aggregators):
+            if agg.result is identity:
+                terms.append(f"e[{i}]")
+            else:
+                env[f"r{i}"] = agg.result
+                terms.append(f"r{i}(e[{i}])")
+        source = f"def results(e):\n    return ({''.join(t + ', ' for t in terms)})\n"
+        exec(source, env)  # noqa: S102 - built from positions only
+        return env["results"]  # type: ignore[no-any-return]
 
     def _apply(
         self, accs: list[Any], args: list[Any], fns: list[Callable[[Any, Any], Any]]
