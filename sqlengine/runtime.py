@@ -21,6 +21,7 @@ from sqlengine import serde
 from sqlengine import types as T
 from sqlengine.codegen import compile_stage
 from sqlengine.columnar.stateless import ColumnarStage, SinkColumns
+from sqlengine.exactly_once import OutputGuard
 from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
@@ -214,6 +215,8 @@ class SinkEncoder:
     registry: SchemaRegistry | None = None
     # A key PARTITION BY builds of several columns is written even when all of them are NULL.
     keep_null_keys: bool = False
+    # A stateless query's guard: output records written before a crash are not written again.
+    guard: OutputGuard | None = None
 
     def __post_init__(self) -> None:
         topic = self.sink.topic
@@ -291,12 +294,12 @@ class SinkEncoder:
             stamps.append(ts)
             headers.append(row[-1])
         if keys:
-            self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
+            self._append(keys, values, stamps, headers)
 
     def write_columns(self, columns: SinkColumns) -> None:
         """Appends a batch the vectorized path encoded already."""
         if len(columns.values):
-            self.log.append_batch(self.sink.topic, columns.keys, columns.values, columns.timestamps)
+            self._append(columns.keys, columns.values, columns.timestamps, None)
 
     def _write_plain(self, rows: list[tuple[Any, ...]]) -> None:
         """`write` for the common batch: unwindowed, record times as they are, no tombstones.
@@ -318,6 +321,16 @@ class SinkEncoder:
         values = [value_ser(row[1 + n : -1]) for row in rows]
         stamps = [row[0] for row in rows]
         headers = [row[-1] for row in rows]
+        self._append(keys, values, stamps, headers)
+
+    def _append(self, keys: Any, values: Any, stamps: Any, headers: list[Any] | None) -> None:
+        """Appends records (lists or Arrow arrays), less those a crash left written."""
+        if self.guard is not None and self.guard.written:
+            skip = self.guard.skipped(len(keys))
+            keys, values, stamps = keys[skip:], values[skip:], stamps[skip:]
+            headers = headers[skip:] if headers else headers
+            if not len(keys):
+                return
         self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
 
 
@@ -446,25 +459,32 @@ class PersistentQuery:
 
     def step(self, max_records: int = 10000) -> int:
         """Process what is available (up to max_records per partition); returns the count."""
-        done = 0
         topic = self.plan.source.topic
-        batches = [
-            batch
-            for partition, offset in self.positions.items()
-            if len(batch := self.log.read(topic, partition, offset, max_records))
-        ]
-        self._start(batches)
+        batches = []
+        for partition, offset in self.positions.items():
+            limit = self._read_limit(topic, partition, offset, max_records)
+            if limit and len(batch := self.log.read(topic, partition, offset, limit)):
+                batches.append(batch)
+        if not batches:
+            return 0
+        entries = self._start(batches)
         for batch in batches:
             self._process_batch(batch)
             self._flush()
             self.positions[batch.partition] = batch.next_offset
-            self.ctx.commit(self.group, {(topic, batch.partition): batch.next_offset})
-            done += len(batch)
-        return done
+        offsets = {(topic, batch.partition): batch.next_offset for batch in batches}
+        self.ctx.commit(self.group, {**offsets, **entries})
+        return sum(len(batch) for batch in batches)
 
-    def _start(self, batches: list[RecordBatch]) -> None:
+    def _read_limit(self, topic: str, partition: int, offset: int, max_records: int) -> int:
+        """How many records a step reads from a partition."""
+        return max_records
+
+    def _start(self, batches: list[RecordBatch]) -> dict[tuple[str, int], int]:
         """Called with a step's batches (one per partition) before they are processed in
-        order: a query may start work on them in parallel here."""
+        order: a query may start work on them in parallel here. Returns entries for the
+        step's commit to carry."""
+        return {}
 
     def _process_batch(self, batch: RecordBatch) -> None:
         self._process(self.decoder.decode(batch))
@@ -520,6 +540,11 @@ class StatelessQuery(PersistentQuery):
         )
         self.null_row_keys = null_row_keys(plan, self._on_error)
         self.output = output
+        # Into a stream, each output exactly once across crashes (`exactly_once`).
+        self.guard: OutputGuard | None = None
+        if ctx.transient_start is None and isinstance(output, SinkEncoder):
+            if output.sink.kind == "STREAM":
+                self.guard = output.guard = OutputGuard(ctx.log, self.group, output.sink.topic)
         # A query writing to a topic runs each batch vectorized when the batch allows.
         self.columnar = None
         self.tasks: StageTasks | None = None
@@ -541,12 +566,20 @@ class StatelessQuery(PersistentQuery):
             mode += f"; on this process and {self.tasks.processes} worker process(es)"
         return {"FILTER": mode, "PROJECT": mode}
 
-    def _start(self, batches: list[RecordBatch]) -> None:
+    def _read_limit(self, topic: str, partition: int, offset: int, max_records: int) -> int:
+        if self.guard is None:
+            return max_records
+        return self.guard.read_limit(topic, partition, offset, max_records)
+
+    def _start(self, batches: list[RecordBatch]) -> dict[tuple[str, int], int]:
         if self.tasks is not None:
             for batch in batches[1:]:
                 worker = self.tasks.submit(batch)
                 if worker is not None:
                     self.started[batch.partition] = worker
+        if self.guard is None:
+            return {}
+        return self.guard.begin_step({(b.topic, b.partition): b.next_offset for b in batches})
 
     def _process_batch(self, batch: RecordBatch) -> None:
         if self.columnar is not None:

@@ -1,0 +1,73 @@
+"""Exactly-once output of a stateless query into a stream: a crash between a step's appends
+to the sink and the commit of its input offsets must not leave the step's records twice.
+
+Before its first append, each step records, in a consumer group of its own
+(`<group>-output`, one atomic write), its number, the input it read (each partition's batch
+end) and the sink's end offsets; the step's commit carries the same number in the query's
+group. A query that starts and finds the recorded step newer than the committed one replays
+it: it reads exactly the batches that step read, which give the same output records in the
+same order (a stateless query maps each input record to its outputs alone), and it writes
+none of the first as many as the sink gained past the recorded end offsets. So the sink
+holds each output once, wherever the crash fell.
+
+Steps of the engine's queries and its INSERT statements run one at a time, so nothing else
+appends between a step's record and its commit. A client writing into the same stream by
+/inserts-stream at that very moment is the exception: its records would be counted as the
+step's.
+"""
+
+from __future__ import annotations
+
+from sqlengine.log.base import Log
+
+STEP = ("$step", 0)  # the committed entry holding a step number
+_READ = "$read:"  # entries (`$read:<topic>`, partition) -> the end of the batch a step read
+
+
+class OutputGuard:
+    def __init__(self, log: Log, group: str, sink: str) -> None:
+        self.log = log
+        self.sink = sink
+        self.intents = f"{group}-output"
+        self.step = log.committed(group).get(STEP, 0)
+        recorded = log.committed(self.intents)
+        # The step to replay: where each partition's batch ended, and how many of its
+        # output records the sink holds already.
+        self.replay_ends: dict[tuple[str, int], int] = {}
+        self.replay_sink_ends: dict[tuple[str, int], int] = {}
+        self.written = 0
+        if recorded.get(STEP, 0) > self.step:
+            for (name, partition), offset in recorded.items():
+                if name.startswith(_READ):
+                    self.replay_ends[(name[len(_READ) :], partition)] = offset
+                elif name == sink:
+                    self.replay_sink_ends[(name, partition)] = offset
+                    self.written += max(0, log.end_offset(name, partition) - offset)
+
+    def read_limit(self, topic: str, partition: int, offset: int, max_records: int) -> int:
+        """How many records a step may read from a partition: a replayed step what the
+        step it replays read, no more."""
+        if not self.replay_ends:
+            return max_records
+        return max(0, min(max_records, self.replay_ends.get((topic, partition), 0) - offset))
+
+    def begin_step(self, reads: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
+        """Records a step before it appends (`reads`: each batch's end); returns the entry
+        its commit carries."""
+        info = self.log.topic(self.sink)
+        ends = {(self.sink, p): self.log.end_offset(self.sink, p) for p in range(info.partitions)}
+        if self.replay_ends:
+            # A replay keeps the replayed step's sink ends: if it crashes too, the next
+            # replay leaves out what both wrote.
+            ends = self.replay_sink_ends
+        self.replay_ends, self.replay_sink_ends = {}, {}
+        self.step += 1
+        batches = {(f"{_READ}{topic}", p): end for (topic, p), end in reads.items()}
+        self.log.commit(self.intents, {**ends, **batches, STEP: self.step})
+        return {STEP: self.step}
+
+    def skipped(self, count: int) -> int:
+        """Of a step's next `count` output records, how many the sink holds already."""
+        skip = min(self.written, count)
+        self.written -= skip
+        return skip
