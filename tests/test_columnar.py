@@ -185,6 +185,20 @@ def test_worker_processes_give_the_same_records(tmp_path: Path) -> None:
     assert all(rows) and parallel == rows
 
 
+def _sinks_and_runs(engine: Engine, sinks: list[str]) -> tuple[list[list[tuple]], list[int]]:
+    """The records of each sink's two partitions, and how many batches each query ran
+    vectorized (-1: none could); closes the engine."""
+    queries = list(engine.executor.running.values())  # type: ignore[attr-defined]
+    ran = [q.columnar.batches if q.columnar is not None else -1 for q in queries]
+    records = []
+    for sink in sinks:
+        for p in range(2):
+            batch = engine.log.read(sink, p, 0, 100_000)
+            records.append(list(zip(batch.keys, batch.values, batch.timestamps, strict=True)))
+    engine.close()
+    return records, ran
+
+
 JOIN_DDL = """
 CREATE STREAM orders (itemid STRING KEY, orderid INT, units INT, note STRING)
     WITH (kafka_topic='orders', value_format='JSON', partitions=2);
@@ -230,15 +244,7 @@ def _join_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]
         if step % 4 == 3:  # the table changes: those steps read table records too
             items(range(30, 50), step * 1000 + 500)
         engine.run_until_idle()
-    queries = list(engine.executor.running.values())  # type: ignore[attr-defined]
-    ran = [q.columnar.batches if q.columnar is not None else -1 for q in queries]
-    sinks = []
-    for i in range(len(JOINS)):
-        for p in range(2):
-            batch = engine.log.read(f"J{i}", p, 0, 100_000)
-            sinks.append(list(zip(batch.keys, batch.values, batch.timestamps, strict=True)))
-    engine.close()
-    return sinks, ran
+    return _sinks_and_runs(engine, [f"J{i}" for i in range(len(JOINS))])
 
 
 def test_vectorized_lookup_join_equals_per_record_join(tmp_path: Path) -> None:
@@ -294,15 +300,7 @@ def _agg_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]]
         keys = [b"id%d" % rnd.randint(0, 7) for _ in range(n)]
         engine.log.append_batch("r", keys, values, stamps)
         engine.run_until_idle()
-    queries = list(engine.executor.running.values())  # type: ignore[attr-defined]
-    ran = [q.columnar.batches if q.columnar is not None else -1 for q in queries]
-    sinks = []
-    for i in range(len(AGGREGATES)):
-        for p in range(2):
-            batch = engine.log.read(f"T{i}", p, 0, 100_000)
-            sinks.append(list(zip(batch.keys, batch.values, batch.timestamps, strict=True)))
-    engine.close()
-    return sinks, ran
+    return _sinks_and_runs(engine, [f"T{i}" for i in range(len(AGGREGATES))])
 
 
 def test_vectorized_group_by_equals_per_record_group_by(tmp_path: Path) -> None:
