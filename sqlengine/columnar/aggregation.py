@@ -195,26 +195,18 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
     return out
 
 
+@dataclass
 class ColumnarGroupBy:
     """A GROUP BY over a JSON stream, a batch at once up to the groups: the source read as
     columns, WHERE, group keys and aggregate arguments computed by Arrow, rows grouped."""
 
-    def __init__(
-        self,
-        reader: SourceReader,
-        where: ColumnFn | None,
-        keys: list[ColumnFn],
-        args: list[ColumnFn | None],
-        kinds: list[PartialKind],
-        window: Windowing,
-    ) -> None:
-        self.reader = reader
-        self.where = where
-        self.keys = keys
-        self.args = args
-        self.kinds = kinds
-        self.window = window
-        self.batches = 0
+    reader: SourceReader
+    where: ColumnFn | None
+    keys: list[ColumnFn]
+    args: list[ColumnFn | None]  # None: COUNT(*)
+    kinds: list[PartialKind]
+    window: Windowing
+    batches: int = 0  # batches grouped vectorized
 
     @classmethod
     def build(

@@ -44,22 +44,15 @@ def _string_key(columns: list[C.SourceColumn] | list[tuple[str, T.SqlType]], fmt
     return not types or (len(types) == 1 and types[0] == T.STRING and fmt.name == "KAFKA")
 
 
+@dataclass
 class ColumnarStage:
-    def __init__(
-        self,
-        reader: SourceReader,
-        where: ColumnFn | None,
-        outputs: list[tuple[ColumnFn, pa.DataType]],
-        key_count: int,
-        encoder: JsonBatchEncoder,
-    ) -> None:
-        self.reader = reader
-        self.where = where
-        self.outputs = outputs
-        self.key_count = key_count
-        self.encoder = encoder
-        self.batches = 0  # batches run vectorized
-        self.declined = 0  # batches left to the per-record path
+    reader: SourceReader
+    where: ColumnFn | None
+    outputs: list[tuple[ColumnFn, pa.DataType]]  # (expression, result type), keys first
+    key_count: int
+    encoder: JsonBatchEncoder
+    batches: int = 0  # batches run vectorized
+    declined: int = 0  # batches left to the per-record path
 
     @classmethod
     def build(cls, plan: QueryPlan, sink: SinkSpec) -> ColumnarStage | None:
