@@ -68,8 +68,8 @@ class MaterializedTable:
         self.stores = StateStores(log, state_dir)
         # Entries: store key (key values, window) -> (sort key, row).
         self.store = self.stores.open(self.changelog, self.group)
-        # Windows per key, so a windowed key lookup reads only that key's windows (windows
-        # expire, so this stays small; an unwindowed table needs no scan to start).
+        # Windows per key, so a windowed key lookup reads only that key's windows; an
+        # unwindowed table needs neither this index nor the scan that builds it.
         self.windows: dict[Any, set[tuple[int, int]]] = {}
         if self.windowed:
             for store_key in self.store.keys():
@@ -91,6 +91,7 @@ class MaterializedTable:
             key_bytes = dict(zip(batch.offsets, batch.keys, strict=True))
             for row, tombstone in self.decoder.decode(batch):
                 self._apply(row, tombstone, key_bytes[row[2]])
+            self.store.flush()
             self.positions[partition] = batch.next_offset
             self.stores.commit(self.group, {(topic, partition): batch.next_offset})
             done += len(batch)

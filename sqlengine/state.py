@@ -6,17 +6,19 @@ made durable by a changelog topic in the log.
     store.put(key, value); store.get(key); store.delete(key); store.items()
     store.flush()                           # dirty entries -> the changelog topic
     stores.commit(group, input_offsets)     # the group's offsets, then the local writes
+    stores.close()
 
 The changelog topic is the source of truth; the local RocksDB (`<state_dir>/<changelog>/`)
 holds what it has applied of it, with a checkpoint (the changelog offset reached) written in
-the same WriteBatch as the data. A commit appends the dirty entries to the changelog, then
-commits the group's input offsets together with the changelog position they go with (one
-atomic group commit), then writes the entries and the checkpoint locally. So after a crash
-at any point the local checkpoint is at or before the committed position: a store replays
-only the changelog records between the two. Records appended after the committed position
-belong to a batch whose input was not committed: the store leaves them out, the input is
-processed again from the same state and rewrites the same keys, so they never count twice
-(and later replays, which reach past them, see them overwritten). Missing or unreadable
+the same WriteBatch as the data. A flush appends the dirty entries to the changelog; a commit
+then commits the group's input offsets together with the changelog position they go with
+(one atomic group commit), then writes the entries and the checkpoint locally (dirty entries
+not flushed, of a step that failed halfway, are not committed). So after a crash at any
+point the local checkpoint is at or before the committed position: a store replays only the
+changelog records between the two. Records appended after the committed position belong
+to a batch whose input was not committed: the store leaves them out, the input is processed
+again from the same state and rewrites the same keys, so they never count twice (and later
+replays, which reach past them, see them overwritten). Missing or unreadable
 local state, or state of another incarnation of the changelog topic (an id in the topic's
 config), is rebuilt from the changelog.
 
@@ -170,7 +172,7 @@ class MemoryStore(KeyValueStore):
     """A transient query's state: the cache is the whole store."""
 
     def items(self) -> Iterator[tuple[Any, Any]]:
-        return iter(self.cache.items())
+        return iter(list(self.cache.items()))  # a snapshot, as a persistent store's scan
 
 
 def _options() -> Options:
@@ -181,9 +183,12 @@ def _options() -> Options:
     options.set_write_buffer_size(8 << 20)
     options.set_max_write_buffer_number(2)
     options.set_keep_log_file_num(1)
+    # Misses are common (a new group's key): Bloom filters, on the memtable too (half the
+    # cost of a miss), answer most without a search.
+    options.set_memtable_prefix_bloom_ratio(0.1)
+    options.set_memtable_whole_key_filtering(True)
     table = BlockBasedOptions()
     table.set_block_cache(Cache(8 << 20))
-    # Misses are common (a new group's key): a Bloom filter answers most without a read.
     table.set_bloom_filter(10, False)
     options.set_block_based_table_factory(table)
     return options
@@ -367,8 +372,8 @@ class PersistentStore(KeyValueStore):
 
 class StateStores:
     """The stores of a query (or of a materialized table), by consumer group, and their
-    commit: changelog appends, then the group's input offsets with the changelog positions
-    in one group commit, then the local writes."""
+    commit: the group's input offsets with the positions of what the stores have flushed to
+    their changelogs, in one group commit, then the local writes."""
 
     def __init__(self, log: Log, state_dir: Path, cache_entries: int = CACHE_ENTRIES) -> None:
         self.log = log
@@ -386,8 +391,6 @@ class StateStores:
 
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         stores = self.stores.get(group, [])
-        for store in stores:
-            store.flush()
         positions = {store.position: store.logged_end for store in stores}
         self.log.commit(group, {**offsets, **positions})
         for store in stores:

@@ -34,18 +34,25 @@ def _reopen(
     return stores, stores.open(CHANGELOG, GROUP)
 
 
+def _commit(stores: StateStores, store: PersistentStore) -> None:
+    """A step's end: its state flushed to the changelog, then committed with its input."""
+    store.flush()
+    stores.commit(GROUP, INPUT)
+
+
 def test_committed_entries_survive_reopen_without_replaying_the_changelog(
     log: EmbeddedLog, tmp_path: Path
 ) -> None:
     stores, store = _reopen(log, tmp_path / "state")
     store.put(("a",), [1, 2])
     store.put(("b",), [3])
-    stores.commit(GROUP, INPUT)
+    _commit(stores, store)
     store.put(("a",), [9])
     store.delete(("b",))
     store.put(("c",), {"x": 1})
+    _commit(stores, store)
+    store.put(("d",), [0])  # never flushed (a step failed halfway): not committed
     stores.commit(GROUP, INPUT)
-    store.put(("d",), [0])  # never committed: not durable
     stores.close()
 
     stores, restored = _reopen(log, tmp_path / "state")
@@ -61,9 +68,9 @@ def test_missing_local_state_is_rebuilt_from_the_changelog(
     stores, store = _reopen(log, tmp_path / "state")
     for i in range(1000):
         store.put((f"k{i}",), [i])
-    stores.commit(GROUP, INPUT)
+    _commit(stores, store)
     store.delete(("k0",))
-    stores.commit(GROUP, INPUT)
+    _commit(stores, store)
     stores.close()
 
     for broken in ("deleted", "corrupt"):
@@ -87,7 +94,7 @@ def test_uncommitted_changelog_tail_is_left_out_and_a_committed_one_replayed(
     write: the store replays them."""
     stores, store = _reopen(log, tmp_path / "state")
     store.put(("n",), [1])
-    stores.commit(GROUP, INPUT)
+    _commit(stores, store)
     store.put(("n",), [2])
     store.flush()  # appended to the changelog, then "killed" before the commit
     stores.close()
@@ -116,7 +123,7 @@ def test_store_larger_than_its_cache_round_trips(log: EmbeddedLog, tmp_path: Pat
             store.put((f"k{i}", i % 7), [i, Decimal(i) / 4])
         if batch % 3 == 0:
             store.delete((f"k{batch}", batch % 7))
-        stores.commit(GROUP, INPUT)
+        _commit(stores, store)
         assert len(store.cache) <= 100
     deleted = {(f"k{b}", b % 7) for b in range(0, 20, 3)}
     expected = {
@@ -130,7 +137,7 @@ def test_store_larger_than_its_cache_round_trips(log: EmbeddedLog, tmp_path: Pat
     entry = store.get(("k4321", 4321 % 7))  # from disk into the cache, changed in place
     entry[0] = -1
     store.dirty[("k4321", 4321 % 7)] = entry
-    stores.commit(GROUP, INPUT)
+    _commit(stores, store)
     stores.close()
 
     stores, store = _reopen(log, tmp_path / "state", cache_entries=100)
@@ -144,7 +151,7 @@ def test_a_recreated_changelog_topic_does_not_adopt_old_local_state(
 ) -> None:
     stores, store = _reopen(log, tmp_path / "state")
     store.put(("old",), [1])
-    stores.commit(GROUP, INPUT)
+    _commit(stores, store)
     stores.close()
     log.delete_topic(CHANGELOG)  # the table was dropped, and one of the same name created
 
@@ -181,7 +188,7 @@ def test_windowed_state_is_bounded_by_retention(log: EmbeddedLog, tmp_path: Path
     operator = AggregateOperator([count], [1], 1, spec, store, complex_keys=False)
     for second in range(20):
         operator.add_rows([(second * 1_000, "k", 1)])
-        stores.commit(GROUP, INPUT)
+        _commit(stores, store)
     windows = [skey[1] for skey in store.keys() if isinstance(skey[0], tuple)]
     # Only windows ending within retention of stream time (19s) remain; 20 were created.
     assert windows and all(end >= 19_000 - 3_000 for _, end in windows)

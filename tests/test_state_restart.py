@@ -225,3 +225,27 @@ def test_kill_9_at_random_points_restarts_to_the_exact_aggregates(tmp_path: Path
     assert sum(n for _, n, _ in expected["TOTALS"]) >= 3 * 700
     assert _pulled(engine) == expected
     engine.close()
+
+
+def test_restarted_lookups_take_the_key_type_and_dropped_tables_leave_no_state(
+    tmp_path: Path,
+) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(
+        "CREATE STREAM m (k DOUBLE KEY, v INT) "
+        "WITH (kafka_topic='m', value_format='JSON', partitions=1);"
+    )
+    engine.execute("CREATE TABLE by_k AS SELECT k, COUNT(*) AS n FROM m GROUP BY k;")
+    doomed = engine.execute("CREATE TABLE doomed AS SELECT k, SUM(v) AS s FROM m GROUP BY k;")
+    engine.execute("INSERT INTO m (k, v) VALUES (1.0, 5); INSERT INTO m (k, v) VALUES (2.5, 1);")
+    engine.run_until_idle()
+    engine.execute("DROP TABLE doomed;")
+    doomed_id = doomed[0].query_id  # type: ignore[attr-defined]
+    engine.close()
+
+    engine = Engine(tmp_path)
+    # Nothing cached after a restart: the lookup reads RocksDB, where 1 is not 1.0.
+    assert engine.execute("SELECT * FROM by_k WHERE k = 1;")[0].rows == [[1.0, 1]]  # type: ignore[attr-defined]
+    local = [d.name for d in (tmp_path / "state").iterdir()]
+    assert local and not [name for name in local if doomed_id in name]
+    engine.close()
