@@ -108,6 +108,15 @@ class RecordBatch:
         """The offset to read from after this batch (only meaningful when non-empty)."""
         return self._offsets[-1] + 1
 
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+        """Pickles the batch's own bytes only: a batch read from the log is a slice of its
+        frames, whose whole buffers an Arrow array would otherwise carry along."""
+        columns = [
+            pa.concat_arrays([c]) if isinstance(c, pa.Array) else c
+            for c in (self._timestamps, self._keys, self._values)
+        ]
+        return (RecordBatch, (self.topic, self.partition, self._offsets, *columns, self.headers))
+
     def records(self) -> list[Record]:
         return [
             Record(self.topic, self.partition, o, t, k, v, h)
