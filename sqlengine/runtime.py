@@ -23,7 +23,7 @@ from sqlengine.codegen import compile_stage
 from sqlengine.columnar.stateless import ColumnarStage, SinkColumns
 from sqlengine.exactly_once import OutputGuard
 from sqlengine.flatmap import projection_stage
-from sqlengine.log.base import Log, RecordBatch
+from sqlengine.log.base import Log, RecordBatch, default_partition
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
@@ -35,6 +35,9 @@ from sqlengine.windowed_keys import split_windowed_key, windowed_key
 
 def format_info(fmt: C.Format) -> serde.FormatInfo:
     return serde.FormatInfo(fmt.name, dict(fmt.properties))
+
+
+_KEY_PARTITIONS_CACHED = 100_000  # base key -> partition entries a windowed sink keeps
 
 
 class QueryFailure(Exception):
@@ -236,6 +239,7 @@ class SinkEncoder:
             registry=self.registry,
         )
         self.nkeys = len(self.key_types)
+        self._partitions_by_key: dict[bytes | None, int] = {}
         # Keys of primitive columns are hashable, so a batch can serialize each once.
         self.primitive_keys = all(t.is_primitive for _, t in self.key_types)
         self.extract_ts: Callable[[Sequence[Any]], int | None] | None = None
@@ -275,6 +279,9 @@ class SinkEncoder:
             return
         n = self.nkeys
         keys, values, stamps, headers = [], [], [], []
+        # Kafka Streams puts a windowed record where its key without the window goes (its
+        # WindowedStreamPartitioner), so every window of a key shares a partition.
+        partitions: list[int] | None = [] if windows is not None else None
         for i, row in enumerate(rows):
             tombstone = i in tombstones
             ts = row[0]
@@ -286,7 +293,8 @@ class SinkEncoder:
             # An all-NULL key is a null key (not one NULL column): ksqlDB writes no key bytes.
             keep = self.keep_null_keys or any(k is not None for k in key)
             key_bytes = self.key_ser(key) if keep else None
-            if windows is not None:
+            if partitions is not None and windows is not None:
+                partitions.append(self._base_partition(key_bytes))
                 start, end = windows[i]
                 key_bytes = windowed_key(key_bytes, start, end, self.sink.session_windows)
             keys.append(key_bytes)
@@ -294,7 +302,19 @@ class SinkEncoder:
             stamps.append(ts)
             headers.append(row[-1])
         if keys:
-            self._append(keys, values, stamps, headers)
+            self._append(keys, values, stamps, headers, partitions)
+
+    def _base_partition(self, key_bytes: bytes | None) -> int:
+        partition = self._partitions_by_key.get(key_bytes)
+        if partition is None:
+            if len(self._partitions_by_key) >= _KEY_PARTITIONS_CACHED:
+                self._partitions_by_key.clear()
+            info = self.log.topic(self.sink.topic)
+            count = info.partitions if info is not None else 1
+            # A NULL key (no window record has one) goes where Kafka puts null keys first.
+            partition = default_partition(key_bytes, count)
+            self._partitions_by_key[key_bytes] = partition
+        return partition
 
     def write_columns(self, columns: SinkColumns) -> None:
         """Appends a batch the vectorized path encoded already."""
@@ -323,15 +343,37 @@ class SinkEncoder:
         headers = [row[-1] for row in rows]
         self._append(keys, values, stamps, headers)
 
-    def _append(self, keys: Any, values: Any, stamps: Any, headers: list[Any] | None) -> None:
-        """Appends records (lists or Arrow arrays), less those a crash left written."""
+    def _append(
+        self,
+        keys: Any,
+        values: Any,
+        stamps: Any,
+        headers: list[Any] | None,
+        partitions: list[int] | None = None,
+    ) -> None:
+        """Appends records (lists or Arrow arrays), less those a crash left written; to the
+        given `partitions` (one per record), else where the log's partitioner puts them."""
         if self.guard is not None and self.guard.written:
             skip = self.guard.skipped(len(keys))
             keys, values, stamps = keys[skip:], values[skip:], stamps[skip:]
             headers = headers[skip:] if headers else headers
+            partitions = partitions[skip:] if partitions else partitions
             if not len(keys):
                 return
-        self.log.append_batch(self.sink.topic, keys, values, stamps, headers)
+        topic = self.sink.topic
+        if partitions is None:
+            self.log.append_batch(topic, keys, values, stamps, headers)
+            return
+        for p in sorted(set(partitions)):
+            mine = [i for i, q in enumerate(partitions) if q == p]
+            self.log.append_batch(
+                topic,
+                [keys[i] for i in mine],
+                [values[i] for i in mine],
+                [stamps[i] for i in mine],
+                [headers[i] for i in mine] if headers else None,
+                partition=p,
+            )
 
 
 def query_group(query_id: str) -> str:
