@@ -22,7 +22,7 @@ from sqlengine import catalog as C
 from sqlengine import serde
 from sqlengine.engine import Engine
 from sqlengine.inserts import row_encoder
-from sqlengine.runtime import SinkEncoder
+from sqlengine.sink import SinkEncoder
 
 
 class InsertTarget:

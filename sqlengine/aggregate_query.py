@@ -18,7 +18,8 @@ from sqlengine.aggregation_step import AggregationStep
 from sqlengine.codegen import compile_stage
 from sqlengine.columnar.aggregation import ColumnarGroupBy
 from sqlengine.log.base import RecordBatch
-from sqlengine.runtime import PersistentQuery, QueryContext, RowSink
+from sqlengine.runtime import PersistentQuery, QueryContext
+from sqlengine.sink import RowSink
 
 
 class AggregateQuery(PersistentQuery):

@@ -26,7 +26,8 @@ from planner.physical import aggregate_changelog, table_source_changelog
 from sqlengine.aggregation import DEFAULT_GRACE_MS, AggregateOperator, Update, WindowSpec
 from sqlengine.codegen import compile_stage
 from sqlengine.columnar.aggregation import Groups, PartialKind, Windowing
-from sqlengine.runtime import QueryContext, RowSink, query_group
+from sqlengine.runtime import QueryContext, query_group
+from sqlengine.sink import RowSink
 from sqlengine.state import frozen
 
 

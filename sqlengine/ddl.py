@@ -15,8 +15,8 @@ from sqlengine import catalog as C
 from sqlengine import serde
 from sqlengine import types as T
 from sqlengine.log.base import Log
-from sqlengine.runtime import format_info
 from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.sink import format_info
 
 KNOWN_PROPERTIES = frozenset(
     {

@@ -15,8 +15,8 @@ from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.codegen import compile_expr
 from sqlengine.log.base import Log
-from sqlengine.runtime import SinkEncoder
 from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.sink import SinkEncoder
 
 _EMPTY = Scope([])
 

@@ -18,7 +18,8 @@ from planner.joins import JOIN_KEY, JOIN_ROWTIME, JoinPlan
 from planner.logical import ProjectNode
 from sqlengine.aggregation_step import AggregationStep
 from sqlengine.join_query import JoinQuery
-from sqlengine.runtime import QueryContext, RowSink
+from sqlengine.runtime import QueryContext
+from sqlengine.sink import RowSink
 
 
 def _result_key(jp: JoinPlan) -> list[ast.Expr]:

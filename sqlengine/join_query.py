@@ -37,7 +37,8 @@ from sqlengine.joins import (
     hashable,
 )
 from sqlengine.log.base import RecordBatch
-from sqlengine.runtime import PersistentQuery, QueryContext, RowSink, SinkEncoder, query_group
+from sqlengine.runtime import PersistentQuery, QueryContext, query_group
+from sqlengine.sink import RowSink, SinkEncoder
 from sqlengine.state import KeyValueStore
 
 Operator = StreamStreamJoin | StreamTableJoin | TableTableJoin | ForeignKeyJoin

@@ -8,7 +8,8 @@ from planner.builder import QueryPlan
 from sqlengine.aggregate_query import AggregateQuery
 from sqlengine.join_aggregate_query import JoinAggregateQuery
 from sqlengine.join_query import JoinQuery
-from sqlengine.runtime import PersistentQuery, QueryContext, RowSink, StatelessQuery
+from sqlengine.runtime import PersistentQuery, QueryContext, StatelessQuery
+from sqlengine.sink import RowSink
 
 
 def query_runtime(

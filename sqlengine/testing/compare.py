@@ -14,8 +14,8 @@ from grammar.parser import ParseError, parse
 from sqlengine import serde
 from sqlengine.catalog import DataSource
 from sqlengine.log.base import Record
-from sqlengine.runtime import format_info
 from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.sink import format_info
 from sqlengine.windowed_keys import split_windowed_key
 
 if TYPE_CHECKING:

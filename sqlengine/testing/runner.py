@@ -24,8 +24,9 @@ from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
 from sqlengine.functions import test_fixtures as _test_udfs  # noqa: F401  (likewise its test UDFs)
 from sqlengine.results import StatementError
-from sqlengine.runtime import QueryFailure, format_info
+from sqlengine.runtime import QueryFailure
 from sqlengine.schema_registry import SchemaReference, SchemaRegistry
+from sqlengine.sink import format_info
 from sqlengine.table_functions import test_fixtures as _test_udtfs  # noqa: F401  (and UDTFs)
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, check_post, compare_outputs
