@@ -26,7 +26,7 @@ from planner.errors import PlanError
 from planner.scope import Scope
 from planner.typing import Typer
 from sqlengine import types as T
-from sqlengine.columnar.expressions import ColumnFn, NotVectorized, compile_column
+from sqlengine.columnar.expressions import ColumnFn, NotVectorized, compile_column, compile_where
 from sqlengine.columnar.stateless import SourceReader, reads_json_stream, repeated
 from sqlengine.log.base import RecordBatch
 
@@ -221,10 +221,7 @@ class ColumnarGroupBy:
             return None
         typer = Typer(scope)
         try:
-            where = None
-            if plan.where is not None:
-                typer.infer(plan.where)
-                where = compile_column(plan.where, typer)
+            where = compile_where(plan.where, typer)
             keys = []
             for k in agg.keys:
                 if typer.infer(k.expr) not in _GROUP_KEY_TYPES:

@@ -42,6 +42,14 @@ def compile_column(expr: ast.Expr, typer: Typer) -> ColumnFn:
     return _Compiler(typer).gen(expr)
 
 
+def compile_where(where: ast.Expr | None, typer: Typer) -> ColumnFn | None:
+    """The batch function of a WHERE clause, typed here; None for a query without one."""
+    if where is None:
+        return None
+    typer.infer(where)
+    return compile_column(where, typer)
+
+
 class _Compiler:
     def __init__(self, typer: Typer) -> None:
         self.typer = typer

@@ -25,7 +25,7 @@ from planner.typing import Typer
 from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.columnar import arrow_type
-from sqlengine.columnar.expressions import Columns, NotVectorized, compile_column
+from sqlengine.columnar.expressions import Columns, NotVectorized, compile_column, compile_where
 from sqlengine.columnar.json_batch import JsonBatchEncoder, supported
 from sqlengine.columnar.stateless import SinkColumns, SourceReader, qualifies_io, repeated
 from sqlengine.log.base import RecordBatch
@@ -49,7 +49,7 @@ class ColumnarLookupJoin:
             if self.table_offset + i in referenced
         ]
         self.join_key = typer.columns[id(jp.steps[0].left_expr)].index
-        self.where = compile_column(plan.where, typer) if plan.where is not None else None
+        self.where = compile_where(plan.where, typer)
         self.outputs = [(compile_column(o.expr, typer), arrow_type(o.type)) for o in plan.outputs]
         self.key_count = len(plan.key_outputs)
         self.encoder = JsonBatchEncoder([(o.name, o.type) for o in plan.value_outputs])
@@ -73,8 +73,6 @@ class ColumnarLookupJoin:
             return None
         typer = Typer(jp.row_scope)
         try:
-            if plan.where is not None:
-                typer.infer(plan.where)
             for o in plan.outputs:
                 if typer.infer(o.expr) != o.type:
                     return None

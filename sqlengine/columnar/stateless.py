@@ -22,7 +22,13 @@ from planner.typing import Typer
 from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.columnar import arrow_type
-from sqlengine.columnar.expressions import ColumnFn, Columns, NotVectorized, compile_column
+from sqlengine.columnar.expressions import (
+    ColumnFn,
+    Columns,
+    NotVectorized,
+    compile_column,
+    compile_where,
+)
 from sqlengine.columnar.json_batch import JsonBatchDecoder, JsonBatchEncoder, supported
 from sqlengine.log.base import RecordBatch
 
@@ -74,10 +80,7 @@ class ColumnarStage:
         assert node is not None
         typer = Typer(Scope(node.columns))
         try:
-            where = None
-            if plan.where is not None:
-                typer.infer(plan.where)
-                where = compile_column(plan.where, typer)
+            where = compile_where(plan.where, typer)
             compiled = []
             for o in plan.outputs:
                 if typer.infer(o.expr) != o.type:
