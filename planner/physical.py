@@ -59,10 +59,6 @@ class Topology:
     sources: list[C.DataSource]
     operators: list[Operator]  # in processing order; each feeds the next
 
-    @property
-    def stores(self) -> list[str]:
-        return [s for op in self.operators for s in op.stores]
-
     def describe(self, modes: dict[str, str] | None = None, tasks: int | None = None) -> str:
         """The topology as ksqlDB's EXPLAIN prints it; `modes` names how an operator kind
         runs (e.g. {"PROJECT": "vectorized"}), `tasks` how many source partitions it runs."""

@@ -35,7 +35,6 @@ from sqlengine.log.base import RecordBatch
 # "avg_values" (a DOUBLE sum or average: the group's non-NULL values in row order, added
 # to the stored sum one by one).
 PartialKind = str
-SEQUENTIAL = ("sum_values", "avg_values")
 _EXACT_MERGE = {"count", "count_values", "min", "max"}
 _INTEGERS = (T.Base.INTEGER, T.Base.BIGINT)
 # Keys grouped by Arrow as Python groups them (no DOUBLE: -0.0 and NaN group differently).
