@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from server import entities as E
-from server.requests import DELIMITED, ApiError, check_content_type, parse_object
+from server.requests import DELIMITED, ApiError, check_content_type, parse_object, wants_json
 from sqlengine import catalog as C
 from sqlengine import serde
 from sqlengine.engine import Engine
@@ -58,23 +58,31 @@ class InsertTarget:
 
 def _ack(seq: int, error: Exception | None = None) -> bytes:
     if error is None:
-        return orjson.dumps({"status": "ok", "seq": seq}) + b"\n"
-    return (
-        orjson.dumps(
-            {"status": "error", "seq": seq, "error_code": E.BAD_REQUEST, "message": str(error)}
-        )
-        + b"\n"
+        return orjson.dumps({"status": "ok", "seq": seq})
+    return orjson.dumps(
+        {"status": "error", "seq": seq, "error_code": E.BAD_REQUEST, "message": str(error)}
     )
 
 
 class _Session:
-    """One request's state: the target once the first line named it, the next seq."""
+    """One request's state: the target once the first line named it, the next seq, and how
+    acks are written: one per line, or (`Accept: application/json`) as one JSON array."""
 
-    def __init__(self, engine: Engine, send: Send) -> None:
+    def __init__(self, engine: Engine, send: Send, json_array: bool) -> None:
         self.engine = engine
         self.send = send
+        self.json_array = json_array
         self.target: InsertTarget | None = None
         self.seq = 0
+
+    def _framed(self, ack: bytes) -> bytes:
+        if not self.json_array:
+            return ack + b"\n"
+        return (b"[" if self.seq == 0 else b",") + ack
+
+    async def end(self) -> None:
+        closing = (b"]" if self.seq else b"[]") if self.json_array else b""
+        await self.send({"type": "http.response.body", "body": closing, "more_body": False})
 
     async def line(self, line: bytes) -> None:
         if not line.strip():
@@ -82,7 +90,8 @@ class _Session:
         if self.target is None:
             args = parse_object(line, {"target": str, "properties": dict}, ("target",))
             self.target = InsertTarget(self.engine, args["target"])
-            headers = [(b"content-type", DELIMITED.encode())]
+            media = "application/json" if self.json_array else DELIMITED
+            headers = [(b"content-type", media.encode())]
             await self.send({"type": "http.response.start", "status": 200, "headers": headers})
             return
         try:
@@ -90,8 +99,9 @@ class _Session:
             ack = _ack(self.seq)
         except (ValueError, serde.SerdeError) as exc:
             ack = _ack(self.seq, exc)
+        body = self._framed(ack)
         self.seq += 1
-        await self.send({"type": "http.response.body", "body": ack, "more_body": True})
+        await self.send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 class InsertsStream:
@@ -100,7 +110,7 @@ class InsertsStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        session = _Session(self.engine, send)
+        session = _Session(self.engine, send, wants_json(request))
         try:
             check_content_type(request)
             pending = b""
@@ -118,4 +128,4 @@ class InsertsStream:
             error = ApiError(400, "Missing insert target: the first line names the stream")
             await JSONResponse(error.body, error.status)(scope, receive, send)
             return
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await session.end()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import itertools
 import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,9 @@ from sqlengine.push import (
 )
 
 POLL_SECONDS = 0.2
+# How long a /query push response stays silent before a newline tells the client (and us, by
+# failing) whether the connection still stands; ksqlDB checks every second.
+KEEPALIVE_SECONDS = 1.0
 QUERY_COMPLETED = "Query Completed"
 # Push queries wait in threads; a generous limit so many concurrent queries all keep polling.
 _POLLERS = anyio.CapacityLimiter(1024)
@@ -67,20 +71,24 @@ class OpenQuery:
         limited = self.limit is not None and len(self.rows) >= self.limit
         return LIMIT_REACHED if limited else QUERY_COMPLETED
 
-    async def stream(self) -> AsyncIterator[PushRow]:
-        """The rows: a pull query's, or a push query's as they arrive until done."""
+    async def batches(self) -> AsyncIterator[list[PushRow]]:
+        """The rows in batches: a pull query's in one, a push query's as each poll finds them
+        until done (an empty batch is a poll that found nothing)."""
         if self.push is None:
-            for row in self.rows:
-                yield row
+            yield self.rows
             return
         push = self.push
         try:
             while not push.done:
-                batch = await anyio.to_thread.run_sync(push.poll, POLL_SECONDS, limiter=_POLLERS)
-                for row in batch:
-                    yield row
+                yield await anyio.to_thread.run_sync(push.poll, POLL_SECONDS, limiter=_POLLERS)
         finally:
             push.close()
+
+    async def stream(self) -> AsyncIterator[PushRow]:
+        """The rows: a pull query's, or a push query's as they arrive until done."""
+        async for batch in self.batches():
+            for row in batch:
+                yield row
 
 
 class QueryRegistry:
@@ -164,33 +172,42 @@ def _schema(columns: tuple[QueryColumn, ...], mark_keys: bool) -> str:
 
 def _header(query: OpenQuery) -> bytes:
     schema = _schema(tuple(query.columns), query.table_pull)
-    return b"[" + orjson.dumps({"header": {"queryId": query.query_id, "schema": schema}})
+    return orjson.dumps({"header": {"queryId": query.query_id, "schema": schema}})
 
 
 def _row(query: OpenQuery, row: PushRow) -> bytes:
     body: dict[str, Any] = {"columns": E.row_values(row.columns, query.columns)}
     if row.tombstone:
         body["tombstone"] = True
-    return b",\n" + orjson.dumps({"row": body})
+    return orjson.dumps({"row": body})
 
 
-def _end(query: OpenQuery) -> bytes:
+def _final(query: OpenQuery) -> bytes:
     final = query.final_message
-    return b"]\n" if final is None else b",\n" + orjson.dumps({"finalMessage": final}) + b"]\n"
+    return b"" if final is None else orjson.dumps({"finalMessage": final})
 
 
 def pull_response(query: OpenQuery) -> bytes:
-    """/query for a pull query: its rows are all there, so one body."""
-    return b"".join([_header(query), *(_row(query, row) for row in query.rows), _end(query)])
+    """/query for a pull query: its rows are all there, so one JSON array."""
+    elements = [_header(query), *(_row(query, row) for row in query.rows), _final(query)]
+    return b"[" + b",\n".join(e for e in elements if e) + b"]\n"
 
 
 async def query_response(query: OpenQuery, registry: QueryRegistry) -> AsyncIterator[bytes]:
-    """/query: a JSON array streamed element by element."""
-    yield _header(query)
+    """/query for a push query, written as ksqlDB writes it: `[`, then each element followed
+    by `,\n` as soon as it is there (line readers see every row as it arrives), a `\n` while
+    idle for KEEPALIVE_SECONDS, and at the end the final message, if any, and `]\n`."""
+    yield b"[" + _header(query) + b",\n"
+    idle_since = time.monotonic()
     try:
-        async for row in query.stream():
-            yield _row(query, row)
-        yield _end(query)
+        async for batch in query.batches():
+            if batch:
+                yield b"".join(_row(query, row) + b",\n" for row in batch)
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= KEEPALIVE_SECONDS:
+                yield b"\n"
+                idle_since = time.monotonic()
+        yield _final(query) + b"]\n"
     finally:
         registry.remove(query.query_id)
 

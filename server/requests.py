@@ -86,6 +86,7 @@ def property_map(value: dict[str, Any] | None) -> dict[str, str]:
 
 
 def wants_json(request: Request) -> bool:
-    """Whether /query-stream should answer with one JSON array rather than delimited lines."""
+    """Whether /query-stream or /inserts-stream should answer with one JSON array rather than
+    delimited lines."""
     accept = request.headers.get("accept", "").lower()
     return "application/json" in accept and DELIMITED not in accept

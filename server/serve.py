@@ -20,6 +20,7 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 
+from server import wire
 from server.app import create_app
 from sqlengine.engine import COMMAND_TOPIC, REGISTRY_URL_CONFIG, Engine
 from sqlengine.results import StatementError
@@ -36,6 +37,7 @@ def hypercorn_config(host: str, port: int) -> Config:
 
 async def serve_app(app: Starlette, host: str, port: int, shutdown: asyncio.Event) -> None:
     """Serve until `shutdown` is set, then close every open push query."""
+    wire.install()
     try:
         await serve(app, hypercorn_config(host, port), shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
     finally:
