@@ -29,7 +29,7 @@ def error_code(status: int) -> int:
 
 
 def generic_error(code: int, message: str) -> dict[str, Any]:
-    return {"@type": "generic_error", "error_code": code, "message": message}
+    return {"@type": "generic_error", "error_code": code, "message": message, "stackTrace": []}
 
 
 def statement_text(text: str) -> str:
@@ -47,6 +47,7 @@ def statement_error(
         "message": message,
         "statementText": statement_text(statement),
         "entities": entities or [],
+        "stackTrace": [],
     }
 
 
@@ -97,7 +98,8 @@ def schema_info(t: T.SqlType) -> dict[str, Any]:
 
 
 def row_values(values: list[Any], columns: list[QueryColumn]) -> list[Any]:
-    return [serde.value_to_json(v, c.type) for v, c in zip(values, columns, strict=True)]
+    """A row's values as ksqlDB's REST API returns them (DATE, TIME, TIMESTAMP as text)."""
+    return [serde.value_to_api_json(v, c.type) for v, c in zip(values, columns, strict=True)]
 
 
 # ---------------------------------------------------------------------------- statement results

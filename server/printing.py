@@ -1,13 +1,14 @@
 """PRINT over /query: a topic's records as text lines, as ksqlDB's server streams them.
 
-The response starts with the key and value formats PRINT detected, then writes one line per
-record (`rowtime: ..., key: ..., value: ..., partition: ...`), following new records until
-LIMIT lines are written or the client goes away. Reads wait in the log's `wait_for_data` on
+One line per record (`rowtime: 2019/07/09 01:00:00.000 Z, key: ..., value: ..., partition: 0`),
+after the key and value formats PRINT makes of the records (written again when they change),
+following new records until LIMIT lines are written or the client goes away. Reads wait in the log's `wait_for_data` on
 a worker thread, so the event loop only moves bytes.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -18,9 +19,11 @@ from server import entities as E
 from server.queries import QueryError
 from sqlengine import results as R
 from sqlengine.engine import Engine
-from sqlengine.introspection import format_record, print_topic_info
+from sqlengine.introspection import print_topic_info
+from sqlengine.record_formatter import RecordFormatter
 
 POLL_SECONDS = 0.2
+KEEP_ALIVE_SECONDS = 1.0
 
 
 class TopicPrinter:
@@ -36,6 +39,7 @@ class TopicPrinter:
         self.every = max(stmt.interval or 1, 1)
         self.seen = 0
         self.written = 0
+        self.formatter = RecordFormatter(engine.schema_registry)
 
     @property
     def done(self) -> bool:
@@ -51,7 +55,7 @@ class TopicPrinter:
         return lines
 
     def _read(self) -> list[str]:
-        lines: list[str] = []
+        printed = []
         for partition, offset in self.positions.items():
             batch = self.log.read(self.topic, partition, offset)
             if not len(batch):
@@ -60,16 +64,22 @@ class TopicPrinter:
             for record in batch.records():
                 self.seen += 1
                 if (self.seen - 1) % self.every == 0 and not self.done:
-                    lines.append(format_record(record))
+                    printed.append(record)
                     self.written += 1
-        return lines
+        return self.formatter.format_lines(printed)
 
     async def stream(self) -> AsyncIterator[bytes]:
-        yield b"Key format: KAFKA_STRING\nValue format: JSON\n"
+        """The lines as records arrive; a blank line each idle second, as ksqlDB writes, so
+        the client knows the server is there and a gone client is noticed."""
+        idle_since = time.monotonic()
         while not self.done:
             lines = await anyio.to_thread.run_sync(self.poll, POLL_SECONDS)
             if lines:
+                idle_since = time.monotonic()
                 yield ("\n".join(lines) + "\n").encode()
+            elif time.monotonic() - idle_since >= KEEP_ALIVE_SECONDS:
+                idle_since = time.monotonic()
+                yield b"\n"
 
 
 def open_printer(engine: Engine, sql: str) -> TopicPrinter | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +15,7 @@ from sqlengine.engine_context import EngineContext
 from sqlengine.functions.registry import REGISTRY
 from sqlengine.log.base import Log, TopicInfo
 from sqlengine.pull_cache import PullQueries
+from sqlengine.record_formatter import RecordFormatter
 from sqlengine.runtime import PersistentQuery
 
 INTERNAL_TOPIC_PREFIXES = ("_streamdb", "streamdb_processing_log", "_confluent")
@@ -173,15 +173,18 @@ class Introspection:
         )
 
     def print_topic(self, stmt: ast.Print, config: dict[str, str]) -> R.Result:
+        """PRINT's records as they are now (the REST server follows new ones instead)."""
         log = self.engine.log
         info = print_topic_info(log, stmt.topic)
-        lines: list[str] = []
         limit = stmt.limit if stmt.limit is not None else 1_000_000
+        every = max(stmt.interval or 1, 1)
+        records = []
         for partition in range(info.partitions):
             start = 0 if stmt.from_beginning else log.end_offset(info.name, partition)
-            for rec in log.read(info.name, partition, start, limit).records():
-                lines.append(format_record(rec))
-        return R.PrintedRecords(stmt.text, lines[:limit])
+            records.extend(log.read(info.name, partition, start, limit * every).records())
+        printed = records[::every][:limit]
+        formatter = RecordFormatter(self.engine.schema_registry)
+        return R.PrintedRecords(stmt.text, formatter.format_lines(printed))
 
     def select(self, stmt: ast.SelectStatement, config: dict[str, str]) -> R.Result:
         """A pull query: a table's rows from its materialization (key lookups when the WHERE
@@ -202,31 +205,18 @@ class Introspection:
 
 
 def print_topic_info(log: Log, topic: str) -> TopicInfo:
-    """The topic PRINT names (as written, or upper-cased); PlanError when there is none."""
-    info = log.topic(topic) or log.topic(topic.upper())
+    """The topic PRINT names; PlanError when there is none, suggesting the names that differ
+    from it only in case (topic names are case-sensitive; an unquoted name is upper-cased)."""
+    info = log.topic(topic)
     if info is None:
+        alike = [t.name for t in log.topics() if t.name.lower() == topic.lower()]
+        hint = "".join(f"\n\tprint '{name}';" for name in sorted(alike))
         raise PlanError(
             f"Could not find topic '{topic}', or the KSQL user does not have permissions to "
             "list the topic. Topic names are case-sensitive."
+            + (f"\nDid you mean:{hint}" if hint else "")
         )
     return info
-
-
-def format_record(rec: Any) -> str:
-    """One record as PRINT shows it."""
-
-    def text(b: bytes | None) -> str:
-        if b is None:
-            return "<null>"
-        try:
-            return b.decode("utf-8")
-        except UnicodeDecodeError:
-            return base64.b64encode(b).decode()
-
-    return (
-        f"rowtime: {rec.timestamp}, key: {text(rec.key)}, value: {text(rec.value)}, "
-        f"partition: {rec.partition}"
-    )
 
 
 def _tasks(query: PersistentQuery) -> int:

@@ -3,6 +3,7 @@ tables and queries, and the PyPI `ksqldb` client (HTTP/2) unmodified against the
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -102,19 +103,18 @@ def test_print_over_rest_follows_new_records_until_limit(tmp_path: Path) -> None
         with background_server(engine) as served:
             url = answering(served)
             body = {"ksql": "PRINT 'clicks' LIMIT 2;"}
+            inserter = threading.Timer(
+                0.5, engine.execute, ["INSERT INTO clicks (user_id, page) VALUES ('dan', 'x');" * 2]
+            )
             with httpx.stream("POST", f"{url}/query", json=body, timeout=TIMEOUT) as response:
                 assert response.status_code == 200
-                lines = response.iter_lines()
-                assert next(lines).startswith("Key format:")
-                inserter = threading.Timer(
-                    0.2,
-                    engine.execute,
-                    ["INSERT INTO clicks (user_id, page) VALUES ('dan', 'x');" * 2],
-                )
-                inserter.start()
-                printed = [line for line in lines if line.startswith("rowtime:")]
+                inserter.start()  # while idle, the server writes blank keep-alive lines
+                lines = [line for line in response.iter_lines() if line]
                 inserter.join()
+            assert lines[0].startswith("Key format:") and lines[1].startswith("Value format:")
+            printed = lines[2:]
             assert len(printed) == 2 and all('"PAGE":"x"' in line for line in printed)
+            assert re.match(r"rowtime: \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3} Z, key: ", printed[0])
     finally:
         engine.close()
 

@@ -84,6 +84,7 @@ __all__ = [
     "make_serializer",
     "parse_delimiter",
     "subject_of",
+    "value_to_api_json",
     "value_to_json",
 ]
 
@@ -182,4 +183,13 @@ def value_to_json(v: Any, t: SqlType) -> Any:
     if v is None:
         return None
     write = json_writer(t, False)
+    return v if write is None else write(v)
+
+
+def value_to_api_json(v: Any, t: SqlType) -> Any:
+    """A value of `t` as ksqlDB's REST API returns it in a row: as `value_to_json`, but DATE,
+    TIME and TIMESTAMP (also inside arrays, maps and structs) as ISO-8601 text."""
+    if v is None:
+        return None
+    write = json_writer(t, False, temporal_text=True)
     return v if write is None else write(v)

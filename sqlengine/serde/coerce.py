@@ -24,11 +24,13 @@
 
 Failures raise `CoercionError` with ksqlDB's message and JSON path (", path: $.A[0]").
 
-`json_writer(t, exact_decimal)` builds the reverse: value form -> JSON-compatible object, or None
-when the value form already is one. DOUBLE becomes a float (written 1.0; NaN and infinities
-as Jackson quotes them: "NaN", "Infinity", "-Infinity"), BYTES base64 text,
-DATE/TIME/TIMESTAMP their ints, DECIMAL either an exact orjson.Fragment keeping its scale
-(what the JSON serializer writes, e.g. 10.50) or a float (for `value_to_json`).
+`json_writer(t, exact_decimal, temporal_text)` builds the reverse: value form -> JSON-compatible
+object, or None when the value form already is one. DOUBLE becomes a float (written 1.0; NaN and
+infinities as Jackson quotes them: "NaN", "Infinity", "-Infinity"), BYTES base64 text,
+DATE/TIME/TIMESTAMP their ints (in topics) or, with temporal_text, the text ksqlDB's REST API
+returns ("2021-01-01", "01:00:00", "2019-07-09T01:00:00.000"), DECIMAL either an exact
+orjson.Fragment keeping its scale (what the JSON serializer writes, e.g. 10.50) or a float
+(for `value_to_json`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 
 import orjson
 
+from sqlengine.codegen_ops import format_date, format_timestamp
 from sqlengine.javatext import java_double_str, parse_java_double, parse_java_long
 from sqlengine.serde.base import java_type_name
 from sqlengine.types import BOOLEAN as _BOOLEAN
@@ -395,16 +398,32 @@ def _exact_decimal(d: Decimal) -> orjson.Fragment:
     return orjson.Fragment(f"{d:f}")
 
 
-def _array_writer(t: Array, exact_decimal: bool) -> Writer | None:
-    element = json_writer(t.element, exact_decimal)
+def _time_text(ms: int) -> str:
+    """A TIME as ksqlDB's REST API writes it: HH:mm:ss, and the milliseconds when not zero."""
+    seconds, milli = divmod(ms, 1000)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    text = f"{hour:02d}:{minute:02d}:{second:02d}"
+    return f"{text}.{milli:03d}" if milli else text
+
+
+_TEMPORAL_TEXT: dict[Base, Writer] = {
+    Base.DATE: format_date,
+    Base.TIME: _time_text,
+    Base.TIMESTAMP: format_timestamp,
+}
+
+
+def _array_writer(t: Array, exact_decimal: bool, temporal_text: bool) -> Writer | None:
+    element = json_writer(t.element, exact_decimal, temporal_text)
     if element is None:
         return None
     return lambda v: [None if x is None else element(x) for x in v]
 
 
-def _map_writer(t: Map, exact_decimal: bool) -> Writer:
-    key = json_writer(t.key, exact_decimal)
-    value = json_writer(t.value, exact_decimal)
+def _map_writer(t: Map, exact_decimal: bool, temporal_text: bool) -> Writer:
+    key = json_writer(t.key, exact_decimal, temporal_text)
+    value = json_writer(t.value, exact_decimal, temporal_text)
 
     def text_key(k: Any) -> str:
         # JSON object keys are text: STRING keys as they are, others (and NULL) as JSON text.
@@ -419,8 +438,8 @@ def _map_writer(t: Map, exact_decimal: bool) -> Writer:
     return lambda v: {text_key(k): None if x is None else value(x) for k, x in v.items()}
 
 
-def _struct_writer(t: Struct, exact_decimal: bool) -> Writer:
-    fields = [(f.name, json_writer(f.type, exact_decimal)) for f in t.fields]
+def _struct_writer(t: Struct, exact_decimal: bool, temporal_text: bool) -> Writer:
+    fields = [(f.name, json_writer(f.type, exact_decimal, temporal_text)) for f in t.fields]
     if all(w is None for _, w in fields):
         names = [name for name, _ in fields]
         return lambda v: {name: v.get(name) for name in names}
@@ -436,7 +455,7 @@ def _struct_writer(t: Struct, exact_decimal: bool) -> Writer:
 
 
 @cache
-def json_writer(t: SqlType, exact_decimal: bool) -> Writer | None:
+def json_writer(t: SqlType, exact_decimal: bool, temporal_text: bool = False) -> Writer | None:
     """The converter from a non-null value of `t` to a JSON-compatible object; None = identity.
 
     exact_decimal: DECIMAL as an orjson.Fragment holding its exact text (for orjson.dumps),
@@ -449,10 +468,12 @@ def json_writer(t: SqlType, exact_decimal: bool) -> Writer | None:
         return _b64
     if isinstance(t, DecimalType):
         return _exact_decimal if exact_decimal else float
+    if temporal_text and base in _TEMPORAL_TEXT:
+        return _TEMPORAL_TEXT[base]
     if isinstance(t, Array):
-        return _array_writer(t, exact_decimal)
+        return _array_writer(t, exact_decimal, temporal_text)
     if isinstance(t, Map):
-        return _map_writer(t, exact_decimal)
+        return _map_writer(t, exact_decimal, temporal_text)
     if isinstance(t, Struct):
-        return _struct_writer(t, exact_decimal)
+        return _struct_writer(t, exact_decimal, temporal_text)
     return None
