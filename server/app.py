@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 
 from grammar import ast
 from server import entities as E
+from server.cluster import prohibited_properties, terminate_cluster, topic_patterns
 from server.inserts import InsertsStream
 from server.printing import TopicPrinter, open_printer
 from server.queries import (
@@ -56,6 +57,7 @@ _KSQL_FIELDS: dict[str, type] = {
     "sessionVariables": dict,
     "commandSequenceNumber": int,
 }
+_TERMINATE_FIELDS: dict[str, type] = {"deleteTopicList": list, "streamsProperties": dict}
 _QUERY_STREAM_FIELDS: dict[str, type] = {
     "sql": str,
     "properties": dict,
@@ -75,21 +77,30 @@ class Endpoints:
         self.engine = engine
         self.queries = QueryRegistry()
         self.started = time.time()
+        self.terminated = False  # after /ksql/terminate: no new statements or queries
 
     # ------------------------------------------------------------------ /ksql
 
     async def ksql(self, request: Request) -> Response:
         args = await read_object(request, _KSQL_FIELDS, ("ksql",))
+        self._check_accepting()
         properties = property_map(args.get("properties") or args.get("streamsProperties"))
-        status, body = await anyio.to_thread.run_sync(self._statements, args["ksql"], properties)
+        variables = property_map(args.get("sessionVariables"))
+        status, body = await anyio.to_thread.run_sync(
+            self._statements, args["ksql"], properties, variables
+        )
         return _json(request, body, status)
 
-    def _statements(self, sql: str, properties: dict[str, str]) -> tuple[int, Any]:
+    def _statements(
+        self, sql: str, properties: dict[str, str], variables: dict[str, str]
+    ) -> tuple[int, Any]:
         """Run each statement in order; the first failure answers with what ran before it.
-        SET and UNSET change only this request's properties, as ksqlDB scopes them."""
+        SET and UNSET change only this request's properties, as ksqlDB scopes them, and the
+        request's session variables apply to its own statements only. INSERT ... VALUES
+        answers with no entity, as ksqlDB's does."""
         engine = self.engine
         try:
-            statements = engine.parse(sql)
+            statements = engine.parse(sql, variables)
         except R.StatementError as exc:
             return 400, E.statement_error(exc.message, exc.statement or sql)
         entities: list[dict[str, Any]] = []
@@ -107,18 +118,25 @@ class Endpoints:
                 result = engine.execute_statement(stmt, local)
             except R.StatementError as exc:
                 return 400, E.statement_error(exc.message, stmt.text, entities)
+            if isinstance(stmt, ast.InsertValues):
+                continue
             sequence = engine.log.end_offset(COMMAND_TOPIC, 0) - 1
             entities.append(E.entity(result, engine.catalog.source, sequence))
         return 200, entities
 
     # ------------------------------------------------------------------ queries
 
-    async def _open(self, sql: str, properties: dict[str, str]) -> OpenQuery:
+    async def _open(
+        self, sql: str, properties: dict[str, str], variables: dict[str, str]
+    ) -> OpenQuery:
         """A prepared key lookup is answered here; planning, scans and push queries, which
         take the engine lock or wait on the log, run on a worker thread."""
+        self._check_accepting()
         opened = cached_pull(self.engine, sql, properties)
         if opened is None:
-            opened = await anyio.to_thread.run_sync(open_query, self.engine, sql, properties)
+            opened = await anyio.to_thread.run_sync(
+                open_query, self.engine, sql, properties, variables
+            )
         if opened.push is not None:
             self.queries.add(opened.push)
         return opened
@@ -126,10 +144,12 @@ class Endpoints:
     async def query(self, request: Request) -> Response:
         args = await read_object(request, _KSQL_FIELDS, ("ksql",))
         properties = property_map(args.get("streamsProperties") or args.get("properties"))
+        variables = property_map(args.get("sessionVariables"))
         sql = args["ksql"]
+        self._check_accepting()
         opened = cached_pull(self.engine, sql, properties)
         if opened is None:
-            opened = await anyio.to_thread.run_sync(self._open_query, sql, properties)
+            opened = await anyio.to_thread.run_sync(self._open_query, sql, properties, variables)
         if isinstance(opened, TopicPrinter):
             return StreamingResponse(opened.stream(), media_type="text/plain")
         if opened.push is None:  # a pull query's rows are all there: one body, no streaming
@@ -139,14 +159,22 @@ class Endpoints:
             query_response(opened, self.queries), media_type="application/json"
         )
 
-    def _open_query(self, sql: str, properties: dict[str, str]) -> OpenQuery | TopicPrinter:
+    def _open_query(
+        self, sql: str, properties: dict[str, str], variables: dict[str, str]
+    ) -> OpenQuery | TopicPrinter:
         """/query's statement: PRINT, or a pull or push query (on a worker thread)."""
         printer = open_printer(self.engine, sql)
-        return printer if printer is not None else open_query(self.engine, sql, properties)
+        if printer is not None:
+            return printer
+        return open_query(self.engine, sql, properties, variables)
 
     async def query_stream(self, request: Request) -> Response:
         args = await read_object(request, _QUERY_STREAM_FIELDS, ("sql",))
-        opened = await self._open(args["sql"], property_map(args.get("properties")))
+        opened = await self._open(
+            args["sql"],
+            property_map(args.get("properties")),
+            property_map(args.get("sessionVariables")),
+        )
         delimited = not wants_json(request)
         return StreamingResponse(
             query_stream_response(opened, self.queries, delimited),
@@ -201,7 +229,39 @@ class Endpoints:
         )
 
     async def status(self, request: Request) -> Response:
-        return _json(request, {"status": "SUCCESS", "message": "Executed"})
+        """A recorded command's status by its id (`/status/stream/PAGEVIEWS/create`)."""
+        command_id = request.path_params["command_id"]
+        result = self.engine.command_statuses.get(command_id)
+        if result is None:
+            raise ApiError(404, f"Command not found: {command_id}")
+        body = {"status": "SUCCESS", "message": result.message, "queryId": result.query_id}
+        return _json(request, body)
+
+    async def is_valid_property(self, request: Request) -> Response:
+        """`true` for a property a request may set; a 400 naming it for one it may not."""
+        name = request.path_params["name"]
+        if name in prohibited_properties(self.engine.config):
+            raise ApiError(
+                400,
+                "One or more properties overrides set locally are prohibited by the KSQL server "
+                f"(use UNSET to reset their default value): [{name}]",
+            )
+        return _json(request, True)
+
+    # ------------------------------------------------------------------ terminate
+
+    async def terminate_cluster(self, request: Request) -> Response:
+        args = await read_object(request, _TERMINATE_FIELDS, ())
+        self._check_accepting()
+        patterns = topic_patterns(args.get("deleteTopicList") or [])
+        result = await anyio.to_thread.run_sync(terminate_cluster, self.engine, patterns)
+        self.terminated = True
+        self.queries.close_all()
+        return _json(request, [E.entity(result, self.engine.catalog.source, 0)])
+
+    def _check_accepting(self) -> None:
+        if self.terminated:
+            raise ApiError(503, "The cluster has been terminated. No new request will be accepted.")
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -235,6 +295,8 @@ def create_app(engine: Engine) -> Starlette:
         Route("/info", endpoints.info, methods=["GET"]),
         Route("/healthcheck", endpoints.healthcheck, methods=["GET"]),
         Route("/clusterStatus", endpoints.cluster_status, methods=["GET"]),
+        Route("/ksql/terminate", endpoints.terminate_cluster, methods=["POST"]),
+        Route("/is_valid_property/{name}", endpoints.is_valid_property, methods=["GET"]),
         Route("/status/{command_id:path}", endpoints.status, methods=["GET"]),
         Mount("/schema-registry", app=create_registry_app(engine.schema_registry)),
     ]

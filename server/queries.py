@@ -124,10 +124,13 @@ class QueryRegistry:
         return len(self._queries)
 
 
-def open_query(engine: Engine, sql: str, properties: dict[str, str]) -> OpenQuery:
-    """Plan and start one SELECT (blocking: run it on a worker thread)."""
+def open_query(
+    engine: Engine, sql: str, properties: dict[str, str], variables: dict[str, str] | None = None
+) -> OpenQuery:
+    """Plan and start one SELECT (blocking: run it on a worker thread); `variables` are the
+    request's session variables."""
     try:
-        statements = engine.parse(sql)
+        statements = engine.parse(sql, variables)
         if len(statements) != 1 or not isinstance(statements[0], ast.SelectStatement):
             text = statements[0].text if statements else sql
             raise QueryError(400, E.statement_error("Expected exactly one SELECT statement", text))
@@ -135,7 +138,7 @@ def open_query(engine: Engine, sql: str, properties: dict[str, str]) -> OpenQuer
         if stmt.query.emit is not None:  # EMIT CHANGES or EMIT FINAL: a push query
             push = engine.open_push_query(stmt, properties)
             return OpenQuery(push.query_id, push.columns, False, push=push)
-        query, rows = engine.pull_query(sql, stmt, properties)
+        query, rows = engine.pull_query(engine.substitute(sql, variables), stmt, properties)
     except R.StatementError as exc:
         raise QueryError(400, E.statement_error(exc.message, exc.statement or sql)) from exc
     return _pulled(query.plan, rows)

@@ -24,6 +24,7 @@ import orjson
 from grammar import ast
 from grammar.parser import ParseError, parse
 from planner.errors import PlanError
+from planner.physical import service_id
 from planner.select import plan_select
 from sqlengine import results as R
 from sqlengine.catalog import Catalog
@@ -39,9 +40,8 @@ from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry,
 from sqlengine.serde import SerdeError
 from sqlengine.serde.compatibility import FORMAT_RULES
 from sqlengine.state import drop_local_state
-from sqlengine.statements import StatementExecutor
+from sqlengine.statements import StatementExecutor, command_id
 
-COMMAND_TOPIC = "_streamdb_command_topic"
 REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
 # Statements are immutable: a text parsed once (a pull query a client repeats) is reused.
 _parsed = functools.lru_cache(maxsize=4096)(parse)
@@ -57,11 +57,14 @@ class Engine:
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log = log if log is not None else open_log(self.data_dir)
+        self.config: dict[str, str] = dict(config or {})
+        self.log = log if log is not None else open_log(self.data_dir, config=self.config)
+        self.command_topic = command_topic(service_id(self.config))
         # Local state of the queries' and tables' stores (`state`), beside the log.
         self.state_dir = self.data_dir / "state"
-        self.config: dict[str, str] = dict(config or {})
         self.variables: dict[str, str] = {}
+        # The recorded commands' outcomes by command id (`stream/S/create`), the latest of each.
+        self.command_statuses: dict[str, R.CommandStatus] = {}
         self.catalog = Catalog()
         self.plog = ProcessingLog(self.log)
         self.schema_registry = open_registry(self.data_dir, self.config)
@@ -73,8 +76,8 @@ class Engine:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        if self.log.topic(COMMAND_TOPIC) is None:
-            self.log.create_topic(COMMAND_TOPIC, 1)
+        if self.log.topic(self.command_topic) is None:
+            self.log.create_topic(self.command_topic, 1)
         self._replay()
         self.materialized.sync(self.catalog)
         drop_local_state(self.state_dir, self.log)
@@ -89,18 +92,21 @@ class Engine:
                 results.append(self.execute_statement(stmt, properties or {}))
             return results
 
-    def parse(self, sql: str) -> list[ast.Statement]:
-        text = self.substitute(sql)
+    def parse(self, sql: str, variables: dict[str, str] | None = None) -> list[ast.Statement]:
+        """The statements of `sql`, with `variables` (a request's session variables) over the
+        DEFINEd ones substituted first."""
+        text = self.substitute(sql, variables)
         try:
             return list(_parsed(text))
         except ParseError as exc:
             raise R.StatementError(str(exc), exc.statement_text, exc.line, exc.column) from exc
 
-    def substitute(self, sql: str) -> str:
+    def substitute(self, sql: str, variables: dict[str, str] | None = None) -> str:
         """Replace ${name} with DEFINEd variables (ksqlDB's variable substitution)."""
         if "${" not in sql:
             return sql
-        return _VARIABLE.sub(lambda m: self.variables.get(m.group(1), m.group(0)), sql)
+        known = {**self.variables, **(variables or {})}
+        return _VARIABLE.sub(lambda m: known.get(m.group(1), m.group(0)), sql)
 
     def execute_statement(self, stmt: ast.Statement, properties: dict[str, str]) -> R.Result:
         with self._lock, _statement_errors(stmt):
@@ -108,6 +114,7 @@ class Engine:
             if self.executor.persistent(stmt):
                 self._record_command(stmt, properties)
                 self.materialized.sync(self.catalog)
+                self._note_status(stmt, result)
             return result
 
     def pull_query(
@@ -132,18 +139,25 @@ class Engine:
 
     def _record_command(self, stmt: ast.Statement, properties: dict[str, str]) -> None:
         payload = orjson.dumps({"statement": stmt.text, "properties": properties})
-        self.log.append_batch(COMMAND_TOPIC, [None], [payload], [0])
+        self.log.append_batch(self.command_topic, [None], [payload], [0])
+
+    def _note_status(self, stmt: ast.Statement, result: R.Result) -> None:
+        """Give a recorded command's result its command id, and keep it for /status."""
+        if isinstance(result, R.CommandStatus):
+            result.command_id = command_id(stmt)
+            self.command_statuses[result.command_id] = result
 
     def _replay(self) -> None:
         offset = 0
         while True:
-            batch = self.log.read(COMMAND_TOPIC, 0, offset)
+            batch = self.log.read(self.command_topic, 0, offset)
             if not len(batch):
                 return
             for value in batch.values:
                 command = orjson.loads(value or b"{}")
                 for stmt in parse(command["statement"]):
-                    self.executor.execute(stmt, {**self.config, **command["properties"]})
+                    result = self.executor.execute(stmt, {**self.config, **command["properties"]})
+                    self._note_status(stmt, result)
             offset = batch.next_offset
 
     # ------------------------------------------------------------------ running queries
@@ -206,6 +220,12 @@ class Engine:
                 q.close()
             self.materialized.close()
             self.log.close()
+
+
+def command_topic(service: str) -> str:
+    """The topic of the statements that built the catalog, as ksqlDB names it: servers of
+    one service id share it."""
+    return f"_confluent-ksql-{service}_command_topic"
 
 
 def open_registry(data_dir: Path, config: dict[str, str]) -> SchemaRegistry:

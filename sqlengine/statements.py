@@ -36,6 +36,26 @@ _PERSISTENT = (
 )
 
 
+def command_id(stmt: ast.Statement) -> str:
+    """The id ksqlDB's command runner gives a statement it records: `stream/PAGEVIEWS/create`,
+    `table/T/drop`, `terminate/CSAS_S_1/execute` ("type/entity/action", as in its REST API)."""
+    if isinstance(stmt, ast.CreateSource | ast.CreateAsSelect):
+        return f"{stmt.kind.lower()}/{stmt.name}/create"
+    if isinstance(stmt, ast.InsertInto):
+        return f"stream/{stmt.target}/create"
+    if isinstance(stmt, ast.DropSource):
+        return f"{stmt.kind.lower()}/{stmt.name}/drop"
+    if isinstance(stmt, ast.AlterSource):
+        return f"{stmt.kind.lower()}/{stmt.name}/alter"
+    if isinstance(stmt, ast.Terminate):
+        return f"terminate/{stmt.query_id or 'ALL'}/execute"
+    if isinstance(stmt, ast.CreateType):
+        return f"type/{stmt.name}/create"
+    if isinstance(stmt, ast.DropType):
+        return f"type/{stmt.name}/drop"
+    raise TypeError(f"{type(stmt).__name__} is not recorded as a command")
+
+
 class StatementExecutor:
     def __init__(self, engine: EngineContext, pulls: PullQueries) -> None:
         self.engine = engine

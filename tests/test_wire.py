@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import h2.config
@@ -15,6 +16,7 @@ import h2.events
 import httpx
 import orjson
 
+from sqlengine.engine import Engine
 from tests.test_server import EARLIEST, ORDERS, TIMEOUT, Server, _with_orders
 from tests.test_server import server as server  # noqa: F401  (the fixture)
 
@@ -133,3 +135,105 @@ def test_inserts_stream_answers_a_json_array_when_asked(server: Server) -> None:
             headers={"accept": "application/json"},
         )
         assert only_target.json() == []
+
+
+# ---------------------------------------------------------------------------- /ksql and friends
+
+
+def test_command_ids_are_ksqldbs_and_status_answers_them(server: Server) -> None:
+    sql = (
+        ORDERS + "CREATE STREAM big AS SELECT * FROM orders WHERE qty > 5;"
+        "CREATE TABLE totals AS SELECT id, SUM(qty) AS total FROM orders GROUP BY id;"
+    )
+    created = server.ksql(sql).json()
+    assert [e["commandId"] for e in created] == [
+        "stream/ORDERS/create",
+        "stream/BIG/create",
+        "table/TOTALS/create",
+    ]
+    query_id = created[1]["commandStatus"]["queryId"]
+    later = server.ksql(f"TERMINATE {query_id}; DROP STREAM big;").json()
+    assert [e["commandId"] for e in later] == [f"terminate/{query_id}/execute", "stream/BIG/drop"]
+    status = httpx.get(f"{server.url}/status/stream/ORDERS/create", timeout=TIMEOUT)
+    assert status.status_code == 200
+    assert status.json()["status"] == "SUCCESS"
+    assert status.json()["message"] == created[0]["commandStatus"]["message"]
+    missing = httpx.get(f"{server.url}/status/stream/NOPE/create", timeout=TIMEOUT)
+    assert missing.status_code == 404
+    assert missing.json()["@type"] == "generic_error" and missing.json()["error_code"] == 40400
+
+
+def test_command_statuses_survive_a_restart(tmp_path: Path) -> None:
+    engine = Engine(tmp_path / "data")
+    engine.execute(ORDERS)
+    engine.close()
+    again = Engine(tmp_path / "data")
+    try:
+        assert again.command_statuses["stream/ORDERS/create"].message == "Stream created"
+    finally:
+        again.close()
+
+
+def test_insert_values_answers_an_empty_list(server: Server) -> None:
+    assert server.ksql(ORDERS).status_code == 200
+    resp = server.ksql("INSERT INTO orders (id, item, qty) VALUES (1, 'a', 2);")
+    assert resp.status_code == 200 and resp.json() == []
+
+
+def test_session_variables_apply_to_their_request_only(server: Server) -> None:
+    create = ORDERS.replace("orders", "${name}", 1)
+    resp = httpx.post(
+        f"{server.url}/ksql",
+        json={"ksql": create, "sessionVariables": {"name": "orders"}},
+        timeout=TIMEOUT,
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()[0]["commandId"] == "stream/ORDERS/create"
+    query = {"ksql": "SELECT * FROM ${s};", "sessionVariables": {"s": "orders"}}
+    assert httpx.post(f"{server.url}/query", json=query, timeout=TIMEOUT).status_code == 200
+    stream = {"sql": "SELECT * FROM ${s};", "sessionVariables": {"s": "orders"}}
+    assert httpx.post(f"{server.url}/query-stream", json=stream, timeout=TIMEOUT).status_code == 200
+    unset = server.ksql("DESCRIBE ${s};")  # the variable went with its request
+    assert unset.status_code == 400
+    assert unset.json()["stackTrace"] == []
+
+
+def test_errors_carry_a_stack_trace_and_a_reason_phrase(server: Server) -> None:
+    resp = server.ksql("DROP STREAM nope;")
+    assert resp.status_code == 400 and resp.reason_phrase == "Bad Request"
+    assert resp.json()["stackTrace"] == []
+    generic = httpx.post(f"{server.url}/ksql", json={"nope": 1}, timeout=TIMEOUT)
+    assert generic.json()["@type"] == "generic_error" and generic.json()["stackTrace"] == []
+
+
+def test_is_valid_property(server: Server) -> None:
+    valid = httpx.get(f"{server.url}/is_valid_property/auto.offset.reset", timeout=TIMEOUT)
+    assert valid.status_code == 200 and valid.json() is True
+    prohibited = httpx.get(f"{server.url}/is_valid_property/ksql.service.id", timeout=TIMEOUT)
+    assert prohibited.status_code == 400
+    assert "prohibited" in prohibited.json()["message"]
+    assert "[ksql.service.id]" in prohibited.json()["message"]
+
+
+def test_terminate_cluster_drops_everything_and_refuses_new_statements(server: Server) -> None:
+    _with_orders(server, 2)
+    created = server.ksql("CREATE STREAM big AS SELECT * FROM orders WHERE qty > 5;")
+    assert created.status_code == 200
+    bad = httpx.post(
+        f"{server.url}/ksql/terminate", json={"deleteTopicList": ["("]}, timeout=TIMEOUT
+    )
+    assert bad.status_code == 400 and "Invalid pattern" in bad.json()["message"]
+    resp = httpx.post(
+        f"{server.url}/ksql/terminate", json={"deleteTopicList": ["BI.*"]}, timeout=TIMEOUT
+    )
+    assert resp.status_code == 200, resp.text
+    (status,) = resp.json()
+    assert status["commandId"] == "cluster/TerminateCluster/terminate"
+    assert status["statementText"] == "TERMINATE CLUSTER;"
+    engine = server.engine
+    assert engine.catalog.sources == {} and engine.executor.running == {}
+    assert engine.log.topic("BIG") is None  # matched: deleted
+    assert engine.log.topic("orders") is not None  # not matched: kept
+    refused = server.ksql("SHOW STREAMS;")
+    assert refused.status_code == 503
+    assert "terminated" in refused.json()["message"]
