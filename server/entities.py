@@ -135,8 +135,8 @@ def _source_description(r: R.SourceDescriptionResult, lookup: SourceLookup) -> d
         "fields": _source_fields(r, lookup),
         "type": r.kind,
         "timestamp": r.timestamp or "",
-        "statistics": "",
-        "errorStats": "",
+        "statistics": r.statistics,
+        "errorStats": r.error_stats,
         "extended": r.extended,
         "keyFormat": r.key_format,
         "valueFormat": r.value_format,
@@ -149,6 +149,11 @@ def _source_description(r: R.SourceDescriptionResult, lookup: SourceLookup) -> d
         "clusterStatistics": [],
         "clusterErrorStats": [],
     }
+
+
+def _property_scope(name: str) -> str:
+    """Where ksqlDB says a property applies: KSQL, or STREAMS for Kafka Streams' settings."""
+    return "STREAMS" if name.startswith("ksql.streams.") else "KSQL"
 
 
 def entity(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[str, Any]:
@@ -206,7 +211,26 @@ def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[
             "@type": "sourceDescription",
             "sourceDescription": _source_description(result, lookup),
         }
+    if isinstance(result, R.SourceDescriptionList):
+        return {
+            "@type": "source_descriptions",
+            "sourceDescriptions": [_source_description(d, lookup) for d in result.descriptions],
+        }
     if isinstance(result, R.TopicList):
+        if result.consumer_groups is not None:
+            groups = result.consumer_groups
+            return {
+                "@type": "kafka_topics_extended",
+                "topics": [
+                    {
+                        "name": n,
+                        "replicaInfo": [1] * p,
+                        "consumerCount": groups.get(n, 0),
+                        "consumerGroupCount": groups.get(n, 0),
+                    }
+                    for n, p in result.topics
+                ],
+            }
         return {
             "@type": "kafka_topics",
             "topics": [{"name": n, "replicaInfo": [1] * p} for n, p in result.topics],
@@ -215,10 +239,11 @@ def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[
         return {
             "@type": "properties",
             "properties": [
-                {"name": k, "scope": "KSQL", "value": v} for k, v in result.properties.items()
+                {"name": k, "scope": _property_scope(k), "value": v}
+                for k, v in result.properties.items()
             ],
             "overwrittenProperties": result.overwritten,
-            "defaultProperties": [],
+            "defaultProperties": result.defaults,
         }
     if isinstance(result, R.FunctionList):
         return {

@@ -11,12 +11,15 @@ from planner.physical import physical_plan
 from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import results as R
+from sqlengine.aggregates import aggregate_names
 from sqlengine.engine_context import EngineContext
 from sqlengine.functions.registry import REGISTRY
 from sqlengine.log.base import Log, TopicInfo
+from sqlengine.properties import effective_properties
 from sqlengine.pull_cache import PullQueries
 from sqlengine.record_formatter import RecordFormatter
 from sqlengine.runtime import PersistentQuery
+from sqlengine.topic_statistics import topic_statistics
 
 INTERNAL_TOPIC_PREFIXES = ("_streamdb", "streamdb_processing_log", "_confluent")
 
@@ -79,18 +82,32 @@ class Introspection:
                 for t in self.engine.log.topics()
                 if stmt.all_topics or not t.name.startswith(INTERNAL_TOPIC_PREFIXES)
             ]
-            return R.TopicList(stmt.text, sorted(topics))
+            groups = self._consumer_groups() if stmt.extended else None
+            return R.TopicList(stmt.text, sorted(topics), groups)
         if what == "PROPERTIES":
-            return R.PropertyList(stmt.text, dict(sorted({**self.engine.config, **config}.items())))
-        if what == "FUNCTIONS":
-            return R.FunctionList(
-                stmt.text, [(f.name, f.kind, f.category) for f in REGISTRY.names()]
+            effective = effective_properties(self.engine.config, config)
+            return R.PropertyList(
+                stmt.text,
+                {p.name: p.value for p in effective},
+                [p.name for p in effective if p.overridden],
+                [p.name for p in effective if p.is_default],
             )
+        if what == "FUNCTIONS":
+            infos = sorted([*REGISTRY.names(), *aggregate_names()], key=lambda f: f.name)
+            return R.FunctionList(stmt.text, [(f.name, f.kind, f.category) for f in infos])
         if what == "TYPES":
             return R.TypeList(stmt.text, {n: str(t) for n, t in sorted(self.catalog.types.items())})
         if what == "VARIABLES":
             return R.VariableList(stmt.text, dict(self.engine.variables))
         raise PlanError(f"SHOW {what} is not supported")
+
+    def _consumer_groups(self) -> dict[str, int]:
+        """How many consumer groups read each topic: one per running persistent query."""
+        groups: dict[str, int] = {}
+        for query in self.running.values():
+            for topic in {t for t, _ in query.read_positions()}:
+                groups[topic] = groups.get(topic, 0) + 1
+        return groups
 
     def _source(self, name: str) -> C.DataSource:
         source = self.catalog.source(name)
@@ -101,13 +118,25 @@ class Introspection:
     def describe(self, stmt: ast.Describe, config: dict[str, str]) -> R.Result:
         if stmt.name is None:
             kind = (stmt.what or "STREAMS")[:-1]
-            names = [s.name for s in self.catalog.sources.values() if s.kind == kind]
-            described = [self._description(self._source(n), stmt) for n in sorted(names)]
-            return described[0] if len(described) == 1 else R.SourceList(stmt.text, kind, [])
+            names = sorted(s.name for s in self.catalog.sources.values() if s.kind == kind)
+            return R.SourceDescriptionList(
+                stmt.text, [self._description(self._source(n), stmt) for n in names]
+            )
         return self._description(self._source(stmt.name), stmt)
 
     def _description(self, s: C.DataSource, stmt: ast.Describe) -> R.SourceDescriptionResult:
         topic = self.engine.log.topic(s.topic)
+        readers = self.catalog.readers_of(s.name)
+        stats = (
+            topic_statistics(
+                self.engine.log,
+                s.topic,
+                [self.running[q].read_positions() for q in readers if q in self.running],
+                self.engine.plog.entries,
+            )
+            if stmt.extended
+            else None
+        )
         return R.SourceDescriptionResult(
             statement=stmt.text,
             name=s.name,
@@ -119,15 +148,19 @@ class Introspection:
             key_format=s.key_format.name,
             value_format=s.value_format.name,
             timestamp=s.timestamp_column,
-            read_queries=self.catalog.readers_of(s.name),
+            read_queries=readers,
             write_queries=self.catalog.writers_of(s.name),
             extended=stmt.extended,
             statement_text=s.sql,
             partitions=topic.partitions if topic else 0,
+            statistics=stats.statistics if stats else "",
+            error_stats=stats.error_stats if stats else "",
         )
 
     def describe_function(self, stmt: ast.DescribeFunction, config: dict[str, str]) -> R.Result:
-        info = REGISTRY.describe(stmt.name)
+        info = REGISTRY.describe(stmt.name) or next(
+            (f for f in aggregate_names() if f.name == stmt.name.upper()), None
+        )
         if info is None:
             raise PlanError(f"Can't find any functions with the name '{stmt.name}'")
         return R.FunctionDescription(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -24,6 +24,7 @@ class LogEntry:
     partition: int
     offset: int
     message: str
+    time_ms: int = field(default_factory=lambda: int(time.time() * 1000))  # when it was logged
 
 
 class ProcessingLog:
@@ -46,7 +47,7 @@ class ProcessingLog:
                 "message": entry.message,
             }
         )
-        self.log.append_batch(PROCESSING_LOG_TOPIC, [None], [payload], [int(time.time() * 1000)])
+        self.log.append_batch(PROCESSING_LOG_TOPIC, [None], [payload], [entry.time_ms])
 
     def deserialization_error(
         self, topic: str, partition: int, offset: int, exc: Exception

@@ -79,17 +79,28 @@ class SourceDescriptionResult(Result):
     extended: bool
     statement_text: str
     partitions: int = 1
+    statistics: str = ""  # DESCRIBE ... EXTENDED: the topic's runtime statistics
+    error_stats: str = ""
+
+
+@dataclass
+class SourceDescriptionList(Result):
+    """DESCRIBE STREAMS / DESCRIBE TABLES: every source of the kind."""
+
+    descriptions: list[SourceDescriptionResult]
 
 
 @dataclass
 class TopicList(Result):
     topics: list[tuple[str, int]]  # name, partitions
+    consumer_groups: dict[str, int] | None = None  # SHOW TOPICS EXTENDED: groups per topic
 
 
 @dataclass
 class PropertyList(Result):
     properties: dict[str, str]
-    overwritten: list[str] = field(default_factory=list)
+    overwritten: list[str] = field(default_factory=list)  # SET in this session or request
+    defaults: list[str] = field(default_factory=list)  # neither configured nor SET
 
 
 @dataclass

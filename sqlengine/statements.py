@@ -18,6 +18,7 @@ from sqlengine.engine_context import EngineContext
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
 from sqlengine.log.base import TopicExistsError
+from sqlengine.properties import is_known_property, unknown_property_message
 from sqlengine.pull_cache import PullQueries
 from sqlengine.query_runtime import query_runtime
 from sqlengine.rekey import sink_key_format
@@ -380,6 +381,8 @@ class StatementExecutor:
         return R.CommandStatus(stmt.text, f"Dropped type '{stmt.name}'")
 
     def set_property(self, stmt: ast.SetProperty, config: dict[str, str]) -> R.Result:
+        if not is_known_property(stmt.name):
+            raise PlanError(unknown_property_message(stmt.name))
         self.engine.config[stmt.name] = stmt.value
         return R.CommandStatus(stmt.text, f"Successfully changed local property '{stmt.name}'")
 
