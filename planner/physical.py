@@ -19,26 +19,33 @@ from planner.logical import SinkSpec
 from planner.table_functions import FlatMapNode
 from sqlengine import catalog as C
 
-SERVICE_ID = "default_"
+SERVICE_ID = "default_"  # ksqlDB's default ksql.service.id
+SERVICE_ID_CONFIG = "ksql.service.id"
 
 
-def query_topic_prefix(query_id: str) -> str:
-    """What ksqlDB's internal topics of a query start with."""
-    return f"_confluent-ksql-{SERVICE_ID}query_{query_id}"
+def service_id(config: dict[str, str]) -> str:
+    """The service id (ksql.service.id) internal topics and consumer groups are named with:
+    servers of one id share the work of their queries."""
+    return config.get(SERVICE_ID_CONFIG) or SERVICE_ID
 
 
-def aggregate_changelog(query_id: str) -> str:
-    return f"{query_topic_prefix(query_id)}-Aggregate-Aggregate-Materialize-changelog"
+def query_topic_prefix(query_id: str, service: str = SERVICE_ID) -> str:
+    """What ksqlDB's internal topics of a query, and its consumer group, are named."""
+    return f"_confluent-ksql-{service}query_{query_id}"
 
 
-def table_source_changelog(query_id: str) -> str:
+def aggregate_changelog(query_id: str, service: str = SERVICE_ID) -> str:
+    return f"{query_topic_prefix(query_id, service)}-Aggregate-Aggregate-Materialize-changelog"
+
+
+def table_source_changelog(query_id: str, service: str = SERVICE_ID) -> str:
     """The store of an aggregated table's current rows (to retract a row's old group)."""
-    return f"{query_topic_prefix(query_id)}-KsqlTopic-Reduce-changelog"
+    return f"{query_topic_prefix(query_id, service)}-KsqlTopic-Reduce-changelog"
 
 
-def join_changelog(query_id: str, step: int) -> str:
+def join_changelog(query_id: str, step: int, service: str = SERVICE_ID) -> str:
     """The store of the n-th join (from 1) of a query."""
-    return f"{query_topic_prefix(query_id)}-Join-{step}-changelog"
+    return f"{query_topic_prefix(query_id, service)}-Join-{step}-changelog"
 
 
 @dataclass
@@ -92,6 +99,7 @@ def physical_plan(
     plan: QueryPlan,
     sink: SinkSpec | C.DataSource | None,
     sink_name: str | None = None,
+    service: str = SERVICE_ID,
 ) -> Topology:
     """The operators that run `plan`: a persistent query's writing to `sink` (or to the
     stream or table `sink_name` a statement would create), else a push query's, whose
@@ -106,7 +114,7 @@ def physical_plan(
                     "JOIN",
                     f"{step.kind} {step.shape.lower().replace('_', '-')} with {right.name} "
                     f"(topic {right.topic})",
-                    stores=[join_changelog(query_id, i)],
+                    stores=[join_changelog(query_id, i, service)],
                 )
             )
     if plan.where is not None:
@@ -118,9 +126,9 @@ def physical_plan(
     if agg is not None:
         keys = ", ".join(format_expr(k.expr) for k in agg.keys)
         ops.append(Operator("SELECT_KEY", f"GROUP BY {keys}"))
-        stores = [aggregate_changelog(query_id)]
+        stores = [aggregate_changelog(query_id, service)]
         if (plan.join.result_kind if plan.join else plan.source.kind) == "TABLE":
-            stores.append(table_source_changelog(query_id))
+            stores.append(table_source_changelog(query_id, service))
         window = ""
         if agg.window is not None:
             window = f" WINDOW {agg.window.kind} (SIZE {agg.window.size.millis} MS)"

@@ -16,7 +16,7 @@ from server import entities as E
 from server.app import SERVER_VERSION
 from server.queries import POLL_SECONDS, OpenQuery, QueryError, open_query
 from sqlengine import results as R
-from sqlengine.engine import COMMAND_TOPIC, Engine
+from sqlengine.engine import Engine
 from sqlengine.push import PushRow
 from sqlengine.runtime import QueryFailure
 
@@ -36,7 +36,7 @@ class LocalClient:
         try:
             for stmt in engine.parse(sql):
                 result = engine.execute_statement(stmt, properties)
-                sequence = engine.log.end_offset(COMMAND_TOPIC, 0) - 1
+                sequence = engine.log.end_offset(engine.command_topic, 0) - 1
                 entities.append(E.entity(result, engine.catalog.source, sequence))
         except R.StatementError as exc:
             raise StatementFailed(

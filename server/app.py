@@ -43,7 +43,7 @@ from server.requests import (
 )
 from server.schema_registry import create_registry_app
 from sqlengine import results as R
-from sqlengine.engine import COMMAND_TOPIC, Engine
+from sqlengine.engine import Engine
 
 SERVER_VERSION = "0.29.0"
 KSQL_JSON = "application/vnd.ksql.v1+json"
@@ -120,7 +120,7 @@ class Endpoints:
                 return 400, E.statement_error(exc.message, stmt.text, entities)
             if isinstance(stmt, ast.InsertValues):
                 continue
-            sequence = engine.log.end_offset(COMMAND_TOPIC, 0) - 1
+            sequence = engine.log.end_offset(engine.command_topic, 0) - 1
             entities.append(E.entity(result, engine.catalog.source, sequence))
         return 200, entities
 

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 
 from server import wire
 from server.app import create_app
-from sqlengine.engine import COMMAND_TOPIC, REGISTRY_URL_CONFIG, Engine
+from sqlengine.engine import REGISTRY_URL_CONFIG, Engine
 from sqlengine.results import StatementError
 
 
@@ -94,7 +94,7 @@ def applied_statements(engine: Engine) -> set[str]:
     """Texts of the statements already in the command log."""
     texts: set[str] = set()
     offset = 0
-    while len(batch := engine.log.read(COMMAND_TOPIC, 0, offset)):
+    while len(batch := engine.log.read(engine.command_topic, 0, offset)):
         texts.update(orjson.loads(v or b"{}").get("statement", "") for v in batch.values)
         offset = batch.next_offset
     return texts

@@ -62,8 +62,8 @@ class AggregationStep:
         having = [agg.having] if agg.having is not None else []
         self.post_stage = compile_stage(None, [*project, *having], agg.post_scope, on_error)
         self.has_having = agg.having is not None
-        self.changelogs = [aggregate_changelog(query_id)]
-        self.store = ctx.store(self.changelogs[0], query_group(query_id))
+        self.changelogs = [aggregate_changelog(query_id, ctx.service_id)]
+        self.store = ctx.store(self.changelogs[0], query_group(query_id, ctx.service_id))
         self.windowed = agg.window is not None
         self.emit_final = plan.emit == "FINAL"
         self.spec = window_spec(agg.window, self.emit_final) if agg.window is not None else None
@@ -84,8 +84,8 @@ class AggregationStep:
         self.coalesce = ctx.record_cache and not self.emit_final
         self.table_keys = table_keys
         if table_keys is not None:
-            self.changelogs.append(table_source_changelog(query_id))
-            self.table_rows = ctx.store(self.changelogs[1], query_group(query_id))
+            self.changelogs.append(table_source_changelog(query_id, ctx.service_id))
+            self.table_rows = ctx.store(self.changelogs[1], query_group(query_id, ctx.service_id))
         self.output = output
 
     def write(

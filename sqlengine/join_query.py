@@ -80,13 +80,15 @@ class JoinQuery(PersistentQuery):
         self.query_id, self.plan, self.ctx = query_id, plan, ctx
         self.log = ctx.log
         self.plog = ctx.plog
-        self.group = query_group(query_id)
+        self.group = query_group(query_id, ctx.service_id)
         self.jp = jp
         self.decoders = [ctx.decoder(js.source) for js in jp.sources]
         self.offsets = ctx.start_offsets(
             self.group, dict.fromkeys(js.source.topic for js in jp.sources)
         )
-        self.changelogs = [join_changelog(query_id, i) for i in range(1, len(jp.steps) + 1)]
+        self.changelogs = [
+            join_changelog(query_id, i, ctx.service_id) for i in range(1, len(jp.steps) + 1)
+        ]
         self.stores = [ctx.store(name, self.group) for name in self.changelogs]
         body = jp.body_scope
         # Step k's left key reads the joined body; its right key reads the right source's row.

@@ -14,6 +14,8 @@ from typing import Any
 
 from planner.builder import QueryPlan
 from planner.logical import SinkSpec
+from planner.physical import SERVICE_ID, query_topic_prefix
+from planner.physical import service_id as configured_service_id
 from planner.scope import Scope
 from planner.table_functions import FlatMapNode
 from sqlengine import catalog as C
@@ -187,9 +189,10 @@ def _header_reader(col: C.SourceColumn) -> Callable[[Any], Any]:
     return last_value
 
 
-def query_group(query_id: str) -> str:
-    """The consumer group a persistent query commits its offsets (and its state) under."""
-    return f"_streamdb_query_{query_id}"
+def query_group(query_id: str, service: str = SERVICE_ID) -> str:
+    """The consumer group a persistent query commits its offsets (and its state) under,
+    named as ksqlDB names it."""
+    return query_topic_prefix(query_id, service)
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,8 @@ class QueryContext:
     stream_threads: int = 1
     # The query's durable state stores (on local disk); None: state in memory only.
     stores: StateStores | None = None
+    # ksql.service.id: names the query's consumer group and internal topics.
+    service_id: str = SERVICE_ID
 
     @classmethod
     def of(
@@ -238,6 +243,7 @@ class QueryContext:
                 or default_threads()
             ),
             stores=StateStores(log, state_dir) if state_dir is not None else None,
+            service_id=configured_service_id(config),
         )
 
     def decoder(self, source: C.DataSource) -> SourceDecoder:
@@ -303,7 +309,7 @@ class PersistentQuery:
         self.log = ctx.log
         self.plog = ctx.plog
         self.decoder = ctx.decoder(plan.source)
-        self.group = query_group(query_id)
+        self.group = query_group(query_id, ctx.service_id)
         starts = ctx.start_offsets(self.group, [plan.source.topic])
         self.positions = {p: offset for (_, p), offset in starts.items()}
 

@@ -139,7 +139,7 @@ KILL_AT_CHILD = (
     if kill_at == "before-group-commit":  # the changelogs have the batch, the offsets not
         commit = engine.log.commit
         engine.log.commit = lambda group, offsets: (
-            die() if group.startswith("_streamdb_query_") else commit(group, offsets)
+            die() if group.startswith("_confluent-ksql-default_query_") else commit(group, offsets)
         )
     else:  # committed, not yet written to RocksDB
         PersistentStore.write_local = die

@@ -1,11 +1,13 @@
 """The event log: Kafka's model (topics, partitions, offsets, consumer groups).
 
-`open_log(data_dir)` opens the default backend, the embedded file log."""
+`open_log(data_dir, config=...)` opens the default backend, the embedded file log, or a
+Kafka cluster when config names one (`bootstrap.servers`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from planner.physical import service_id
 from sqlengine.log.base import (
     Headers,
     Log,
@@ -23,9 +25,19 @@ from sqlengine.log.embedded import EmbeddedLog
 from sqlengine.log.memory import MemoryLog
 
 
-def open_log(data_dir: Path | str, *, fsync: bool = False) -> Log:
-    """The embedded log in data_dir (created if missing). fsync=True: each append is
-    flushed to the device (survives machine crashes, much slower)."""
+def open_log(
+    data_dir: Path | str, *, fsync: bool = False, config: dict[str, str] | None = None
+) -> Log:
+    """The Kafka cluster that `bootstrap.servers` in config names, with the Kafka client
+    properties of config (see kafka.kafka_client_config); else the embedded log in data_dir
+    (created if missing). fsync=True: each embedded append is flushed to the device
+    (survives machine crashes, much slower)."""
+    config = config or {}
+    if config.get("bootstrap.servers"):
+        # Imported here: the embedded log needs no Kafka client.
+        from sqlengine.log.kafka import KafkaLog, kafka_client_config
+
+        return KafkaLog(kafka_client_config(config), service_id(config))
     return EmbeddedLog(data_dir, fsync=fsync)
 
 

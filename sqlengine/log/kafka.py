@@ -33,6 +33,7 @@ import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from planner.physical import SERVICE_ID
 from sqlengine.log.base import (
     Headers,
     Log,
@@ -45,12 +46,52 @@ from sqlengine.log.base import (
 )
 from sqlengine.log.kafka_reader import PartitionReader, Position
 
-DEFAULT_SERVICE_ID = "default_"
 STREAMDB_CONFIG_PREFIX = "streamdb."
 _TIMEOUT = 30.0  # seconds an admin request or a flush may take
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _TOPIC_KEY = "topic:"
 _GROUP_KEY = "group:"
+
+
+# Server properties passed to the Kafka clients, as ksqlDB passes them (also with the
+# `ksql.streams.` prefix); librdkafka names the rest of its settings as Java clients do.
+_CLIENT_PROPERTIES = (
+    "bootstrap.servers",
+    "security.protocol",
+    "sasl.",
+    "ssl.",
+    "client.id",
+    "client.dns.lookup",
+    "socket.",
+    "request.timeout.ms",
+    "reconnect.backoff.",
+    "retry.backoff.ms",
+    "metadata.max.age.ms",
+    "enable.ssl.certificate.verification",
+)
+_JAAS_OPTION = re.compile(r'(username|password)\s*=\s*"([^"]*)"')
+
+
+def kafka_client_config(config: dict[str, str]) -> dict[str, str]:
+    """The Kafka client properties of a server config. A Java client's `sasl.jaas.config`
+    (PlainLoginModule or ScramLoginModule with username and password) becomes librdkafka's
+    sasl.username and sasl.password."""
+    client: dict[str, str] = {}
+    for key, value in config.items():
+        name = key.removeprefix("ksql.streams.")
+        if name.startswith(_CLIENT_PROPERTIES):
+            client[name] = value.strip()
+    jaas = client.pop("sasl.jaas.config", None)
+    if jaas is not None:
+        options = dict(_JAAS_OPTION.findall(jaas))
+        if set(options) != {"username", "password"}:
+            raise ValueError(
+                'sasl.jaas.config: only a login module with username="..." and '
+                'password="..." is understood; else set sasl.username and sasl.password'
+            )
+        client.setdefault("sasl.username", options["username"])
+        client.setdefault("sasl.password", options["password"])
+    return client
 
 
 def metadata_topic(service_id: str) -> str:
@@ -83,7 +124,7 @@ class _Delivery:
 
 
 class KafkaLog(Log):
-    def __init__(self, client_config: dict[str, str], service_id: str = DEFAULT_SERVICE_ID):
+    def __init__(self, client_config: dict[str, str], service_id: str = SERVICE_ID):
         if not client_config.get("bootstrap.servers"):
             raise ValueError("the Kafka log needs bootstrap.servers (HOST:PORT[,...])")
         self._client = dict(client_config)
