@@ -263,12 +263,36 @@ class Within(Node):
 class Join(Node):
     kind: str  # INNER | LEFT | RIGHT | FULL
     left: Relation
-    right: SourceRef
+    right: SourceRef | SubqueryRef
     criteria: Expr
     within: Within | None = None
 
 
-Relation = SourceRef | Join
+@dataclass(frozen=True)
+class SubqueryRef(Node):
+    """`(SELECT ...) alias` in FROM / JOIN: pull queries only."""
+
+    query: Query
+    alias: str
+
+
+Relation = SourceRef | SubqueryRef | Join
+
+
+@dataclass(frozen=True)
+class OrderItem(Node):
+    """One ORDER BY term. `nulls_first` None: NULLs last (first only when written)."""
+
+    expr: Expr
+    descending: bool = False
+    nulls_first: bool | None = None
+
+
+@dataclass(frozen=True)
+class OrderBy(Node):
+    """ORDER BY items; its position is the ORDER keyword's."""
+
+    items: tuple[OrderItem, ...]
 
 
 @dataclass(frozen=True)
@@ -282,6 +306,26 @@ class Query(Node):
     having: Expr | None = None
     emit: str | None = None  # CHANGES | FINAL | None (a pull query when not persistent)
     limit: int | None = None
+    # Pull queries only (SQL beyond ksqlDB's, answered by DuckDB):
+    distinct: bool = False
+    order_by: OrderBy | None = None
+    offset: int | None = None
+
+    @property
+    def analytic(self) -> bool:
+        """Whether it uses a clause only pull queries answered by DuckDB have."""
+        return (
+            self.distinct
+            or self.order_by is not None
+            or self.offset is not None
+            or _has_subquery(self.from_)
+        )
+
+
+def _has_subquery(rel: Relation) -> bool:
+    if isinstance(rel, Join):
+        return _has_subquery(rel.left) or _has_subquery(rel.right)
+    return isinstance(rel, SubqueryRef)
 
 
 # ---------------------------------------------------------------------------- statements

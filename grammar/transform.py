@@ -49,7 +49,7 @@ class AstBuilder(ExpressionBuilder):
         return " ".join(t.value.upper() for t in c if t is not None)
 
     show_what = describe_what = stream_or_table = pause_or_resume = _keyword
-    emit = time_unit = time_unit_arg = _keyword
+    emit = time_unit = time_unit_arg = ordering = null_ordering = _keyword
 
     def or_replace(self, meta: Meta, c: list[Any]) -> bool:
         return True
@@ -267,8 +267,12 @@ class AstBuilder(ExpressionBuilder):
     # ------------------------------------------------------------------ queries
 
     def query(self, meta: Meta, c: list[Any]) -> ast.Query:
-        *items, relation, window, where, group_by, partition_by, having, emit, limit = c
+        distinct, *items, relation, window, where, group_by, partition_by, having = c[:-4]
+        emit, order_by, limit, offset = c[-4:]
         return ast.Query(
+            distinct=bool(distinct),
+            order_by=order_by,
+            offset=offset,
             select=tuple(items),
             from_=relation,
             window=window,
@@ -340,6 +344,24 @@ class AstBuilder(ExpressionBuilder):
 
     def aliased_relation(self, meta: Meta, c: list[Any]) -> ast.SourceRef:
         return ast.SourceRef(name=c[0], alias=c[1], **self._pos(meta))
+
+    def subquery_relation(self, meta: Meta, c: list[Any]) -> ast.SubqueryRef:
+        return ast.SubqueryRef(query=c[0], alias=c[1], **self._pos(meta))
+
+    def order_by(self, meta: Meta, c: list[ast.OrderItem]) -> ast.OrderBy:
+        return ast.OrderBy(items=tuple(c), **self._pos(meta))
+
+    def order_item(self, meta: Meta, c: list[Any]) -> ast.OrderItem:
+        expr, ordering, nulls = c
+        return ast.OrderItem(
+            expr=expr,
+            descending=ordering == "DESC",
+            nulls_first=None if nulls is None else nulls.endswith("FIRST"),
+            **self._pos(meta),
+        )
+
+    def offset_clause(self, meta: Meta, c: list[Token]) -> int:
+        return int(c[0])
 
     def join_type(self, meta: Meta, c: list[Any]) -> str:
         words = [t.value.upper() for t in c if t is not None]

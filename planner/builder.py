@@ -71,27 +71,31 @@ def typed(expr: ast.Expr, scope: Scope, clause: str) -> T.SqlType | None:
 
 def is_grouped(query: ast.Query, sink_name: str | None) -> bool:
     """Does the query aggregate? A transient one also when it calls an aggregate function
-    without GROUP BY: then all its rows are one group, as ksqlDB does. An aggregating
-    query's select may call no table function (an error)."""
-    grouped = (
-        query.group_by
-        or query.window is not None
-        or query.having is not None
-        or (sink_name is None and _has_aggregate(query.select))
-    )
+    without GROUP BY: then all its rows are one group, as ksqlDB does; a persistent one is
+    refused with ksqlDB's message. An aggregating query's select may call no table
+    function (an error)."""
+    grouped = query.group_by or query.window is not None or query.having is not None
+    if not grouped:
+        call = _first_aggregate(query.select)
+        if call is not None and sink_name is not None:
+            raise PlanError(f"Use of aggregate function {call.upper()} requires a GROUP BY clause.")
+        grouped = call is not None
     if grouped:
         check_no_table_functions([i.expr for i in query.select if isinstance(i, ast.SelectColumn)])
     return bool(grouped)
 
 
-def _has_aggregate(items: tuple[ast.SelectItem, ...]) -> bool:
-    """Does the select call an aggregate function? A transient query then aggregates all
-    its rows as one group, as ksqlDB does without a GROUP BY."""
-    return any(
-        isinstance(e, ast.FunctionCall) and aggregates.is_aggregate(e.name)
-        for item in items
-        if isinstance(item, ast.SelectColumn)
-        for e in walk(item.expr)
+def _first_aggregate(items: tuple[ast.SelectItem, ...]) -> str | None:
+    """The name of the first aggregate function the select calls, if any."""
+    return next(
+        (
+            e.name
+            for item in items
+            if isinstance(item, ast.SelectColumn)
+            for e in walk(item.expr)
+            if isinstance(e, ast.FunctionCall) and aggregates.is_aggregate(e.name)
+        ),
+        None,
     )
 
 

@@ -34,6 +34,7 @@ def plan_select(
 ) -> QueryPlan:
     if query.emit == "FINAL" and query.window is None:
         raise PlanError("EMIT FINAL is only supported for windowed aggregations.")
+    check_pull_only_clauses(query)
     if isinstance(query.from_, ast.Join):
         return plan_join_select(query, catalog, sink_name, config or {})
     ref = query.from_
@@ -90,6 +91,23 @@ def plan_select(
         outputs, node, C.ROWTIME, [ast.ColumnRef(c) for c in _passed_through(source)]
     )
     return QueryPlan(project, source, outputs, query.where, select_order, partitioning=partitioning)
+
+
+def check_pull_only_clauses(query: ast.Query) -> None:
+    """ORDER BY, DISTINCT, OFFSET and subqueries in FROM exist for pull queries only (run
+    on DuckDB over what is there now): a persistent or push query never ends, so has no
+    order or offset to speak of."""
+    for present, clause in (
+        (query.order_by is not None, "ORDER BY"),
+        (query.distinct, "SELECT DISTINCT"),
+        (query.offset is not None, "OFFSET"),
+        (query.analytic, "a subquery in FROM"),
+    ):
+        if present:
+            raise PlanError(
+                f"{clause} is supported in pull queries only: remove it, or drop EMIT "
+                "CHANGES to query what the sources hold now."
+            )
 
 
 def _passed_through(source: C.DataSource) -> list[str]:

@@ -129,6 +129,10 @@ class MaterializedTable:
         entries = sorted((entry for _, entry in self.store.items()), key=lambda e: e[0])
         return [row for _, row in entries]
 
+    def version(self) -> tuple[tuple[int, int], ...]:
+        """Changes whenever the rows may have: the topic's read positions."""
+        return tuple(sorted(self.positions.items()))
+
     def internal_topics(self) -> list[str]:
         return [self.changelog]
 
@@ -178,6 +182,11 @@ class AggregateView:
 
     def scan(self) -> list[Row]:
         return [row for _, row in sorted(self._rows(None), key=lambda e: e[0])]
+
+    def version(self) -> int | None:
+        """The end of what the aggregation's store wrote to its changelog (moves with every
+        flushed update); None for a store without one (nothing tells a change)."""
+        return getattr(self.aggregation.store, "logged_end", None)
 
     def internal_topics(self) -> list[str]:
         return []

@@ -1,5 +1,10 @@
 """Pull queries: ksqlDB's rules for a SELECT without EMIT CHANGES, and where its rows come from.
 
+A pull query that needs more than a key lookup or a filtered scan (aggregates, GROUP BY,
+HAVING, joins, DISTINCT, ORDER BY, OFFSET, subqueries in FROM) runs on DuckDB
+(`sqlengine.analytics`) unless `ksql.query.pull.analytics.enabled` is false, which brings
+back ksqlDB's refusals of those clauses.
+
 A pull query on a table reads the table's materialization (`sqlengine.materialized`): when
 every disjunct of the WHERE clause fixes all key columns with `=` or `IN`, the rows come from
 key lookups; otherwise from a scan of the store, which ksqlDB allows only with
@@ -17,6 +22,7 @@ from grammar import ast
 from grammar.printer import format_expr
 from grammar.rewrite import walk
 from planner.errors import PlanError, type_name
+from sqlengine import aggregates
 from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.materialized import is_queryable
@@ -24,6 +30,7 @@ from sqlengine.materialized import is_queryable
 TABLE_SCAN = "ksql.query.pull.table.scan.enabled"
 RANGE_SCAN = "ksql.query.pull.range.scan.enabled"
 LIMIT_CLAUSE = "ksql.query.pull.limit.clause.enabled"
+ANALYTICS = "ksql.query.pull.analytics.enabled"
 _MORE_INFO = "See https://cnfl.io/queries for more info."
 _PUSH_HINT = "Add EMIT CHANGES if you intended to issue a push query."
 _DISALLOWED_COLUMNS = (C.ROWPARTITION, C.ROWOFFSET)
@@ -34,13 +41,40 @@ def _enabled(config: dict[str, str], name: str) -> bool:
     return config.get(name, "true").strip().lower() != "false"
 
 
-def check_clauses(query: ast.Query, config: dict[str, str]) -> None:
-    """The clauses a pull query may not have, in ksqlDB's words; checked before planning."""
+def is_analytic(query: ast.Query) -> bool:
+    """Whether the query needs more than key lookups or a filtered scan: DuckDB's work."""
+    return (
+        query.analytic
+        or isinstance(query.from_, ast.Join)
+        or bool(query.group_by)
+        or query.having is not None
+        or any(
+            isinstance(e, ast.FunctionCall) and aggregates.is_aggregate(e.name)
+            for item in query.select
+            if isinstance(item, ast.SelectColumn)
+            for e in walk(item.expr)
+        )
+    )
+
+
+def runs_on_duckdb(query: ast.Query, config: dict[str, str]) -> bool:
+    return is_analytic(query) and _enabled(config, ANALYTICS)
+
+
+def check_clauses(
+    query: ast.Query, config: dict[str, str], stmt: ast.Statement | None = None
+) -> None:
+    """The clauses a pull query may not have, in ksqlDB's words; checked before planning.
+    With analytics on (the default), DuckDB answers JOIN, GROUP BY and HAVING; `stmt`
+    locates the syntax errors ksqlDB gives for clauses its grammar lacks."""
+    analytics = runs_on_duckdb(query, config)
+    if not analytics and stmt is not None:
+        _refuse_analytic_syntax(query, stmt)
     for present, clause in (
-        (isinstance(query.from_, ast.Join), "JOIN"),
+        (isinstance(query.from_, ast.Join) and not analytics, "JOIN"),
         (query.window is not None, "WINDOW"),
-        (bool(query.group_by), "GROUP BY"),
-        (query.having is not None, "HAVING"),
+        (bool(query.group_by) and not analytics, "GROUP BY"),
+        (query.having is not None and not analytics, "HAVING"),
         (query.partition_by is not None, "PARTITION BY"),
     ):
         if present:
@@ -60,6 +94,44 @@ def check_clauses(query: ast.Query, config: dict[str, str]) -> None:
     selected = [e for i in query.select if isinstance(i, ast.SelectColumn) for e in walk(i.expr)]
     _check_columns(selected, "SELECT")
     _check_columns(list(walk(query.where)) if query.where is not None else [], "WHERE")
+
+
+def _refuse_analytic_syntax(query: ast.Query, stmt: ast.Statement) -> None:
+    """Without analytics, what ksqlDB's grammar lacks fails as it fails there."""
+    if query.order_by is not None:
+        # ksqlDB reads ORDER as the source's alias and stops at BY.
+        raise PlanError(_syntax_error(query.order_by, stmt, skip="ORDER"), "plain")
+    sub = _first_subquery(query.from_)
+    if sub is not None:
+        raise PlanError(_syntax_error(sub, stmt), "plain")
+    for present, clause in ((query.distinct, "DISTINCT"), (query.offset is not None, "OFFSET")):
+        if present:
+            raise PlanError(
+                f"Pull queries don't support {clause} unless {ANALYTICS}=true. {_MORE_INFO}"
+            )
+
+
+def _first_subquery(rel: ast.Relation) -> ast.SubqueryRef | None:
+    if isinstance(rel, ast.Join):
+        return _first_subquery(rel.left) or _first_subquery(rel.right)
+    return rel if isinstance(rel, ast.SubqueryRef) else None
+
+
+def _syntax_error(node: ast.Node, stmt: ast.Statement, skip: str = "") -> str:
+    """ksqlDB's syntax error at `node` (at the word after `skip`, when given), located in
+    the statement's own text as ksqlDB locates it (line 1 is the statement's first)."""
+    text = stmt.text
+    lines = text.split("\n")
+    row = node.line - stmt.line
+    start = node.column - stmt.column if row == 0 else node.column - 1
+    offset = sum(len(x) + 1 for x in lines[:row]) + start
+    if skip and text[offset : offset + len(skip)].upper() == skip:
+        offset += len(skip)
+        while offset < len(text) and text[offset].isspace():
+            offset += 1
+    before = text[:offset]
+    column = offset - (before.rfind("\n") + 1)
+    return f"line {before.count(chr(10)) + 1}:{column + 1}: Syntax Error\n\nStatement: {text};"
 
 
 def _check_columns(exprs: list[ast.Expr], clause: str) -> None:

@@ -25,6 +25,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from grammar import ast
 from grammar.rewrite import walk
 from planner.builder import QueryPlan
@@ -33,6 +35,8 @@ from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import pull
 from sqlengine import types as T
+from sqlengine.analytics.plan import AnalyticPlan, plan_analytic
+from sqlengine.analytics.views import ViewCache
 from sqlengine.engine_context import EngineContext
 from sqlengine.flatmap import Stage, projection_stage
 from sqlengine.materialized import Materialized, Row
@@ -107,18 +111,75 @@ class PullPlan:
         out = self.stage(rows)
         return out if self.limit is None else out[: self.limit]
 
+    @property
+    def outputs(self) -> list[QueryColumn]:
+        """The columns of the rows `run` gives (keys first), after their ROWTIME."""
+        return [QueryColumn(o.name, o.type, o.is_key) for o in self.plan.outputs]
+
+    def explain(self, keys: list[tuple[Any, ...]] | None) -> str:
+        if self.table is None:
+            return f"Stream scan: every record of {self.source.name}'s topic, then filtered"
+        if keys is not None:
+            return f"Key lookup: {len(keys)} key(s) of {self.source.name}'s state store"
+        return f"Store scan: every row of {self.source.name}'s state store, then filtered"
+
+
+@dataclass(frozen=True, eq=False)
+class AnalyticPull:
+    """A pull query DuckDB answers, over Arrow views of the sources it reads."""
+
+    analytic: AnalyticPlan
+    tables: dict[str, Materialized | None]  # per source read: its materialization when planned
+    source: C.DataSource  # the first source in FROM
+    limit: None = None  # DuckDB applies LIMIT and OFFSET
+
+    @property
+    def columns(self) -> list[QueryColumn]:
+        return self.analytic.columns
+
+    @property
+    def outputs(self) -> list[QueryColumn]:
+        return self.analytic.columns
+
+    @property
+    def plan(self) -> AnalyticPlan:
+        """What a PullPlan's `plan` gives too: `outputs`, the columns of the rows."""
+        return self.analytic
+
+    @property
+    def positions(self) -> list[int]:
+        return list(range(1, len(self.analytic.columns) + 1))
+
+    def current(self, engine: EngineContext) -> bool:
+        return all(
+            engine.catalog.sources.get(s.name) is s and engine.materialized.get(s.name) is table
+            for s, table in zip(self.analytic.views.values(), self.tables.values(), strict=True)
+        )
+
+    def explain(self, keys: list[tuple[Any, ...]] | None) -> str:
+        return f"DuckDB plan:\n{self.analytic.sql}\n{self.analytic.explain()}"
+
 
 @dataclass(frozen=True)
 class PullQuery:
-    plan: PullPlan
+    plan: PullPlan | AnalyticPull
     keys: list[tuple[Any, ...]] | None  # None: a scan
 
     @property
     def lock_free(self) -> bool:
         """Whether `lookup` answers it: key lookups on a materialized table."""
-        return self.keys is not None and self.plan.table is not None
+        return (
+            self.keys is not None
+            and isinstance(self.plan, PullPlan)
+            and self.plan.table is not None
+        )
+
+    def explain(self) -> str:
+        """How it runs: key lookup, store scan, stream scan, or DuckDB's plan."""
+        return self.plan.explain(self.keys)
 
     def lookup(self) -> list[Row]:
+        assert isinstance(self.plan, PullPlan)
         assert self.plan.table is not None and self.keys is not None
         return self.plan.run(self.plan.table.lookup(self.keys))
 
@@ -153,6 +214,7 @@ class PullQueries:
         self.engine = engine
         self._by_text: dict[tuple[str, PropertiesKey], PullQuery] = {}
         self._by_template: dict[tuple[str, PropertiesKey], _Template] = {}
+        self._views = ViewCache()
 
     def cached(self, sql: str, properties: dict[str, str]) -> PullQuery | None:
         """The prepared query of `sql` if one is cached and current (lock-free), else None."""
@@ -177,7 +239,11 @@ class PullQueries:
         config = {**self.engine.config, **properties}
         query = stmt.query
         if query.emit is None:  # a push query run here reads what there is now, unchecked
-            pull.check_clauses(query, config)
+            pull.check_clauses(query, config, stmt)
+            if pull.runs_on_duckdb(query, config):
+                analytic = self._analytic(query, config)
+                _put(self._by_text, (sql, properties_key(properties)), analytic)
+                return analytic
             source = self.engine.catalog.source(getattr(query.from_, "name", ""))
             if source is not None:
                 pull.check_source(source, query.where)
@@ -200,9 +266,23 @@ class PullQueries:
         _put(self._by_text, (sql, properties_key(properties)), prepared)
         return prepared
 
+    def _analytic(self, query: ast.Query, config: dict[str, str]) -> PullQuery:
+        try:
+            plan = plan_analytic(
+                query, self.engine.catalog, config, lambda s: pull.check_source(s, None)
+            )
+        except PlanError as exc:
+            raise pull.with_statement(exc, query.where) from exc
+        materialized = self.engine.materialized
+        tables = {name: materialized.get(s.name) for name, s in plan.views.items()}
+        first = next(iter(plan.views.values()))
+        return PullQuery(AnalyticPull(plan, tables, first), None)
+
     def rows(self, query: PullQuery) -> list[Row]:
-        """The query's rows (call with the engine lock held): key lookups, a table scan, or
-        a scan of a stream's topic."""
+        """The query's rows (call with the engine lock held): key lookups, a table scan, a
+        scan of a stream's topic, or DuckDB's answer over views of them."""
+        if isinstance(query.plan, AnalyticPull):
+            return [(None, *row, None) for row in query.plan.analytic.run(self._view)]
         table = query.plan.table
         if table is None:
             return query.plan.run(self._stream_rows(query.plan.source))
@@ -222,6 +302,19 @@ class PullQueries:
         stage = projection_stage(staged, lambda e, r: None)
         positions = [i + 1 for i in select_positions(plan)]  # stage rows start with ROWTIME
         return PullPlan(plan.source, table, plan, stage, limit, query_columns(plan), positions)
+
+    def _view(self, source: C.DataSource) -> pa.Table:
+        """The Arrow view of a table's current state or a stream's records, rebuilt only
+        when the table's version or the stream's end offsets moved."""
+        engine = self.engine
+        table = engine.materialized.get(source.name)
+        if table is not None:
+            return self._views.view(source, table.version(), table.scan)
+        info = engine.log.topic(source.topic)
+        ends = tuple(
+            engine.log.end_offset(source.topic, p) for p in range(info.partitions if info else 0)
+        )
+        return self._views.view(source, ends, lambda: self._stream_rows(source))
 
     def _stream_rows(self, source: C.DataSource) -> list[Row]:
         """Every record of the stream's topic as it is now, partition by partition."""

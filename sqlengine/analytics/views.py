@@ -1,0 +1,70 @@
+"""Arrow views of what a pull query reads: a table's current state, a stream's records.
+
+A view has one column per column a pull query may name: ROWTIME, the key columns, the
+value (and header) columns, and WINDOWSTART/WINDOWEND of a windowed source. Building one
+costs a pass over the rows in Python, so views are kept per source and *version* (a
+table's read positions, a stream's end offsets) and rebuilt only when the data changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from sqlengine import catalog as C
+from sqlengine import types as T
+from sqlengine.analytics.values import arrow_array
+
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class ViewColumn:
+    name: str
+    type: T.SqlType
+    index: int  # where the decoded row holds it
+
+
+def view_columns(source: C.DataSource) -> list[ViewColumn]:
+    """The columns of `source`'s view, with their places in its decoded rows (ROWTIME,
+    ROWPARTITION, ROWOFFSET, columns..., [WINDOWSTART, WINDOWEND], headers)."""
+    base = len(C.PSEUDO_COLUMNS)
+    out = [ViewColumn(C.ROWTIME, T.BIGINT, 0)]
+    out += [ViewColumn(c.name, c.type, base + i) for i, c in enumerate(source.columns)]
+    if source.window is not None:
+        n = base + len(source.columns)
+        out += [ViewColumn(C.WINDOWSTART, T.BIGINT, n), ViewColumn(C.WINDOWEND, T.BIGINT, n + 1)]
+    return out
+
+
+def to_arrow(rows: list[Row], source: C.DataSource) -> pa.Table:
+    columns = view_columns(source)
+    if not rows:
+        arrays = [arrow_array([], c.type) for c in columns]
+    else:
+        transposed = list(zip(*rows, strict=True))
+        arrays = [arrow_array(list(transposed[c.index]), c.type) for c in columns]
+    return pa.Table.from_arrays(arrays, names=[c.name for c in columns])
+
+
+class ViewCache:
+    """The last view built per source, reused while its version is unchanged. A version of
+    None (nothing tells whether the data changed) is never cached."""
+
+    def __init__(self) -> None:
+        self._views: dict[str, tuple[C.DataSource, Any, pa.Table]] = {}
+
+    def view(self, source: C.DataSource, version: Any, rows: Callable[[], list[Row]]) -> pa.Table:
+        cached = self._views.get(source.name)
+        if cached is not None and cached[0] is source and version is not None:
+            if cached[1] == version:
+                return cached[2]
+        table = to_arrow(rows(), source)
+        if version is None:
+            self._views.pop(source.name, None)
+        else:
+            self._views[source.name] = (source, version, table)
+        return table
