@@ -6,3 +6,14 @@ PYTHON="${PYTHON:-python3}"
 "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "streamdb needs Python >= 3.11")'
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+# Third-party clients that tests/test_clients.py runs against the server: PyPI `ksql` with its
+# own dependencies beside the venv (it pins h2 2.x; the server needs h2 4.x; its setup.py needs
+# `wheel` and the venv's setuptools), and npm `ksqldb-client` under tests/clients.
+if [ ! -d .venv/clients/pypi-ksql/ksql ]; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check wheel
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
+    --target .venv/clients/pypi-ksql ksql==0.10.2
+fi
+if [ ! -d tests/clients/node_modules/ksqldb-client ]; then
+  (cd tests/clients && npm ci --no-audit --no-fund --silent)
+fi

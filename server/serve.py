@@ -39,7 +39,11 @@ async def serve_app(app: Starlette, host: str, port: int, shutdown: asyncio.Even
     """Serve until `shutdown` is set, then close every open push query."""
     wire.install()
     try:
-        await serve(app, hypercorn_config(host, port), shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+        await serve(
+            wire.absolute_form_targets(app),
+            hypercorn_config(host, port),
+            shutdown_trigger=shutdown.wait,  # type: ignore[arg-type]
+        )
     finally:
         app.state.queries.close_all()
 

@@ -7,13 +7,17 @@
   is taken. Hypercorn otherwise packs whatever piled up into one frame, and clients that parse
   each DATA frame as one JSON row (npm `ksqldb-client`) fail on two rows in one frame.
 
-`install()` puts both into Hypercorn, whose connection wrapper picks its protocol classes by
+- Requests whose target is in absolute form (`POST http://host:8088/inserts-stream`, as
+  `hyper` sends them) are routed by the target's path, as HTTP/1.1 servers must accept them.
+
+`install()` puts both protocols into Hypercorn, whose connection wrapper picks its protocol classes by
 name from `hypercorn.protocol` when a connection opens.
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import h11
 import hypercorn.protocol
@@ -22,6 +26,7 @@ from hypercorn.protocol.events import Event as StreamEvent
 from hypercorn.protocol.h2 import H2Protocol
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import H11SendableEvent
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def reason_phrase(status: int) -> bytes:
@@ -50,6 +55,19 @@ class FramePerBodyH2Protocol(H2Protocol):
             buffer = self.stream_buffers.get(event.stream_id)
             if buffer is not None:  # None: the stream closed meanwhile
                 await buffer.drain()
+
+
+def absolute_form_targets(app: ASGIApp) -> ASGIApp:
+    """`app` reached by the path of absolute-form request targets too."""
+
+    async def routed(scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(("http://", "https://")):
+            target = urlsplit(path).path or "/"
+            scope = {**scope, "path": target, "raw_path": target.encode()}
+        await app(scope, receive, send)
+
+    return routed
 
 
 def install() -> None:
