@@ -192,6 +192,11 @@ class Introspection:
         query = getattr(inner, "query", None)
         if not isinstance(query, ast.Query):
             raise PlanError("EXPLAIN is only supported for queries")
+        if isinstance(inner, ast.SelectStatement) and query.emit is None:
+            # A pull query: how it runs (key lookup, store scan, DuckDB's plan).
+            pulled = self.pulls.prepare(inner.text, inner, config)
+            sources = pulled.plan.source_names
+            return R.ExplainResult(stmt.text, None, inner.text, pulled.explain(), "", sources, [])
         sink_name = getattr(inner, "name", None) or getattr(inner, "target", None)
         plan = plan_select(query, self.catalog, sink_name)
         topology = physical_plan("<transient>", plan, None, sink_name)

@@ -116,6 +116,10 @@ class PullPlan:
         """The columns of the rows `run` gives (keys first), after their ROWTIME."""
         return [QueryColumn(o.name, o.type, o.is_key) for o in self.plan.outputs]
 
+    @property
+    def source_names(self) -> list[str]:
+        return [self.source.name]
+
     def explain(self, keys: list[tuple[Any, ...]] | None) -> str:
         if self.table is None:
             return f"Stream scan: every record of {self.source.name}'s topic, then filtered"
@@ -155,6 +159,10 @@ class AnalyticPull:
             engine.catalog.sources.get(s.name) is s and engine.materialized.get(s.name) is table
             for s, table in zip(self.analytic.views.values(), self.tables.values(), strict=True)
         )
+
+    @property
+    def source_names(self) -> list[str]:
+        return [s.name for s in self.analytic.views.values()]
 
     def explain(self, keys: list[tuple[Any, ...]] | None) -> str:
         return f"DuckDB plan:\n{self.analytic.sql}\n{self.analytic.explain()}"
