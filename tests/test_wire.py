@@ -48,6 +48,11 @@ def test_http11_status_lines_carry_a_reason_phrase(server: Server) -> None:
     assert _status_line(server.url, missing) == b"HTTP/1.1 404 Not Found"
 
 
+def test_absolute_form_targets_reach_their_path(server: Server) -> None:
+    request = f"GET {server.url}/info HTTP/1.1\r\nHost: t\r\n\r\n".encode()
+    assert _status_line(server.url, request) == b"HTTP/1.1 200 OK"
+
+
 def _reads(sock: socket.socket) -> Iterator[bytes]:
     while chunk := sock.recv(65536):
         yield chunk
