@@ -1,6 +1,6 @@
 """`streamdb cli`: the interactive prompt, or a script run from -f, -e or stdin.
 
-streamdb cli                          # a server at http://localhost:8088
+streamdb cli                          # the server at $STREAMDB_URL, else http://localhost:8088
 streamdb cli http://host:8088
 streamdb cli --local --data-dir DIR   # an engine in this process, no server needed
 streamdb cli --local -f script.sql    # or -e "SQL;", or SQL piped on stdin
@@ -12,8 +12,9 @@ import os
 import sys
 from pathlib import Path
 
-from prompt_toolkit import PromptSession
+from prompt_toolkit import PromptSession, search
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.filters import is_searching
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
@@ -23,6 +24,7 @@ from repl.lexer import STYLE, SqlLexer, is_complete
 from repl.session import Console, Exit, Session
 
 DEFAULT_URL = "http://localhost:8088"
+URL_VARIABLE = "STREAMDB_URL"  # the server when the command line names none
 HISTORY_FILE = "~/.streamdb_history"
 _BANNER_WIDTH = 43
 BANNER = [
@@ -48,13 +50,18 @@ def run_cli(
 
         client = LocalClient(data_dir)
     else:
-        client = RestClient(url or DEFAULT_URL)
+        client = RestClient(server_url(url))
     try:
         if file is not None or execute is not None or not sys.stdin.isatty():
             return run_script(client, _script(file, execute))
         return interactive(client)
     finally:
         client.close()
+
+
+def server_url(argument: str | None) -> str:
+    """The server to talk to: the command line's, else $STREAMDB_URL's, else the default."""
+    return argument or os.environ.get(URL_VARIABLE) or DEFAULT_URL
 
 
 def _script(file: str | None, execute: str | None) -> str:
@@ -139,10 +146,18 @@ def banner(session: Session) -> None:
 
 def _enter_runs_complete_statements() -> KeyBindings:
     """Enter runs the input once it ends a statement (`;`, or a CLI command like `exit`);
-    before that it starts a new line. With the completion menu open it only closes it."""
+    before that it starts a new line. With the completion menu open it only closes it.
+    In a Ctrl-R history search it takes the match, and runs it when it is complete."""
     bindings = KeyBindings()
 
-    @bindings.add("enter")
+    @bindings.add("enter", filter=is_searching)
+    def _(event: KeyPressEvent) -> None:
+        search.accept_search()
+        buffer = event.app.current_buffer
+        if is_complete(buffer.text):
+            buffer.validate_and_handle()
+
+    @bindings.add("enter", filter=~is_searching)
     def _(event: KeyPressEvent) -> None:
         buffer = event.current_buffer
         if buffer.complete_state is not None:

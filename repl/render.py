@@ -115,7 +115,15 @@ def _field_rows(fields: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def _description(e: dict[str, Any]) -> list[str]:
-    d = e["sourceDescription"]
+    return _source_lines(e["sourceDescription"])
+
+
+def _descriptions(e: dict[str, Any]) -> list[str]:
+    """DESCRIBE STREAMS / DESCRIBE TABLES: each source as DESCRIBE prints it."""
+    return [line for d in e["sourceDescriptions"] for line in _source_lines(d)]
+
+
+def _source_lines(d: dict[str, Any]) -> list[str]:
     fields = boxed(["Field", "Type"], _field_rows(d["fields"]))
     if not d.get("extended"):
         return ["", *labelled([("Name", d["name"])]), *fields, DESCRIBE_HINT]
@@ -140,23 +148,41 @@ def _description(e: dict[str, Any]) -> list[str]:
                 + (f" : {q['queryString']}" if q["queryString"] else "")
                 for q in refs
             ]
+    statistics = [text for text in (d.get("statistics"), d.get("errorStats")) if text]
+    lines += [
+        "",
+        "Local runtime statistics",
+        "------------------------",
+        *statistics,
+        f"(Statistics of the local KSQL server interaction with the Kafka topic {d['topic']})",
+    ]
     return [*lines, "", EXPLAIN_HINT, ""]
 
 
 def _topics(e: dict[str, Any]) -> list[str]:
+    """SHOW TOPICS, and SHOW TOPICS EXTENDED with each topic's consumers and groups."""
+    extended = e["@type"] == "kafka_topics_extended"
     rows = [
         [t["name"], str(len(t["replicaInfo"])), " ".join(map(str, t["replicaInfo"]))]
+        + ([str(t["consumerCount"]), str(t["consumerGroupCount"])] if extended else [])
         for t in e["topics"]
     ]
-    return boxed(["Kafka Topic", "Partitions", "Partition Replicas"], rows)
+    headers = ["Kafka Topic", "Partitions", "Partition Replicas"]
+    return boxed(headers + (["Consumers", "ConsumerGroups"] if extended else []), rows)
 
 
 def _properties(e: dict[str, Any]) -> list[str]:
+    """Each property's value and where it comes from: SET in this session, the server's
+    configuration (SERVER), or the default (blank)."""
     overwritten = set(e.get("overwrittenProperties", []))
-    rows = [
-        [p["name"], p["scope"], "SESSION" if p["name"] in overwritten else "", p["value"]]
-        for p in e["properties"]
-    ]
+    defaults = set(e.get("defaultProperties", []))
+
+    def source(name: str) -> str:
+        if name in overwritten:
+            return "SESSION"
+        return "" if name in defaults else "SERVER"
+
+    rows = [[p["name"], p["scope"], source(p["name"]), p["value"]] for p in e["properties"]]
     return boxed(["Property", "Scope", "Default override", "Effective Value"], rows)
 
 
@@ -237,7 +263,9 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "tables": _sources,
     "queries": _queries,
     "sourceDescription": _description,
+    "source_descriptions": _descriptions,
     "kafka_topics": _topics,
+    "kafka_topics_extended": _topics,
     "properties": _properties,
     "function_names": _functions,
     "describe_function": _function,

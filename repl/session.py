@@ -8,17 +8,20 @@ errors to stderr."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
 import sys
-from collections.abc import Callable
+import termios
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from repl import render
 from repl.client import CLI_VERSION, Client, ConnectionLost, QueryStream, StatementFailed
 from repl.lexer import split_statements
+from sqlengine.properties import is_known_property, unknown_property_message
 
 _QUOTED = r"'((?:[^']|'')*)'"
 _SET = re.compile(rf"SET\s+{_QUOTED}\s*=\s*{_QUOTED}\s*;?", re.I | re.S)
@@ -71,6 +74,12 @@ class Console:
     def write(self, lines: list[str]) -> None:
         self._emit(self.out, lines)
 
+    def record(self, statement: str) -> None:
+        """A statement as typed, into the spool only (the terminal shows it already)."""
+        if self.spool is not None:
+            self.spool.write(f"ksql> {statement}\n")
+            self.spool.flush()
+
     def error(self, lines: list[str], statement: list[str] | None = None) -> None:
         """Error lines in red (the first bold), then the statement lines (with their caret)."""
         painted = [
@@ -120,6 +129,7 @@ class Session:
         return all(self.run_statement(s) for s in statements)
 
     def run_statement(self, statement: str) -> bool:
+        self.console.record(statement)
         words = statement.rstrip(";").split()
         command = words[0].lower() if words else ""
         if command in ("exit", "quit"):
@@ -192,13 +202,31 @@ class Session:
     def _query(self, statement: str) -> bool:
         stream: QueryStream | None = None
         try:
-            stream = self.client.query(statement, dict(self.properties))
-            self._stream_rows(stream)
+            with self._quiet_interrupts():
+                stream = self.client.query(statement, dict(self.properties))
+                self._stream_rows(stream)
         except KeyboardInterrupt:
             if stream is not None:
                 stream.close()
             self.console.write(["Query terminated"])
         return True
+
+    @contextlib.contextmanager
+    def _quiet_interrupts(self) -> Iterator[None]:
+        """While a query streams, Ctrl-C stops it without the terminal echoing `^C` into the
+        table's bottom border (the terminal's ECHOCTL is off meanwhile)."""
+        if not self.interactive or not sys.stdin.isatty():
+            yield
+            return
+        fd = sys.stdin.fileno()
+        before = termios.tcgetattr(fd)
+        quiet = list(before)
+        quiet[3] &= ~termios.ECHOCTL  # the local modes
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        try:
+            yield
+        finally:
+            termios.tcsetattr(fd, termios.TCSANOW, before)
 
     def _stream_rows(self, stream: QueryStream) -> None:
         if stream.lines:
@@ -228,6 +256,9 @@ class Session:
 
     def _set(self, m: re.Match[str]) -> bool:
         name, value = (g.replace("''", "'") for g in m.groups())
+        if not is_known_property(name):  # ksqlDB's CLI checks the name before keeping it
+            self._show_error(unknown_property_message(name), m.group(0))
+            return False
         self.properties[name] = value
         self.console.write(
             [

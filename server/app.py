@@ -44,6 +44,7 @@ from server.requests import (
 from server.schema_registry import create_registry_app
 from sqlengine import results as R
 from sqlengine.engine import Engine
+from sqlengine.properties import is_known_property, unknown_property_message
 
 SERVER_VERSION = "0.29.0"
 KSQL_JSON = "application/vnd.ksql.v1+json"
@@ -109,6 +110,9 @@ class Endpoints:
             if isinstance(stmt, ast.SelectStatement | ast.Print):
                 return 400, E.query_endpoint_error(stmt.text)
             if isinstance(stmt, ast.SetProperty):
+                if not is_known_property(stmt.name):
+                    message = unknown_property_message(stmt.name)
+                    return 400, E.statement_error(message, stmt.text, entities)
                 local[stmt.name] = stmt.value
                 continue
             if isinstance(stmt, ast.UnsetProperty):
