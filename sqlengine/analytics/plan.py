@@ -14,6 +14,7 @@ every time.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,7 +66,7 @@ class AnalyticPlan:
             for udf in self.udfs:
                 con.create_function(
                     udf.name,
-                    _null_on_error(udf.fn),
+                    _null_on_error(udf.fn, len(udf.params)),
                     [con.type(p) for p in udf.params],  # type: ignore[misc]
                     con.type(udf.returns),  # type: ignore[arg-type]
                     null_handling="special",
@@ -91,7 +92,7 @@ class AnalyticPlan:
             for udf in self.udfs:
                 con.create_function(
                     udf.name,
-                    udf.fn,
+                    _null_on_error(udf.fn, len(udf.params)),
                     [con.type(p) for p in udf.params],  # type: ignore[misc]
                     con.type(udf.returns),  # type: ignore[arg-type]
                     null_handling="special",
@@ -111,8 +112,9 @@ def duckdb_error(exc: duckdb.Error) -> PlanError:
     return PlanError(f"The pull query cannot run on DuckDB ({kind}): {text}", "plain")
 
 
-def _null_on_error(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A function that fails on a row gives NULL there, as ksqlDB's expressions do."""
+def _null_on_error(fn: Callable[..., Any], arity: int) -> Callable[..., Any]:
+    """A function that fails on a row gives NULL there, as ksqlDB's expressions do. Its
+    signature shows `arity` parameters: DuckDB counts them."""
 
     def call(*args: Any) -> Any:
         try:
@@ -120,6 +122,8 @@ def _null_on_error(fn: Callable[..., Any]) -> Callable[..., Any]:
         except Exception:  # noqa: BLE001 - any failure of a user's expression is a NULL
             return None
 
+    params = [inspect.Parameter(f"arg{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(arity)]
+    call.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return call
 
 
