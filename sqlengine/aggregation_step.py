@@ -87,6 +87,8 @@ class AggregationStep:
             self.changelogs.append(table_source_changelog(query_id, ctx.service_id))
             self.table_rows = ctx.store(self.changelogs[1], query_group(query_id, ctx.service_id))
         self.output = output
+        # Group key -> its windows, once a pull query looked up a windowed key (`current_rows`).
+        self._window_index: dict[tuple[Any, ...], set[tuple[int, int]]] | None = None
 
     def write(
         self,
@@ -166,8 +168,11 @@ class AggregationStep:
         rows: list[tuple[Any, ...]] = []
         windows: list[tuple[int, int]] = []
         tombstones: set[int] = set()
+        index = self._window_index
         for u in updates:
             window = u.window or (0, 0)
+            if index is not None:
+                index.setdefault(u.key, set()).add(window)
             row = None if u.results is None else next(projected)
             if row is not None and self.has_having:
                 passing_key = ("__having__", frozen(u.key), u.window)
@@ -189,31 +194,59 @@ class AggregationStep:
     @property
     def viewable(self) -> bool:
         """Whether pull queries can read the result from this step's store itself
-        (as ksqlDB reads its aggregation state store): unwindowed, with primitive keys,
-        results emitted as they change."""
-        return not self.windowed and not self.emit_final and not self.operator.complex_keys
+        (as ksqlDB reads its aggregation state store): with primitive keys, results emitted
+        as they change, unwindowed or in time windows (a session's bounds move)."""
+        return (
+            not self.emit_final
+            and not self.operator.complex_keys
+            and (self.spec is None or self.spec.kind != "SESSION")
+        )
 
     def current_rows(self, keys: Iterable[tuple[Any, ...]] | None) -> list[tuple[Any, ...]]:
-        """The result rows the store holds now, (ROWTIME, keys..., values...), for the given
-        group keys or (None) for every group; rows HAVING rejects are absent. For a
-        `viewable` query only. Safe to call while the query runs: reads go through the
-        store's `peek` and `items`, which cache nothing, and groups change as one slice
-        assignment."""
+        """The result rows the store holds now, (ROWTIME, keys..., values...[, WINDOWSTART,
+        WINDOWEND]), for the given group keys (each in every window it has) or (None) for
+        every group; rows HAVING rejects are absent. For a `viewable` query only. Safe to
+        call while the query runs: reads go through the store's `peek` and `items`, which
+        cache nothing, and groups change as one slice assignment."""
         store = self.store
         if keys is None:
             groups = [
-                (skey[0], entry)
+                (skey, entry)
                 for skey, entry in store.items()
-                if type(skey[0]) is tuple and skey[1] is None
+                if type(skey[0]) is tuple and (skey[1] is None or type(skey[1]) is tuple)
+            ]
+        elif self.windowed:
+            index = self._windows_by_key()
+            groups = [
+                ((key, window), store.peek((key, window)))
+                for key in keys
+                for window in sorted(index.get(key, ()))
             ]
         else:
-            groups = [(key, store.peek((key, None))) for key in keys]
+            groups = [((key, None), store.peek((key, None))) for key in keys]
         rows = [
-            (entry[-1], *key, *self.operator.results(entry))
-            for key, entry in groups
+            (entry[-1], *key, *self.operator.results(entry), *(window or (0, 0)))
+            for (key, window), entry in groups
             if entry is not None
         ]
         projected = self.post_stage(rows)
-        if not self.has_having:
+        if self.has_having:
+            kept = [i for i, row in enumerate(projected) if row[-1] is True]
+            projected = [projected[i][:-1] for i in kept]
+            rows = [rows[i] for i in kept]
+        if not self.windowed:
             return projected
-        return [row[:-1] for row in projected if row[-1] is True]
+        return [(*row, *source[-2:]) for row, source in zip(projected, rows, strict=True)]
+
+    def _windows_by_key(self) -> dict[tuple[Any, ...], set[tuple[int, int]]]:
+        """The windows each group key has, for key lookups: built from the store on the first
+        lookup, then kept by `_emit` (every new window's first result passes there). Windows
+        past retention stay listed; the store no longer has them, so lookups skip them."""
+        if self._window_index is None:
+            # Published before the scan, so a window the query adds meanwhile is not missed.
+            index: dict[tuple[Any, ...], set[tuple[int, int]]] = {}
+            self._window_index = index
+            for skey, _ in self.store.items():
+                if type(skey[0]) is tuple and type(skey[1]) is tuple:
+                    index.setdefault(skey[0], set()).add(skey[1])
+        return self._window_index

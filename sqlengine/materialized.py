@@ -150,15 +150,15 @@ class MaterializedTable:
 
 
 class AggregateView:
-    """A table an unwindowed GROUP BY query writes, read from the aggregation's own store,
-    as ksqlDB reads its aggregation state store: the table's rows are computed from the
-    accumulators when asked, so they are held once (a copy of 1M groups would double the
-    memory). Same reading interface as MaterializedTable."""
-
-    windowed = False
+    """A table a GROUP BY query writes, read from the aggregation's own store, as ksqlDB
+    reads its aggregation state store: the table's rows are computed from the accumulators
+    when asked, so they are held once (a copy of 1M groups would double the memory), and
+    a windowed table's windows past retention are gone from it as from ksqlDB's. Same
+    reading interface as MaterializedTable."""
 
     def __init__(self, source: C.DataSource, aggregation: AggregationStep, partitions: int) -> None:
         self.source = source
+        self.windowed = source.window is not None
         self.aggregation = aggregation
         self.partitions = partitions
         self.key_ser = aggregation.output.key_ser  # type: ignore[attr-defined]
@@ -168,13 +168,14 @@ class AggregateView:
 
     def _rows(self, keys: Iterable[tuple[Any, ...]] | None) -> list[tuple[bytes, Row]]:
         """Rows in decoded-record shape (ROWTIME, ROWPARTITION, ROWOFFSET, keys..., values...,
-        headers), each with its scan position."""
+        [WINDOWSTART, WINDOWEND], headers), each with its scan position."""
         nkeys = len(self.source.key_columns)
         out = []
         for ts, *columns in self.aggregation.current_rows(keys):
             key_bytes = self.key_ser(columns[:nkeys])
             partition = default_partition(key_bytes, self.partitions)
-            out.append((_sort_key(partition, key_bytes, ()), (ts, partition, 0, *columns, ())))
+            window = columns[-2:] if self.windowed else ()
+            out.append((_sort_key(partition, key_bytes, window), (ts, partition, 0, *columns, ())))
         return out
 
     def lookup(self, keys: Iterable[tuple[Any, ...]]) -> list[Row]:
