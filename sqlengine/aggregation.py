@@ -34,6 +34,22 @@ class Update:
     results: tuple[Any, ...] | None
 
 
+@dataclass(frozen=True, slots=True)
+class GroupUpdates:
+    """A grouped batch's updates column by column: one per group, in the batch's order."""
+
+    times: list[int]
+    keys: list[tuple[Any, ...]]
+    windows: list[Window]
+    results: list[tuple[Any, ...]]
+
+    def updates(self) -> list[Update]:
+        return [
+            Update(*update)
+            for update in zip(self.times, self.keys, self.windows, self.results, strict=True)
+        ]
+
+
 @dataclass(frozen=True)
 class WindowSpec:
     kind: str  # TUMBLING | HOPPING | SESSION
@@ -81,6 +97,7 @@ class AggregateOperator:
         self.complex_keys = complex_keys
         self._add_row = self._compile_add_row()
         self.results = self._compile_results()
+        self._group_mergers: dict[tuple[PartialKind, ...], Callable[..., Any]] = {}
 
     # ---------------------------------------------------------------- helpers
 
@@ -212,47 +229,71 @@ class AggregateOperator:
         self._expire()
         return updates
 
-    def add_groups(self, groups: Groups, kinds: Sequence[PartialKind]) -> list[Update]:
+    def add_groups(self, groups: Groups, kinds: Sequence[PartialKind]) -> GroupUpdates:
         """`add_rows` with the record cache on, for a batch the vectorized path grouped
-        (`sqlengine.columnar.aggregation`): each group's partials fold into its entry, which
-        then yields one update."""
-        updates: list[Update] = []
-        cache, dirty, load = self.store.cache, self.store.dirty, self.store.load
-        merges = [a.merge for a in self.aggregators]
-        for key, w, first, last, partials in zip(
+        (`sqlengine.columnar.aggregation`, primitive keys only): each group's partials fold
+        into its entry, which then yields one update."""
+        merge = self._group_mergers.get(tuple(kinds))
+        if merge is None:
+            merge = self._group_mergers[tuple(kinds)] = self._compile_merge_groups(kinds)
+        times, results, self._first_end = merge(
             groups.keys,
             groups.windows,
             groups.first_times,
             groups.last_times,
-            zip(*groups.partials, strict=True),
-            strict=True,
-        ):
-            skey = (frozen(key) if self.complex_keys else key, w)
-            entry = cache.get(skey)
-            if entry is None and (entry := load(skey)) is None:
-                entry = cache[skey] = self._entry(first)
-                if w is not None and w[1] < self._first_end:
-                    self._first_end = w[1]
-            accs = entry[: len(merges)]
-            for i, (kind, partial) in enumerate(zip(kinds, partials, strict=True)):
-                # A DOUBLE sum adds the values in row order (`reduce` as the per-record
-                # additions do, left to right); the other partials merge.
-                if kind == "sum_values":
-                    accs[i] = reduce(add, partial, accs[i])
-                elif kind == "avg_values":
-                    accs[i] = [reduce(add, partial, accs[i][0]), accs[i][1] + len(partial)]
-                else:
-                    accs[i] = merges[i](accs[i], partial)
-            # One slice assignment, as `add_row`: a pull query sees the group whole.
-            entry[: len(merges)] = accs
-            if last > entry[-1]:
-                entry[-1] = last
-            dirty[skey] = entry
-            updates.append(Update(entry[-1], key, w, self.results(entry)))
+            *groups.partials,
+            self.store.cache,
+            self.store.dirty,
+            self.store.load,
+            self._first_end,
+        )
         self.stream_time = groups.stream_time
         self.store.put(("__stream_time__",), self.stream_time)
         self._expire()
-        return updates
+        return GroupUpdates(times, groups.keys, groups.windows, results)
+
+    def _compile_merge_groups(self, kinds: Sequence[PartialKind]) -> Callable[..., Any]:
+        """The loop of `add_groups` for one query's partial kinds, generated once: a group's
+        entry is found in the record cache or the store (or starts fresh at its first row's
+        time), its accumulators take the partials in one slice assignment (a pull query sees
+        the group whole), and its update's time and results are collected. A DOUBLE sum adds
+        the group's values in row order (`reduce`, left to right, as the per-record additions
+        do); the other partials merge."""
+        env: dict[str, Any] = {"reduce": reduce, "add": add, "results": self.results}
+        terms, inits = [], []
+        for i, (agg, kind) in enumerate(zip(self.aggregators, kinds, strict=True)):
+            env[f"init{i}"], env[f"merge{i}"] = agg.init, agg.merge
+            inits.append(f"init{i}()")
+            if kind == "sum_values":
+                terms.append(f"reduce(add, x{i}, e[{i}])")
+            elif kind == "avg_values":
+                terms.append(f"[reduce(add, x{i}, e[{i}][0]), e[{i}][1] + len(x{i})]")
+            else:
+                terms.append(f"merge{i}(e[{i}], x{i})")
+        xs = "".join(f", x{i}" for i in range(len(kinds)))
+        source = f"""\
+def merge_groups(keys, windows, firsts, lasts{xs}, cache, dirty, load, first_end):
+    times = []
+    results_of = []
+    for key, w, first, last{xs} in zip(keys, windows, firsts, lasts{xs}):
+        skey = (key, w)
+        e = cache.get(skey)
+        if e is None:
+            e = load(skey)
+            if e is None:
+                e = cache[skey] = [{", ".join(inits)}, first]
+                if w is not None and w[1] < first_end:
+                    first_end = w[1]
+        e[:{len(terms)}] = [{", ".join(terms)}]
+        if last > e[-1]:
+            e[-1] = last
+        dirty[skey] = e
+        times.append(e[-1])
+        results_of.append(results(e))
+    return times, results_of, first_end
+"""
+        exec(source, env)  # noqa: S102 - built from the partial kinds only
+        return env["merge_groups"]  # type: ignore[no-any-return]
 
     def _update(
         self,

@@ -23,11 +23,19 @@ from typing import Any
 from grammar import ast
 from planner.builder import QueryPlan
 from planner.physical import aggregate_changelog, table_source_changelog
-from sqlengine.aggregation import DEFAULT_GRACE_MS, AggregateOperator, Update, WindowSpec
+from sqlengine.aggregation import (
+    DEFAULT_GRACE_MS,
+    AggregateOperator,
+    GroupUpdates,
+    Update,
+    Window,
+    WindowSpec,
+)
 from sqlengine.codegen import compile_stage
 from sqlengine.columnar.aggregation import Groups, PartialKind, Windowing
+from sqlengine.columnar.updates import UpdateEncoder
 from sqlengine.runtime import QueryContext, query_group
-from sqlengine.sink import RowSink
+from sqlengine.sink import RowSink, SinkEncoder
 from sqlengine.state import frozen
 
 
@@ -87,6 +95,12 @@ class AggregationStep:
             self.changelogs.append(table_source_changelog(query_id, ctx.service_id))
             self.table_rows = ctx.store(self.changelogs[1], query_group(query_id, ctx.service_id))
         self.output = output
+        # Vectorized batches' updates encoded column-wise, when the sink is a JSON topic.
+        self.update_encoder = (
+            UpdateEncoder.build(plan, output.sink)
+            if ctx.vectorized and isinstance(output, SinkEncoder)
+            else None
+        )
         # Group key -> its windows, once a pull query looked up a windowed key (`current_rows`).
         self._window_index: dict[tuple[Any, ...], set[tuple[int, int]]] | None = None
 
@@ -120,10 +134,33 @@ class AggregationStep:
             self.table_rows.flush()
 
     def write_groups(self, groups: Groups, kinds: Sequence[PartialKind]) -> None:
-        """`write` for a batch of stream rows the vectorized path grouped already."""
-        updates = self.operator.add_groups(groups, kinds)
-        self._emit(self._suppress(updates) if self.emit_final else updates)
+        """`write` for a batch of stream rows the vectorized path grouped already; the
+        updates go to the sink column-wise when it takes them so."""
+        grouped = self.operator.add_groups(groups, kinds)
+        if self.emit_final:
+            self._emit(self._suppress(grouped.updates()))
+        elif not self._emit_columns(grouped):
+            self._emit(grouped.updates())
         self.store.flush()
+
+    def _emit_columns(self, grouped: GroupUpdates) -> bool:
+        """Write a grouped batch's updates through the sink's column-wise encoder; False
+        when there is none or it declines the batch."""
+        if self.update_encoder is None:
+            return False
+        windows = grouped.windows if self.windowed else None
+        encoded = self.update_encoder.encode(
+            grouped.times,
+            grouped.keys,
+            windows,
+            grouped.results,  # type: ignore[arg-type]
+        )
+        if encoded is None:
+            return False
+        self._index_windows(zip(grouped.keys, grouped.windows, strict=True))
+        assert isinstance(self.output, SinkEncoder)
+        self.output.write_columns(*encoded)
+        return True
 
     def windowing(self) -> Windowing:
         """The window the vectorized path groups by."""
@@ -168,11 +205,9 @@ class AggregationStep:
         rows: list[tuple[Any, ...]] = []
         windows: list[tuple[int, int]] = []
         tombstones: set[int] = set()
-        index = self._window_index
+        self._index_windows((u.key, u.window) for u in updates)
         for u in updates:
             window = u.window or (0, 0)
-            if index is not None:
-                index.setdefault(u.key, set()).add(window)
             row = None if u.results is None else next(projected)
             if row is not None and self.has_having:
                 passing_key = ("__having__", frozen(u.key), u.window)
@@ -237,6 +272,13 @@ class AggregationStep:
         if not self.windowed:
             return projected
         return [(*row, *source[-2:]) for row, source in zip(projected, rows, strict=True)]
+
+    def _index_windows(self, changed: Iterable[tuple[tuple[Any, ...], Window]]) -> None:
+        """Keep the window index (once a lookup built it) up to date with new windows."""
+        index = self._window_index
+        if index is not None:
+            for key, window in changed:
+                index.setdefault(key, set()).add(window)  # type: ignore[arg-type]
 
     def _windows_by_key(self) -> dict[tuple[Any, ...], set[tuple[int, int]]]:
         """The windows each group key has, for key lookups: built from the store on the first

@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from planner.logical import SinkSpec
 from sqlengine import catalog as C
 from sqlengine import serde
@@ -149,10 +152,29 @@ class SinkEncoder:
             self._partitions_by_key[key_bytes] = partition
         return partition
 
-    def write_columns(self, columns: SinkColumns) -> None:
-        """Appends a batch the vectorized path encoded already."""
-        if len(columns.values):
+    def write_columns(self, columns: SinkColumns, base_keys: pa.Array | None = None) -> None:
+        """Appends a batch the vectorized path encoded already; a windowed batch's records
+        go where their `base_keys` (the keys without the window) go."""
+        if not len(columns.values):
+            return
+        if base_keys is None:
             self._append(columns.keys, columns.values, columns.timestamps, None)
+            return
+        assert self.guard is None  # windowed: a table's sink, which has no output guard
+        encoded = base_keys.dictionary_encode()
+        per_key = pa.array(
+            [self._base_partition(k) for k in encoded.dictionary.to_pylist()], pa.int32()
+        )
+        partitions = per_key.take(encoded.indices)
+        for p in sorted(pc.unique(partitions).to_pylist()):
+            mine = pc.equal(partitions, p)
+            self.log.append_batch(
+                self.sink.topic,
+                columns.keys.filter(mine),
+                columns.values.filter(mine),
+                columns.timestamps.filter(mine),
+                partition=p,
+            )
 
     def _write_plain(self, rows: list[tuple[Any, ...]]) -> None:
         """`write` for the common batch: unwindowed, record times as they are, no tombstones.

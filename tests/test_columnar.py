@@ -259,24 +259,46 @@ AGG_DDL = (
     "CREATE STREAM r (id STRING KEY, k STRING, i INT, big BIGINT, d DOUBLE, name STRING, "
     "b BOOLEAN) WITH (kafka_topic='r', value_format='JSON', partitions=2);"
 )
+# (query, key format): a STRING key in the KAFKA format has its updates encoded column-wise.
 AGGREGATES = [
-    "SELECT k, COUNT(*) AS n, SUM(i) AS s, SUM(big) AS sb, AVG(d) AS a, MIN(name) AS mn, "
-    "MAX(i) AS mx, COUNT(b) AS cb, COUNT(d) AS cd, AVG(i) AS ai FROM r GROUP BY k",
-    "SELECT id, COUNT(*) AS n, SUM(d) AS s, MAX(i) AS mx FROM r "
-    "WINDOW TUMBLING (SIZE 1 SECOND, GRACE PERIOD 2 SECONDS) WHERE i > 3 GROUP BY id",
-    "SELECT k, i, COUNT(*) AS n, MIN(d) AS mn FROM r "
-    "WINDOW TUMBLING (SIZE 5 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY k, i EMIT FINAL",
-    "SELECT k + '!' AS kk, SUM(i * 2) AS s2 FROM r GROUP BY k + '!' HAVING SUM(i * 2) > 10",
+    (
+        "SELECT k, COUNT(*) AS n, SUM(i) AS s, SUM(big) AS sb, AVG(d) AS a, MIN(name) AS mn, "
+        "MAX(i) AS mx, COUNT(b) AS cb, COUNT(d) AS cd, AVG(i) AS ai FROM r GROUP BY k",
+        "JSON",
+    ),
+    (
+        "SELECT id, COUNT(*) AS n, SUM(d) AS s, MAX(i) AS mx FROM r "
+        "WINDOW TUMBLING (SIZE 1 SECOND, GRACE PERIOD 2 SECONDS) WHERE i > 3 GROUP BY id",
+        "JSON",
+    ),
+    (
+        "SELECT k, i, COUNT(*) AS n, MIN(d) AS mn FROM r "
+        "WINDOW TUMBLING (SIZE 5 SECONDS, GRACE PERIOD 0 SECONDS) GROUP BY k, i EMIT FINAL",
+        "JSON",
+    ),
+    (
+        "SELECT k + '!' AS kk, SUM(i * 2) AS s2 FROM r GROUP BY k + '!' HAVING SUM(i * 2) > 10",
+        "JSON",
+    ),
+    (
+        "SELECT k, COUNT(*) AS n, AVG(d) AS a, MAX(name) AS mx, SUM(i) + 1 AS s1 FROM r GROUP BY k",
+        "KAFKA",
+    ),
+    (
+        "SELECT id, COUNT(*) AS n, SUM(d) AS s, MIN(i) AS mn, COUNT(*) * 2 AS n2 FROM r "
+        "WINDOW TUMBLING (SIZE 1 SECOND, GRACE PERIOD 2 SECONDS) GROUP BY id",
+        "KAFKA",
+    ),
 ]
 
 
-def _agg_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]]:
+def _agg_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int], list[int]]:
     rnd = random.Random(5)
     engine = Engine(tmp / str(vectorized))
     engine.execute(AGG_DDL)
     props = {"streamdb.vectorized": str(vectorized).lower()}
-    for i, query in enumerate(AGGREGATES):
-        engine.execute(f"CREATE TABLE t{i} WITH (key_format='JSON') AS {query};", props)
+    for i, (query, key_format) in enumerate(AGGREGATES):
+        engine.execute(f"CREATE TABLE t{i} WITH (key_format='{key_format}') AS {query};", props)
     clock = 0
     for step in range(15):
         n = 200
@@ -300,15 +322,19 @@ def _agg_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]]
         keys = [b"id%d" % rnd.randint(0, 7) for _ in range(n)]
         engine.log.append_batch("r", keys, values, stamps)
         engine.run_until_idle()
-    return _sinks_and_runs(engine, [f"T{i}" for i in range(len(AGGREGATES))])
+    encoders = [q.aggregation.update_encoder for q in engine.executor.running.values()]  # type: ignore[attr-defined]
+    encoded = [-1 if e is None else e.batches for e in encoders]
+    return (*_sinks_and_runs(engine, [f"T{i}" for i in range(len(AGGREGATES))]), encoded)
 
 
 def test_vectorized_group_by_equals_per_record_group_by(tmp_path: Path) -> None:
     """With ksqlDB's record cache on (its default): one update per group and batch."""
-    rows, not_run = _agg_run(tmp_path, vectorized=False)
-    vectorized, ran = _agg_run(tmp_path, vectorized=True)
+    rows, not_run, _ = _agg_run(tmp_path, vectorized=False)
+    vectorized, ran, encoded = _agg_run(tmp_path, vectorized=True)
     assert not_run == [-1] * len(AGGREGATES)
     assert all(r >= 10 for r in ran), ran
+    # The KAFKA-keyed tables' updates were encoded column-wise, batch after batch.
+    assert [e >= 10 for e in encoded] == [fmt == "KAFKA" for _, fmt in AGGREGATES], encoded
     for i, (expected, got) in enumerate(zip(rows, vectorized, strict=True)):
         assert got == expected, AGGREGATES[i // 2]
     assert sum(map(len, rows)) > 100

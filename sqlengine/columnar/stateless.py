@@ -44,7 +44,7 @@ class SinkColumns:
     values: pa.Array
 
 
-def _string_key(columns: list[C.SourceColumn] | list[tuple[str, T.SqlType]], fmt: C.Format) -> bool:
+def string_key(columns: list[C.SourceColumn] | list[tuple[str, T.SqlType]], fmt: C.Format) -> bool:
     """At most one key column, a STRING in the KAFKA format (its bytes are its UTF-8)."""
     types = [c.type if isinstance(c, C.SourceColumn) else c[1] for c in columns]
     return not types or (len(types) == 1 and types[0] == T.STRING and fmt.name == "KAFKA")
@@ -175,7 +175,7 @@ def reads_json_stream(source: C.DataSource) -> bool:
         and (time is None or (time.type == T.BIGINT and source.timestamp_format is None))
         and not source.header_columns
         and source.value_format.name == "JSON"
-        and _string_key(source.key_columns, source.key_format)
+        and string_key(source.key_columns, source.key_format)
         and bool(values)
         and not (len(values) == 1 and source.wrap_single_value is False)
         and supported(values)
@@ -192,7 +192,7 @@ def qualifies_io(plan: QueryPlan, source: C.DataSource, sink: SinkSpec) -> bool:
         and sink.value_format.name == "JSON"
         and sink.timestamp_column is None
         and sink.window is None
-        and _string_key([(o.name, o.type) for o in plan.key_outputs], sink.key_format)
+        and string_key([(o.name, o.type) for o in plan.key_outputs], sink.key_format)
         and bool(outputs)
         and not (len(outputs) == 1 and sink.wrap_single_value is False)
         and supported(outputs)
