@@ -37,23 +37,27 @@ _PERSISTENT = (
 )
 
 
+# What a recorded statement does to its stream, table or type: the action in its command id.
+_SOURCE_ACTIONS: dict[type, str] = {
+    ast.CreateSource: "create",
+    ast.CreateAsSelect: "create",
+    ast.DropSource: "drop",
+    ast.AlterSource: "alter",
+}
+_TYPE_ACTIONS: dict[type, str] = {ast.CreateType: "create", ast.DropType: "drop"}
+
+
 def command_id(stmt: ast.Statement) -> str:
     """The id ksqlDB's command runner gives a statement it records: `stream/PAGEVIEWS/create`,
     `table/T/drop`, `terminate/CSAS_S_1/execute` ("type/entity/action", as in its REST API)."""
-    if isinstance(stmt, ast.CreateSource | ast.CreateAsSelect):
-        return f"{stmt.kind.lower()}/{stmt.name}/create"
-    if isinstance(stmt, ast.InsertInto):
+    if isinstance(stmt, ast.CreateSource | ast.CreateAsSelect | ast.DropSource | ast.AlterSource):
+        return f"{stmt.kind.lower()}/{stmt.name}/{_SOURCE_ACTIONS[type(stmt)]}"
+    if isinstance(stmt, ast.CreateType | ast.DropType):
+        return f"type/{stmt.name}/{_TYPE_ACTIONS[type(stmt)]}"
+    if isinstance(stmt, ast.InsertInto):  # ksqlDB files INSERT INTO under its target stream
         return f"stream/{stmt.target}/create"
-    if isinstance(stmt, ast.DropSource):
-        return f"{stmt.kind.lower()}/{stmt.name}/drop"
-    if isinstance(stmt, ast.AlterSource):
-        return f"{stmt.kind.lower()}/{stmt.name}/alter"
     if isinstance(stmt, ast.Terminate):
         return f"terminate/{stmt.query_id or 'ALL'}/execute"
-    if isinstance(stmt, ast.CreateType):
-        return f"type/{stmt.name}/create"
-    if isinstance(stmt, ast.DropType):
-        return f"type/{stmt.name}/drop"
     raise TypeError(f"{type(stmt).__name__} is not recorded as a command")
 
 
