@@ -45,6 +45,29 @@ def run_queries(data_dir: str, paths: list[str]) -> int:
     return 0
 
 
+def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bootstrap-servers",
+        metavar="HOST:PORT[,...]",
+        help="keep every topic on this Kafka cluster instead of the embedded log "
+        "(also bootstrap.servers in --config)",
+    )
+    parser.add_argument(
+        "--service-id",
+        help="ksql.service.id: names internal topics and consumer groups (default default_)",
+    )
+
+
+def kafka_config(args: argparse.Namespace) -> dict[str, str]:
+    """The properties --bootstrap-servers and --service-id set."""
+    config = {}
+    if args.bootstrap_servers:
+        config["bootstrap.servers"] = args.bootstrap_servers
+    if args.service_id:
+        config["ksql.service.id"] = args.service_id
+    return config
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="streamdb", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("paths", nargs="+")
     test.add_argument("--json", dest="json_out", help="write every case's result to this file")
     test.add_argument("--jobs", type=int, default=None, help="worker processes")
+    add_kafka_arguments(test)
     run = sub.add_parser("run", help="execute saved .sql files on the in-process engine")
     run.add_argument("--data-dir", default="data")
     run.add_argument("--queries", action="append", default=[])
@@ -65,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "--schema-registry-url",
         help="an external Schema Registry to use instead of the built-in one",
     )
+    add_kafka_arguments(server)
     cli = sub.add_parser("cli", help="the interactive command line (a server, or --local)")
     cli.add_argument("url", nargs="?", help="the server (default http://localhost:8088)")
     cli.add_argument("--local", action="store_true", help="run the engine in this process")
@@ -81,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         # which no other command's SHOW FUNCTIONS lists.
         from server.qtt import run_tests
 
-        return run_tests(args.paths, args.json_out, args.jobs)
+        return run_tests(args.paths, args.json_out, args.jobs, kafka_config(args))
     if args.command == "server":
         from server.serve import run_server  # the server's dependencies load only when serving
 
@@ -92,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             sql_files(args.queries),
             args.config,
             args.schema_registry_url,
+            kafka_config(args),
         )
     return run_queries(args.data_dir, args.queries or ["queries"])
 

@@ -27,6 +27,7 @@ from sqlengine.engine import Engine
 from sqlengine.testing.cases import Case, load_cases
 from sqlengine.testing.compare import CaseFailure, compare_outputs
 from sqlengine.testing.runner import (
+    BACKEND_CONFIG,
     FAILED,
     RUNNER_DEFAULTS,
     CaseResult,
@@ -54,8 +55,15 @@ def _run_chunk(cases: list[Case]) -> list[tuple[str, str, str]]:
     return [(r.case.label, r.status, r.reason) for r in map(_run_one, cases)]
 
 
-def run_cases(cases: list[Case], jobs: int | None = None) -> list[tuple[str, str, str]]:
-    """(label, status, reason) of every case, in the cases' order; runs in worker processes."""
+def run_cases(
+    cases: list[Case], jobs: int | None = None, backend: dict[str, str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(label, status, reason) of every case, in the cases' order; runs in worker processes,
+    or one after the other on a Kafka cluster (`backend` names it), as cases name the same
+    topics."""
+    BACKEND_CONFIG.update(backend or {})
+    if BACKEND_CONFIG.get("bootstrap.servers"):
+        jobs = 1
     jobs = jobs or min(4, os.cpu_count() or 1)
     if jobs <= 1 or len(cases) <= 20:
         return _run_chunk(cases)
@@ -70,8 +78,13 @@ def run_cases(cases: list[Case], jobs: int | None = None) -> list[tuple[str, str
     return [r for r in results if r is not None]
 
 
-def run_tests(paths: list[str], json_out: str | None = None, jobs: int | None = None) -> int:
-    results = run_cases(load_cases(paths), jobs)
+def run_tests(
+    paths: list[str],
+    json_out: str | None = None,
+    jobs: int | None = None,
+    backend: dict[str, str] | None = None,
+) -> int:
+    results = run_cases(load_cases(paths), jobs, backend)
     counts: Counter[str] = Counter()
     for label, status, reason in results:
         counts[status] += 1
@@ -112,7 +125,7 @@ async def _run(case: Case, data_dir: str) -> None:
     statements: list[str] = spec.get("statements", [])
     properties = property_map(spec.get("properties"))
     expected_error = spec.get("expectedError")
-    engine = Engine(data_dir, config={**SERVER_CONFIG, **refusal_config(spec)})
+    engine = Engine(data_dir, config={**SERVER_CONFIG, **BACKEND_CONFIG, **refusal_config(spec)})
     try:
         create_case_topics(engine, spec, STATEMENT_TOPIC_PARTITIONS)
         app = create_app(engine)

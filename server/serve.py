@@ -124,8 +124,10 @@ def run_server(
     query_files: list[Path],
     config_file: str | None,
     schema_registry_url: str | None = None,
+    overrides: dict[str, str] | None = None,
 ) -> int:
-    config = read_config(config_file)
+    """Serves the REST API; `overrides` (command-line options) win over the config file."""
+    config = {**read_config(config_file), **(overrides or {})}
     if schema_registry_url:
         config[REGISTRY_URL_CONFIG] = schema_registry_url
     engine = Engine(data_dir, config=config)

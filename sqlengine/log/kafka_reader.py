@@ -24,7 +24,8 @@ Position = tuple[str, int]
 _IDLE_SECONDS = 60.0  # a partition not read for this long is unassigned
 _DRAIN = 10_000  # messages taken from the consumer's queue at once
 _POLL_SECONDS = 0.05
-_MISSING_DATA_SECONDS = 30.0  # how long a read below the end waits for its records
+_MISSING_DATA_SECONDS = 30.0
+_METADATA_SECONDS = 10.0  # how long a read below the end waits for its records
 
 
 def _headers(message: Message) -> Headers:
@@ -42,6 +43,8 @@ class PartitionReader:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 20,
+                "fetch.error.backoff.ms": 20,
+                "topic.metadata.refresh.fast.interval.ms": 20,
                 "queued.max.messages.kbytes": 32768,
             }
         )
@@ -49,6 +52,7 @@ class PartitionReader:
         self._expected: dict[Position, int] = {}  # assigned: the offset the next read asks
         self._buffers: dict[Position, deque[Message]] = {}
         self._last_read: dict[Position, float] = {}
+        self._topics_seen: set[str] = set()
 
     def _assign_at(self, position: Position, offset: int) -> None:
         """Makes the consumer deliver `position` from `offset` on."""
@@ -58,6 +62,10 @@ class PartitionReader:
         topic, partition = position
         if expected is None:
             self._consumer.incremental_assign([TopicPartition(topic, partition, offset)])
+            if topic not in self._topics_seen:
+                # Else librdkafka learns a new topic's leaders at its next scan, up to 1s on.
+                self._consumer.list_topics(topic, timeout=_METADATA_SECONDS)
+                self._topics_seen.add(topic)
         else:
             self._consumer.seek(TopicPartition(topic, partition, offset))
         self._expected[position] = offset
@@ -65,7 +73,11 @@ class PartitionReader:
 
     def _drain(self, timeout: float) -> int:
         """Moves fetched messages into their partitions' buffers; returns how many."""
-        messages = self._consumer.consume(_DRAIN, timeout)
+        # consume() waits out its timeout unless the batch fills: poll() for the first.
+        first = self._consumer.poll(timeout) if timeout > 0 else None
+        messages = self._consumer.consume(_DRAIN, 0)
+        if first is not None:
+            messages.insert(0, first)
         kept = 0
         for message in messages:
             error = message.error()
@@ -90,6 +102,7 @@ class PartitionReader:
         if assigned:
             self._consumer.incremental_unassign([TopicPartition(t, p) for t, p in assigned])
         for position in positions:
+            self._topics_seen.discard(position[0])
             self._expected.pop(position, None)
             self._buffers.pop(position, None)
             self._last_read.pop(position, None)

@@ -13,8 +13,12 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+
+from confluent_kafka.admin import AdminClient
 
 CONSUMER_GROUP_CONFIG = {
     "group.protocol": "classic",
@@ -22,6 +26,7 @@ CONSUMER_GROUP_CONFIG = {
     "max.poll.interval.ms": "10000",
 }
 _START_SECONDS = 20.0
+_ADMIN_SECONDS = 30.0
 
 
 def tansu_binary() -> Path:
@@ -100,3 +105,23 @@ class TansuBroker:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@contextmanager
+def case_topics_removed(bootstrap_servers: str) -> Iterator[None]:
+    """Deletes, on exit, every topic created on the cluster inside the block: each test case
+    starts from the topics that were there before it (cases name the same topics)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    before = set(admin.list_topics(timeout=_ADMIN_SECONDS).topics)
+    try:
+        yield
+    finally:
+        created = set(admin.list_topics(timeout=_ADMIN_SECONDS).topics) - before
+        if created:
+            for future in admin.delete_topics(sorted(created)).values():
+                future.result(timeout=_ADMIN_SECONDS)
+            deadline = time.monotonic() + _ADMIN_SECONDS
+            while created & set(admin.list_topics(timeout=_ADMIN_SECONDS).topics):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topics {sorted(created)} still listed after deletion")
+                time.sleep(0.02)

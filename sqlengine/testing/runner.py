@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import tempfile
 import traceback
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,7 @@ import orjson
 
 from grammar import ast
 from grammar.parser import ParseError, parse, unknown_statement_error
+from planner.physical import SERVICE_ID_CONFIG
 from sqlengine import pull, serde
 from sqlengine.aggregates import test_fixtures  # noqa: F401  (ksqlDB's test-suite UDAFs, as its runner ships them)
 from sqlengine.catalog import DataSource
@@ -30,6 +33,7 @@ from sqlengine.sink import format_info
 from sqlengine.table_functions import test_fixtures as _test_udtfs  # noqa: F401  (and UDTFs)
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, check_post, compare_outputs
+from sqlengine.testing.kafka_broker import case_topics_removed
 from sqlengine.windowed_keys import windowed_key
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -47,7 +51,7 @@ def run_case(case: Case, body: Callable[[Case, str], None] | None = None) -> Cas
     if not case.enabled:
         return CaseResult(case, SKIPPED)
     try:
-        with tempfile.TemporaryDirectory(prefix="streamdb-qtt-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="streamdb-qtt-") as tmp, case_backend():
             (body or _run)(case, tmp)
     except CaseFailure as exc:
         return CaseResult(case, FAILED, str(exc))
@@ -61,6 +65,22 @@ def run_case(case: Case, body: Callable[[Case, str], None] | None = None) -> Cas
 
 # As upstream's test driver: the record cache off, so every change of a table is emitted.
 RUNNER_DEFAULTS = {"ksql.streams.cache.max.bytes.buffering": "0"}
+# The log every case runs on: the embedded one (empty), or the Kafka cluster that
+# `bootstrap.servers` names (`streamdb test --bootstrap-servers`), set once per process.
+BACKEND_CONFIG: dict[str, str] = {}
+
+
+@contextmanager
+def case_backend() -> Iterator[None]:
+    """A case's own place on the backend: on Kafka, a service id of its own (its command
+    topic and groups) and, afterwards, the topics it created deleted."""
+    servers = BACKEND_CONFIG.get("bootstrap.servers")
+    if not servers:
+        yield
+        return
+    BACKEND_CONFIG[SERVICE_ID_CONFIG] = f"qtt_{uuid.uuid4().hex[:12]}_"
+    with case_topics_removed(servers):
+        yield
 
 
 def refusal_config(spec: dict[str, Any]) -> dict[str, str]:
@@ -77,7 +97,7 @@ def case_config(spec: dict[str, Any]) -> dict[str, str]:
         k: str(v).lower() if isinstance(v, bool) else str(v)
         for k, v in spec.get("properties", {}).items()
     }
-    return {**RUNNER_DEFAULTS, **refusal_config(spec), **props}
+    return {**RUNNER_DEFAULTS, **BACKEND_CONFIG, **refusal_config(spec), **props}
 
 
 def _run(case: Case, data_dir: str) -> None:
