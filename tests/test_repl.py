@@ -175,8 +175,16 @@ def test_local_session(tmp_path: Path) -> None:
     term.child.sendline("SELECT * FROM widgets EMIT CHANGES;")
     term.expect("|aa-101", "|aa-102", "|aa-103")
     term.child.sendintr()
-    term.expect("Query terminated", "ksql>")
+    stopped = term.expect("Query terminated", "ksql>")
+    assert "^C" not in stopped  # the terminal does not echo it into the table's border
     term.run("SHOW STREAMS;", " WIDGETS_RED | WIDGETS_RED ")  # the REPL outlived Ctrl-C
+    term.run("SHOW TOPICS;", " Kafka Topic ")
+    term.child.send("\x12")  # Ctrl-R: search the history backwards
+    term.expect("I-search backward")
+    term.child.send("SHOW ST")
+    term.expect("SHOW STREAMS;")
+    term.child.send("\r")  # Enter takes the match and, a whole statement, runs it
+    term.expect(" WIDGETS_RED | WIDGETS_RED ", "ksql>")
     term.child.send("DESCRIBE widgets_r\t")  # Tab completes from the live catalog
     # The completion lands asynchronously: type on only once it shows (a `;` read in the same
     # chunk as the Tab would be typed before the completion and then discard it).
@@ -221,9 +229,16 @@ def test_lost_connection_and_reconnect(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- non-interactive
 
 
-def streamdb_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def streamdb_cli(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [STREAMDB, "cli", *args], input=stdin, capture_output=True, text=True, timeout=60
+        [STREAMDB, "cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -266,8 +281,44 @@ def test_stdin_session_commands(tmp_path: Path) -> None:
     )
     done = streamdb_cli("--local", "--data-dir", str(tmp_path / "data"), stdin=script)
     assert done.returncode == 0, done.stderr
-    assert "|aa-102" in spool.read_text() and "aa-101" not in spool.read_text()
+    spooled = spool.read_text()
+    assert "|aa-102" in spooled and "aa-101" not in spooled
+    # The statements typed are in the spool too, before what they printed.
+    typed = "ksql> SELECT sensor_id FROM widgets WHERE colour = '${colour}';"
+    assert spooled.index(typed) < spooled.index("|aa-102")
+    assert spooled.rstrip().endswith("ksql> SPOOL OFF;")
     assert '"@type": "streams"' in done.stdout and "Stream Name" not in done.stdout
+
+
+def test_server_from_environment_values_and_introspection(tmp_path: Path, server: str) -> None:
+    """With no URL argument the CLI finds the server in STREAMDB_URL; values, PRINT and the
+    catalog print as ksqlDB's CLI prints them."""
+    script = (
+        "CREATE STREAM moments (id INT KEY, happened TIMESTAMP, day DATE, hour TIME) "
+        "WITH (kafka_topic='moments', value_format='JSON', partitions=1);"
+        "INSERT INTO moments (id, happened, day, hour) "
+        "VALUES (1, '2019-07-09T01:00:00.000', '2021-01-01', '01:00:00');"
+        "CREATE STREAM moments_copy AS SELECT * FROM moments;"
+        "SELECT * FROM moments;"
+        "PRINT 'moments' FROM BEGINNING LIMIT 1;"
+        "DESCRIBE STREAMS EXTENDED;"
+        "SHOW TOPICS EXTENDED;"
+        "SHOW FUNCTIONS;"
+        "SET 'no.such.property'='1';"
+    )
+    done = streamdb_cli("-e", script, env={"STREAMDB_URL": server, "COLUMNS": "200"})
+    assert done.returncode == 1  # the last statement is refused
+    out = done.stdout
+    assert "|2019-07-09T01:00:00.000" in out and "|2021-01-01" in out and "|01:00:00" in out
+    assert re.search(r"rowtime: \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3} Z, key: 1, ", out)
+    assert "Value format: JSON or KAFKA_STRING" in out
+    assert "Name                 : MOMENTS" in out and "Name                 : MOMENTS_COPY" in out
+    assert "Local runtime statistics" in out and "total-messages:" in out
+    assert re.search(r" Kafka Topic +\| Partitions \| Partition Replicas \| Consumers ", out)
+    assert re.search(r" moments +\| 1 +\| 1 +\| 1 +\| 1 ", out)
+    assert re.search(r" COUNT +\| AGGREGATE ", out)
+    assert "BAD_UDF" not in out and "TEST_UDTF" not in out  # the test runner's own functions
+    assert "Not recognizable as ksql, streams, consumer, or producer property" in done.stderr
 
 
 def test_statement_splitting() -> None:
