@@ -28,7 +28,7 @@ def _fill(engine: Engine, ddl: str, topic: str, value: Callable[[int], dict[str,
         engine.log.append_batch(topic, keys, values, list(ids))
 
 
-def _fill_widgets(engine: Engine) -> None:
+def fill_widgets(engine: Engine) -> None:
     colours = ["RED", "BLUE", "GREEN", "YELLOW"]
     _fill(
         engine,
@@ -60,11 +60,13 @@ def _items_table(engine: Engine) -> None:
     engine.log.append_batch("items", keys, values, [0] * 1000)
 
 
-def _timed_query(fills: list[Callable[[Engine], None]], sql: str) -> float:
+def timed_query(
+    fills: list[Callable[[Engine], None]], sql: str, config: dict[str, str] | None = None
+) -> float:
     """Seconds from creating the persistent query `sql` until it has read everything that
-    `fills` put in the log beforehand (not timed)."""
+    `fills` put in the log beforehand (not timed); `config`: the engine's (its log)."""
     with tempfile.TemporaryDirectory() as d:
-        engine = Engine(d)
+        engine = Engine(d, config)
         for fill in fills:
             fill(engine)
         begin = time.perf_counter()
@@ -75,16 +77,18 @@ def _timed_query(fills: list[Callable[[Engine], None]], sql: str) -> float:
     return seconds
 
 
+FILTER_PROJECT_CSAS = (
+    "CREATE STREAM heavy_red AS SELECT sensor_id, weight_g, temp * 1.8 + 32 AS temp_f "
+    "FROM widgets WHERE colour = 'RED' AND weight_g > 100;"
+)
+
+
 def filter_project_csas() -> tuple[int, float]:
-    return RECORDS, _timed_query(
-        [_fill_widgets],
-        "CREATE STREAM heavy_red AS SELECT sensor_id, weight_g, temp * 1.8 + 32 AS temp_f "
-        "FROM widgets WHERE colour = 'RED' AND weight_g > 100;",
-    )
+    return RECORDS, timed_query([fill_widgets], FILTER_PROJECT_CSAS)
 
 
 def tumbling_count_sum_avg() -> tuple[int, float]:
-    return RECORDS, _timed_query(
+    return RECORDS, timed_query(
         [_fill_events],
         "CREATE TABLE per_key AS SELECT id, COUNT(*) AS n, SUM(amount) AS total, "
         "AVG(price) AS avg_price FROM events WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY id;",
@@ -93,7 +97,7 @@ def tumbling_count_sum_avg() -> tuple[int, float]:
 
 def stream_table_join() -> tuple[int, float]:
     """1M events enriched from a 1,000-row table (the talk's ORDERS_ENRICHED shape)."""
-    return RECORDS + 1000, _timed_query(
+    return RECORDS + 1000, timed_query(
         [_fill_events, _items_table],
         "CREATE STREAM enriched AS SELECT e.id AS id, e.amount, i.make, "
         "e.amount * i.unit_cost AS total FROM events e JOIN items i ON e.id = i.id;",

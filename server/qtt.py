@@ -32,6 +32,7 @@ from sqlengine.testing.runner import (
     RUNNER_DEFAULTS,
     CaseResult,
     create_case_topics,
+    on_backend,
     produce,
     refusal_config,
     run_case,
@@ -61,9 +62,9 @@ def run_cases(
     """(label, status, reason) of every case, in the cases' order; runs in worker processes,
     or one after the other on a Kafka cluster (`backend` names it), as cases name the same
     topics."""
-    BACKEND_CONFIG.update(backend or {})
-    if BACKEND_CONFIG.get("bootstrap.servers"):
-        jobs = 1
+    if backend and backend.get("bootstrap.servers"):
+        with on_backend(backend):
+            return _run_chunk(cases)
     jobs = jobs or min(4, os.cpu_count() or 1)
     if jobs <= 1 or len(cases) <= 20:
         return _run_chunk(cases)

@@ -83,10 +83,13 @@ def test_records_round_trip_with_headers_null_keys_and_null_values(log: KafkaLog
 def test_append_batch_returns_each_partitions_offsets(log: KafkaLog) -> None:
     name = fresh("batch")
     log.create_topic(name, 2)
-    written = log.append_batch(name, [b"a", b"b", b"c"], [b"1", b"2", b"3"], [5, 6, 7], partition=1)
+    written = log.append_batch(name, [b"a", b"b", b"c"], [b"1", b"2", b"3"], [0, 6, 7], partition=1)
     assert written == {1: range(0, 3)}
     assert log.append_batch(name, [b"d"], [b"4"], [8], partition=1) == {1: range(3, 4)}
-    assert [r.value for r in read_all(log, name, 1)] == [b"1", b"2", b"3", b"4"]
+    read = read_all(log, name, 1)
+    assert [r.value for r in read] == [b"1", b"2", b"3", b"4"]
+    # librdkafka would stamp timestamp 0 with the time of sending: it stays the epoch.
+    assert [r.timestamp for r in read] == [0, 6, 7, 8]
     assert read_all(log, name, 0) == []
 
 

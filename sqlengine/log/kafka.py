@@ -11,6 +11,8 @@
   every record (acks=all), with the (partition, offset) each got.
 - Reads: each thread has a PartitionReader (kafka_reader.py), a consumer that assigns and
   seeks.
+- Timestamps: librdkafka stamps a record given timestamp 0 with the current time, so a
+  record at the epoch (0) goes out as -1 (Kafka's "no timestamp") and -1 reads back as 0.
 - End offsets: the high watermark, or past the last record this client wrote or read if
   that is further (a broker may lag in reporting it).
 - Consumer groups: a group's commit holds input offsets together with entries that are no
@@ -44,7 +46,7 @@ from sqlengine.log.base import (
     UnknownTopicError,
     default_partition,
 )
-from sqlengine.log.kafka_reader import PartitionReader, Position
+from sqlengine.log.kafka_reader import EPOCH_ON_THE_WIRE, PartitionReader, Position
 
 STREAMDB_CONFIG_PREFIX = "streamdb."
 _TIMEOUT = 30.0  # seconds an admin request or a flush may take
@@ -275,7 +277,7 @@ class KafkaLog(Log):
                             topic,
                             values[i],
                             key,
-                            timestamp=timestamps[i],
+                            timestamp=timestamps[i] or EPOCH_ON_THE_WIRE,
                             headers=list(headers[i]) if headers and headers[i] else None,
                             on_delivery=delivery.report(i),
                             **extra,

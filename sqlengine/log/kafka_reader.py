@@ -28,6 +28,16 @@ _MISSING_DATA_SECONDS = 30.0
 _METADATA_SECONDS = 10.0  # how long a read below the end waits for its records
 
 
+# librdkafka replaces a produced timestamp of 0 with the current time: the Kafka log writes
+# records at the epoch with Kafka's "no timestamp" instead, read back as the epoch.
+EPOCH_ON_THE_WIRE = -1
+
+
+def _timestamp(message: Message) -> int:
+    stamp = message.timestamp()[1]
+    return 0 if stamp == EPOCH_ON_THE_WIRE else stamp
+
+
 def _headers(message: Message) -> Headers:
     raw = message.headers()
     return tuple((name, value) for name, value in raw) if raw else ()
@@ -134,7 +144,7 @@ class PartitionReader:
             topic,
             partition,
             [m.offset() for m in messages],
-            [m.timestamp()[1] for m in messages],
+            [_timestamp(m) for m in messages],
             [m.key() for m in messages],
             [m.value() for m in messages],
             [_headers(m) for m in messages],

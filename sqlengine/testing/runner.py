@@ -71,6 +71,18 @@ BACKEND_CONFIG: dict[str, str] = {}
 
 
 @contextmanager
+def on_backend(config: dict[str, str]) -> Iterator[None]:
+    """Runs the cases of the block on the log `config` names (its bootstrap.servers: Kafka)."""
+    previous = dict(BACKEND_CONFIG)
+    BACKEND_CONFIG.update(config)
+    try:
+        yield
+    finally:
+        BACKEND_CONFIG.clear()
+        BACKEND_CONFIG.update(previous)
+
+
+@contextmanager
 def case_backend() -> Iterator[None]:
     """A case's own place on the backend: on Kafka, a service id of its own (its command
     topic and groups) and, afterwards, the topics it created deleted."""
