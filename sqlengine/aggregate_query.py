@@ -20,6 +20,7 @@ from sqlengine.columnar.aggregation import ColumnarGroupBy
 from sqlengine.log.base import RecordBatch
 from sqlengine.runtime import PersistentQuery, QueryContext
 from sqlengine.sink import RowSink
+from sqlengine.tasks import StageTasks
 
 
 class AggregateQuery(PersistentQuery):
@@ -40,14 +41,33 @@ class AggregateQuery(PersistentQuery):
         )
         # A stream's batches are grouped vectorized when the query and the batch allow.
         self.columnar: ColumnarGroupBy | None = None
+        # Batches are grouped in worker processes when the source has partitions to spread;
+        # this process merges the groups into the store, in partition order.
+        self.tasks: StageTasks | None = None
         if ctx.vectorized and self.aggregation.takes_groups():
             vectors = [c.aggregator.vector for c in agg.calls]
             window = self.aggregation.windowing()
-            self.columnar = ColumnarGroupBy.build(plan, scope, vectors, window)
+            parts = ColumnarGroupBy.parts(plan, scope, vectors, window)
+            self.columnar = ColumnarGroupBy.build(*parts) if parts is not None else None
+            if self.columnar is not None:
+                assert parts is not None
+                self.tasks = ctx.stage_tasks(ColumnarGroupBy.build, parts, len(self.positions))
+
+    def _start(self, batches: list[RecordBatch]) -> dict[tuple[str, int], int]:
+        if self.tasks is not None:
+            self.tasks.start(batches[1:], self.aggregation.operator.stream_time)
+        return {}
 
     def _process_batch(self, batch: RecordBatch) -> None:
         if self.columnar is not None:
-            groups = self.columnar.run(batch, self.aggregation.operator.stream_time)
+            stream_time = self.aggregation.operator.stream_time
+            ran, groups = (
+                (False, None) if self.tasks is None else self.tasks.result(batch.partition)
+            )
+            if ran and groups is not None:
+                groups = groups.started_at(stream_time)
+            if groups is None:
+                groups = self.columnar.run(batch, stream_time)
             if groups is not None:
                 self.aggregation.write_groups(groups, self.columnar.kinds)
                 return
@@ -57,7 +77,10 @@ class AggregateQuery(PersistentQuery):
         if self.columnar is None:
             return super().execution_modes()
         mode = "vectorized: Arrow batches, per record where a batch needs it"
-        return {"SELECT_KEY": mode, "AGGREGATE": mode + "; partials merged per group"}
+        grouping = mode
+        if self.tasks is not None:
+            grouping += f"; on this process and {self.tasks.processes} worker process(es)"
+        return {"SELECT_KEY": grouping, "AGGREGATE": mode + "; partials merged per group"}
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
         if not self.is_table:

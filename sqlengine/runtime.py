@@ -30,7 +30,7 @@ from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.sink import RowSink, SinkEncoder, format_info
 from sqlengine.state import KeyValueStore, MemoryStore, StateStores
-from sqlengine.tasks import StageTasks, Worker, default_threads
+from sqlengine.tasks import StageTasks, default_threads
 from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key
 
@@ -284,6 +284,15 @@ class QueryContext:
         else:
             self.stores.commit(group, offsets)
 
+    def stage_tasks(
+        self, build: Callable[..., Any], args: tuple[Any, ...], partitions: int
+    ) -> StageTasks | None:
+        """Worker processes for a query's vectorized stage (`StageTasks`), if the query has
+        partitions to spread and threads to spread them on. The query's own process is one
+        of its threads: it runs a step's first batch while workers run the others."""
+        workers = min(self.stream_threads, partitions) - 1
+        return StageTasks(build, args, workers) if workers > 0 else None
+
     def store(self, changelog: str, group: str) -> KeyValueStore:
         """A state store on local disk, durable through `changelog`, committed with the
         offsets of `group`; in memory for a transient query."""
@@ -406,16 +415,14 @@ class StatelessQuery(PersistentQuery):
                 self.guard = output.guard = OutputGuard(ctx.log, self.group, output.sink.topic)
         # A query writing to a topic runs each batch vectorized when the batch allows.
         self.columnar = None
-        self.tasks: StageTasks | None = None
         # Batches run in worker processes when the source has partitions to spread.
-        self.started: dict[int, Worker] = {}
+        self.tasks: StageTasks | None = None
         if ctx.vectorized and isinstance(output, SinkEncoder):
             self.columnar = ColumnarStage.build(plan, output.sink)
-            # The query's own process is one of its threads: it runs a step's first batch
-            # while workers run the others.
-            workers = min(ctx.stream_threads, len(self.positions)) - 1
-            if self.columnar is not None and workers > 0:
-                self.tasks = StageTasks(plan, output.sink, workers)
+            if self.columnar is not None:
+                self.tasks = ctx.stage_tasks(
+                    ColumnarStage.build, (plan, output.sink), len(self.positions)
+                )
 
     def execution_modes(self) -> dict[str, str]:
         if self.columnar is None:
@@ -432,22 +439,18 @@ class StatelessQuery(PersistentQuery):
 
     def _start(self, batches: list[RecordBatch]) -> dict[tuple[str, int], int]:
         if self.tasks is not None:
-            for batch in batches[1:]:
-                worker = self.tasks.submit(batch)
-                if worker is not None:
-                    self.started[batch.partition] = worker
+            self.tasks.start(batches[1:])
         if self.guard is None:
             return {}
         return self.guard.begin_step({(b.topic, b.partition): b.next_offset for b in batches})
 
     def _process_batch(self, batch: RecordBatch) -> None:
         if self.columnar is not None:
-            worker = self.started.pop(batch.partition, None)
-            if worker is None:
+            ran, columns = (
+                (False, None) if self.tasks is None else self.tasks.result(batch.partition)
+            )
+            if not ran:
                 columns = self.columnar.run(batch)
-            else:
-                assert self.tasks is not None
-                columns = self.tasks.result(worker)
             if columns is not None:
                 assert isinstance(self.output, SinkEncoder)
                 self.output.write_columns(columns)

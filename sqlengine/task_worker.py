@@ -1,37 +1,35 @@
-"""A worker process of `sqlengine.tasks`: reads (stage spec, batch) requests from stdin and
-answers each with the batch's sink columns (None: the query's process runs it per record).
-Exits when stdin closes."""
+"""A worker process of `sqlengine.tasks`: reads (stage spec, batch, extra arguments) requests
+from stdin and answers each with the stage's result for the batch (None: the query's process
+runs the batch itself). Exits when stdin closes."""
 
 from __future__ import annotations
 
 import pickle
 import sys
+from typing import Any
 
-from sqlengine.columnar.stateless import ColumnarStage, SinkColumns
 from sqlengine.log.base import RecordBatch
 from sqlengine.tasks import read_message, write_message
 
 
-def _run(
-    stages: dict[bytes, ColumnarStage | None], spec: bytes, batch: RecordBatch
-) -> SinkColumns | None:
+def _run(stages: dict[bytes, Any], spec: bytes, batch: RecordBatch, extra: tuple[Any, ...]) -> Any:
     if spec not in stages:
-        plan, sink = pickle.loads(spec)  # noqa: S301 - sent by our own query process
-        stages[spec] = ColumnarStage.build(plan, sink)
+        build, args = pickle.loads(spec)  # noqa: S301 - sent by our own query process
+        stages[spec] = build(*args)
     stage = stages[spec]
-    return None if stage is None else stage.run(batch)
+    return None if stage is None else stage.run(batch, *extra)
 
 
 def main() -> None:
-    stages: dict[bytes, ColumnarStage | None] = {}  # built once per query
+    stages: dict[bytes, Any] = {}  # built once per query
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     while True:
         try:
-            spec, batch = read_message(requests)
+            spec, batch, extra = read_message(requests)
         except EOFError:
             return
         try:
-            result = _run(stages, spec, batch)
+            result = _run(stages, spec, batch, extra)
         except Exception:  # noqa: BLE001 - the query's process runs the batch itself
             result = None
         write_message(answers, result)

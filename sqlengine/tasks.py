@@ -3,7 +3,8 @@
 Kafka Streams runs a query's partitions as tasks on `num.stream.threads` threads; Python's
 GIL rules threads out, so streamdb runs them in worker processes instead
 (`ksql.streams.num.stream.threads`, default: the number of cores). A worker only computes:
-it gets a partition's batch, runs the query's stage on it and sends the sink's columns back.
+it gets a partition's batch, runs the query's stage on it (a stateless query's: the sink's
+columns; a GROUP BY's: the batch's groups) and sends the result back.
 The query's own process keeps reading, appending and committing offsets in order, so a
 worker changes nothing about ordering or restarts, and a worker that dies only sends its
 batches back to the per-record path.
@@ -24,11 +25,9 @@ import pickle
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from planner.builder import QueryPlan
-from planner.logical import SinkSpec
-from sqlengine.columnar.stateless import SinkColumns
 from sqlengine.log.base import RecordBatch
 
 # A batch smaller than this runs in the query's process: shipping it costs more than it saves.
@@ -142,33 +141,41 @@ os.register_at_fork(after_in_child=_forget_workers)
 
 
 class StageTasks:
-    """Runs one query's vectorized stage on partitions' batches in worker processes."""
+    """Runs one query's vectorized stage on partitions' batches in worker processes. The
+    stage is what `build(*args)` returns in the worker (built once there; `build` and its
+    arguments are pickled, so `build` is a module-level function or a class's method);
+    each batch runs as `stage.run(batch, *extra)`."""
 
-    def __init__(self, plan: QueryPlan, sink: SinkSpec, processes: int) -> None:
-        self.spec = pickle.dumps((plan, sink), protocol=5)
+    def __init__(self, build: Callable[..., Any], args: tuple[Any, ...], processes: int) -> None:
+        self.spec = pickle.dumps((build, args), protocol=5)
         self.processes = processes
         self.batches = 0  # batches run in a worker
         self.failed = False  # a worker died: this query runs in its own process from now on
+        self.started: dict[int, Worker] = {}  # partition -> the worker running its batch
 
-    def submit(self, batch: RecordBatch) -> Worker | None:
-        """Starts `batch` on an idle worker; None when it is better run here (small, or no
+    def start(self, batches: list[RecordBatch], *extra: Any) -> None:
+        """Starts each batch on an idle worker, unless it is better run here (small, or no
         worker idle) or the workers are gone."""
-        if self.failed or len(batch) < MIN_PARALLEL_RECORDS:
-            return None
-        worker = _idle_worker(self.processes)
-        if worker is None:
-            return None
-        if not worker.send((self.spec, batch)):
-            self.failed = True
-            return None
-        self.batches += 1
-        return worker
+        for batch in batches:
+            if self.failed or len(batch) < MIN_PARALLEL_RECORDS:
+                continue
+            worker = _idle_worker(self.processes)
+            if worker is None:
+                return
+            if not worker.send((self.spec, batch, extra)):
+                self.failed = True
+                return
+            self.batches += 1
+            self.started[batch.partition] = worker
 
-    def result(self, worker: Worker) -> SinkColumns | None:
-        """The worker's result; None (run the batch here) if it died or declined."""
+    def result(self, partition: int) -> tuple[bool, Any]:
+        """(False, None) if no worker runs the partition's batch; else (True, the stage's
+        result), the result None if the worker died (the caller runs the batch itself)."""
+        worker = self.started.pop(partition, None)
+        if worker is None:
+            return False, None
         try:
-            result: SinkColumns | None = worker.receive()
+            return True, worker.receive()
         except EOFError:
             self.failed = True
-            return None
-        return result
+            return True, None

@@ -14,17 +14,20 @@ for the aggregate to add one by one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from grammar import ast
 from planner.builder import QueryPlan
 from planner.errors import PlanError
 from planner.scope import Scope
 from planner.typing import Typer
+from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.columnar.expressions import ColumnFn, NotVectorized, compile_column, compile_where
 from sqlengine.columnar.stateless import SourceReader, reads_json_stream, repeated
@@ -65,6 +68,17 @@ class Groups:
     last_times: list[int]  # the largest time among each group's rows
     partials: list[list[Any]]  # per aggregate, per group
     stream_time: int
+    # No row's window closes before this stream time: the grouping, made from the stream
+    # time of `group_batch`'s call, is what any stream time below it gives (`started_at`).
+    earliest_close: float = math.inf
+
+    def started_at(self, stream_time: int) -> Groups | None:
+        """These groups as grouping from `stream_time` (at least the one they were grouped
+        from) gives them, or None if that could differ: a worker groups a batch from the
+        stream time its step started at, before the step's earlier batches moved it on."""
+        if stream_time >= self.earliest_close:
+            return None
+        return replace(self, stream_time=max(self.stream_time, stream_time))
 
 
 @dataclass(frozen=True)
@@ -97,15 +111,17 @@ def group_batch(
     reached = pc.max_element_wise(pc.cumulative_max(times), stream_time)
     new_stream_time = int(pc.max(reached).as_py())
     group_columns = list(keys)
+    earliest_close = math.inf
     if window.kind == "TUMBLING":
         starts = pc.subtract(times, pc.modulo(times, window.size))
+        earliest_close = pc.min(starts).as_py() + window.size + window.grace
         # A row whose window closed by the stream time reached at that row is dropped.
         open_ = pc.greater(pc.add(starts, window.size), pc.subtract(reached, window.grace))
         if not pc.all(open_).as_py():
             times, keys, args = _filter(open_, times, keys, args)
             starts = starts.filter(open_)
         if len(times) == 0:
-            return Groups([], [], [], [], [[] for _ in kinds], new_stream_time)
+            return Groups([], [], [], [], [[] for _ in kinds], new_stream_time, earliest_close)
         group_columns = [*keys, starts]
     elif window.kind is not None:
         return None
@@ -140,6 +156,7 @@ def group_batch(
         grouped.column("t_max").to_pylist(),
         _partials(grouped, table, kinds),
         new_stream_time,
+        earliest_close,
     )
 
 
@@ -207,39 +224,54 @@ class ColumnarGroupBy:
     window: Windowing
     batches: int = 0  # batches grouped vectorized
 
-    @classmethod
-    def build(
-        cls, plan: QueryPlan, scope: Scope, vectors: Sequence[str | None], window: Windowing
-    ) -> ColumnarGroupBy | None:
-        """The vectorized pre-aggregation of `plan` over its source's `scope`, given each
-        aggregate's `Aggregator.vector`; None when it has none."""
+    @staticmethod
+    def parts(
+        plan: QueryPlan, scope: Scope, vectors: Sequence[str | None], window: Windowing
+    ) -> tuple[Any, ...] | None:
+        """What `build` compiles the vectorized pre-aggregation of `plan` from (over its
+        source's `scope`, given each aggregate's `Aggregator.vector`), all of it picklable
+        for a worker process to build it too; None when the plan has none."""
         agg = plan.aggregation
         if agg is None or plan.join is not None or not reads_json_stream(plan.source):
             return None
-        if window.kind not in (None, "TUMBLING"):
+        if window.kind not in (None, "TUMBLING") or any(len(c.args) > 1 for c in agg.calls):
             return None
+        keys = [k.expr for k in agg.keys]
+        args = [call.args[0] if call.args else None for call in agg.calls]
+        return (plan.source, plan.where, keys, args, list(vectors), scope, window)
+
+    @classmethod
+    def build(
+        cls,
+        source: C.DataSource,
+        where: ast.Expr | None,
+        key_exprs: Sequence[ast.Expr],
+        arg_exprs: Sequence[ast.Expr | None],
+        vectors: Sequence[str | None],
+        scope: Scope,
+        window: Windowing,
+    ) -> ColumnarGroupBy | None:
+        """The vectorized pre-aggregation of the `parts` of a plan; None when some
+        expression or aggregate has none."""
         typer = Typer(scope)
         try:
-            where = compile_where(plan.where, typer)
+            compiled_where = compile_where(where, typer)
             keys = []
-            for k in agg.keys:
-                if typer.infer(k.expr) not in _GROUP_KEY_TYPES:
+            for expr in key_exprs:
+                if typer.infer(expr) not in _GROUP_KEY_TYPES:
                     return None
-                keys.append(compile_column(k.expr, typer))
+                keys.append(compile_column(expr, typer))
             args: list[ColumnFn | None] = []
             kinds = []
-            for call, vector in zip(agg.calls, vectors, strict=True):
-                if len(call.args) > 1:
-                    return None
-                arg_type = typer.infer(call.args[0]) if call.args else None
-                kind = partial_kind(vector, arg_type)
+            for arg, vector in zip(arg_exprs, vectors, strict=True):
+                kind = partial_kind(vector, typer.infer(arg) if arg is not None else None)
                 if kind is None:
                     return None
                 kinds.append(kind)
-                args.append(compile_column(call.args[0], typer) if call.args else None)
+                args.append(compile_column(arg, typer) if arg is not None else None)
         except (NotVectorized, PlanError):
             return None
-        return cls(SourceReader(plan.source), where, keys, args, kinds, window)
+        return cls(SourceReader(source), compiled_where, keys, args, kinds, window)
 
     def run(self, batch: RecordBatch, stream_time: int) -> Groups | None:
         """The batch's groups; None to aggregate it per record."""
