@@ -338,3 +338,42 @@ def test_vectorized_group_by_equals_per_record_group_by(tmp_path: Path) -> None:
     for i, (expected, got) in enumerate(zip(rows, vectorized, strict=True)):
         assert got == expected, AGGREGATES[i // 2]
     assert sum(map(len, rows)) > 100
+
+
+@pytest.mark.parametrize("grace", ["", ", GRACE PERIOD 0 SECONDS"])
+def test_worker_processes_group_batches_as_this_process_would(tmp_path: Path, grace: str) -> None:
+    """A GROUP BY's batches grouped in a worker process from the stream time their step
+    started at: kept with the default grace, grouped again here with none (the step's
+    earlier batch closed windows of theirs). Either way the table's records are the
+    per-record path's."""
+    rnd = random.Random(11)
+    n = 12_000
+    values = [
+        orjson.dumps({"k": f"k{rnd.randint(0, 40)}", "i": rnd.randint(0, 9)}) for _ in range(n)
+    ]
+    stamps = [i * 10 - (rnd.randint(500, 3000) if rnd.random() < 0.02 else 0) for i in range(n)]
+    keys = [b"id%d" % rnd.randint(0, 50) for _ in range(n)]
+    query = (
+        "CREATE TABLE t AS SELECT k, COUNT(*) AS n, SUM(i) AS s FROM r "
+        f"WINDOW TUMBLING (SIZE 1 SECOND{grace}) GROUP BY k;"
+    )
+    results = []
+    for name, props in [
+        ("rows", {"streamdb.vectorized": "false"}),
+        ("workers", {"ksql.streams.num.stream.threads": "2"}),
+    ]:
+        engine = Engine(tmp_path / name)
+        engine.execute(AGG_DDL)
+        engine.log.append_batch("r", keys, values, stamps)
+        engine.execute(query, props)
+        engine.run_until_idle()
+        (running,) = engine.executor.running.values()  # type: ignore[attr-defined]
+        worker_batches = 0 if running.tasks is None else running.tasks.batches
+        sink = [engine.log.read("T", p, 0, 100_000) for p in range(2)]
+        results.append(
+            ([list(zip(b.keys, b.values, b.timestamps, strict=True)) for b in sink], worker_batches)
+        )
+        engine.close()
+    (rows, _), (parallel, worker_batches) = results
+    assert worker_batches >= 1
+    assert all(rows) and parallel == rows
