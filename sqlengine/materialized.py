@@ -129,6 +129,10 @@ class MaterializedTable:
         entries = sorted((entry for _, entry in self.store.items()), key=lambda e: e[0])
         return [row for _, row in entries]
 
+    def rows(self) -> list[Row]:
+        """Every row, in no particular order (a scan without its sort)."""
+        return [row for _, (_, row) in self.store.items()]
+
     def version(self) -> tuple[tuple[int, int], ...]:
         """Changes whenever the rows may have: the topic's read positions."""
         return tuple(sorted(self.positions.items()))
@@ -183,6 +187,10 @@ class AggregateView:
 
     def scan(self) -> list[Row]:
         return [row for _, row in sorted(self._rows(None), key=lambda e: e[0])]
+
+    def rows(self) -> list[Row]:
+        """Every row, in no particular order (no partition or scan position computed)."""
+        return [(ts, 0, 0, *columns, ()) for ts, *columns in self.aggregation.current_rows(None)]
 
     def version(self) -> int | None:
         """The end of what the aggregation's store wrote to its changelog (moves with every

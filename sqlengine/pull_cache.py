@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,10 @@ from sqlengine import catalog as C
 from sqlengine import pull
 from sqlengine import types as T
 from sqlengine.analytics.plan import AnalyticPlan, plan_analytic
-from sqlengine.analytics.views import ViewCache
+from sqlengine.analytics.views import ViewCache, stream_view, to_arrow
 from sqlengine.engine_context import EngineContext
 from sqlengine.flatmap import Stage, projection_stage
+from sqlengine.log.base import RecordBatch
 from sqlengine.materialized import Materialized, Row
 from sqlengine.push import QueryColumn, query_columns, select_positions
 from sqlengine.runtime import SourceDecoder
@@ -317,25 +319,37 @@ class PullQueries:
         engine = self.engine
         table = engine.materialized.get(source.name)
         if table is not None:
-            return self._views.view(source, table.version(), table.scan)
+            return self._views.view(source, table.version(), lambda: to_arrow(table.rows(), source))
         info = engine.log.topic(source.topic)
         ends = tuple(
             engine.log.end_offset(source.topic, p) for p in range(info.partitions if info else 0)
         )
-        return self._views.view(source, ends, lambda: self._stream_rows(source))
+        decoder = SourceDecoder(source, engine.plog, registry=engine.schema_registry)
+        return self._views.view(
+            source,
+            ends,
+            lambda: stream_view(source, self._batches(source), lambda b: _decoded(decoder, b)),
+        )
+
+    def _batches(self, source: C.DataSource) -> Iterator[RecordBatch]:
+        """Every batch of the stream's topic as it is now, partition by partition."""
+        log = self.engine.log
+        info = log.topic(source.topic)
+        for partition in range(info.partitions if info else 0):
+            offset = 0
+            while len(batch := log.read(source.topic, partition, offset)):
+                yield batch
+                offset = batch.next_offset
 
     def _stream_rows(self, source: C.DataSource) -> list[Row]:
         """Every record of the stream's topic as it is now, partition by partition."""
         engine = self.engine
         decoder = SourceDecoder(source, engine.plog, registry=engine.schema_registry)
-        info = engine.log.topic(source.topic)
-        rows: list[Row] = []
-        for partition in range(info.partitions if info else 0):
-            offset = 0
-            while len(batch := engine.log.read(source.topic, partition, offset)):
-                rows += [row for row, tombstone in decoder.decode(batch) if not tombstone]
-                offset = batch.next_offset
-        return rows
+        return [row for batch in self._batches(source) for row in _decoded(decoder, batch)]
+
+
+def _decoded(decoder: SourceDecoder, batch: RecordBatch) -> list[Row]:
+    return [row for row, tombstone in decoder.decode(batch) if not tombstone]
 
 
 def _same_literals(query: ast.Query, templated: list[LiteralValue]) -> bool:

@@ -8,7 +8,7 @@ table's read positions, a stream's end offsets) and rebuilt only when the data c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,9 @@ import pyarrow as pa
 
 from sqlengine import catalog as C
 from sqlengine import types as T
-from sqlengine.analytics.values import arrow_array
+from sqlengine.analytics.values import arrow_array, arrow_type
+from sqlengine.columnar.stateless import SourceReader, reads_json_stream
+from sqlengine.log.base import RecordBatch
 
 Row = tuple[Any, ...]
 
@@ -50,6 +52,35 @@ def to_arrow(rows: list[Row], source: C.DataSource) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=[c.name for c in columns])
 
 
+def stream_view(
+    source: C.DataSource,
+    batches: Iterable[RecordBatch],
+    decode: Callable[[RecordBatch], list[Row]],
+) -> pa.Table:
+    """A stream's records as its view: a JSON stream's batches decoded whole by the
+    vectorized reader (sqlengine.columnar), any other batch record by record (`decode`)."""
+    columns = view_columns(source)
+    schema = pa.schema([(c.name, arrow_type(c.type)) for c in columns])
+    reader = SourceReader(source) if reads_json_stream(source) else None
+    tables = []
+    for batch in batches:
+        read = reader.read(batch) if reader is not None else None
+        if read is None:
+            tables.append(to_arrow(decode(batch), source))
+            continue
+        arrays = [read[c.index] for c in columns]
+        tables.append(
+            pa.Table.from_arrays(
+                [
+                    a.cast(f.type) if a.type != f.type else a
+                    for a, f in zip(arrays, schema, strict=True)
+                ],
+                schema=schema,
+            )
+        )
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
 class ViewCache:
     """The last view built per source, reused while its version is unchanged. A version of
     None (nothing tells whether the data changed) is never cached."""
@@ -57,12 +88,12 @@ class ViewCache:
     def __init__(self) -> None:
         self._views: dict[str, tuple[C.DataSource, Any, pa.Table]] = {}
 
-    def view(self, source: C.DataSource, version: Any, rows: Callable[[], list[Row]]) -> pa.Table:
+    def view(self, source: C.DataSource, version: Any, build: Callable[[], pa.Table]) -> pa.Table:
         cached = self._views.get(source.name)
         if cached is not None and cached[0] is source and version is not None:
             if cached[1] == version:
                 return cached[2]
-        table = to_arrow(rows(), source)
+        table = build()
         if version is None:
             self._views.pop(source.name, None)
         else:
