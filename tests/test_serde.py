@@ -20,6 +20,7 @@ from sqlengine.serde import (
     make_deserializer,
     make_serializer,
     parse_delimiter,
+    value_to_api_json,
     value_to_json,
 )
 
@@ -234,6 +235,17 @@ def test_value_to_json() -> None:
     assert value_to_json({1: b"a"}, T.Map(T.INTEGER, T.BYTES)) == {"1": "YQ=="}
     assert value_to_json({"A": 1}, STRUCT_AB) == {"A": 1, "B": None}
     assert value_to_json([Decimal("1.5"), None], T.Array(T.Decimal(2, 1))) == [1.5, None]
+
+
+def test_value_to_api_json_writes_temporal_values_as_text() -> None:
+    assert value_to_api_json(-1, T.TIMESTAMP) == "1969-12-31T23:59:59.999"
+    assert value_to_api_json(1562634000000, T.TIMESTAMP) == "2019-07-09T01:00:00.000"
+    assert value_to_api_json(-10, T.DATE) == "1969-12-22"
+    assert value_to_api_json(3600000, T.TIME) == "01:00:00"
+    assert value_to_api_json(3600042, T.TIME) == "01:00:00.042"
+    nested = T.Map(T.STRING, T.Array(T.DATE))
+    assert value_to_api_json({"k": [0, None]}, nested) == {"k": ["1970-01-01", None]}
+    assert value_to_api_json(Decimal("10.50"), T.Decimal(4, 2)) == 10.5  # the rest as before
 
 
 # --- DELIMITED ---------------------------------------------------------------------------

@@ -114,6 +114,27 @@ def test_print_guesses_formats_and_decodes_avro(server: Server) -> None:
     )
 
 
+def test_print_decodes_protobuf_and_json_sr(server: Server) -> None:
+    _ok(
+        server,
+        "CREATE STREAM parts (id VARCHAR KEY, name VARCHAR, tags ARRAY<VARCHAR>, "
+        "dims STRUCT<w INT>) WITH (kafka_topic='parts', value_format='PROTOBUF', partitions=1);"
+        "INSERT INTO parts (id, name, tags, dims) VALUES ('p', 'bolt', ARRAY['a', 'b'], "
+        "STRUCT(w := 3));"
+        "CREATE STREAM docs (id BIGINT KEY, title VARCHAR) "
+        "WITH (kafka_topic='docs', value_format='JSON_SR', partitions=1);"
+        "INSERT INTO docs (id, title) VALUES (12345678, 'guide');",
+    )
+    _, value_format, record = _printed(server, "PRINT 'parts' FROM BEGINNING LIMIT 1;")
+    assert value_format.startswith("Value format: PROTOBUF")
+    # As protobuf's shortDebugString writes a message.
+    assert 'value: NAME: "bolt" TAGS: "a" TAGS: "b" DIMS { W: 3 }, partition: 0' in record
+    key_format, value_format, record = _printed(server, "PRINT 'docs' FROM BEGINNING LIMIT 1;")
+    assert key_format == "Key format: KAFKA_BIGINT or KAFKA_DOUBLE"  # 8 bytes, not UTF-8
+    assert value_format.startswith("Value format: JSON_SR")
+    assert 'key: 12345678, value: {"TITLE":"guide"}, partition: 0' in record
+
+
 def test_print_suggests_the_topic_in_another_case(server: Server) -> None:
     _ok(
         server,
