@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 
-from server.serve import background_server
-from sqlengine.engine import Engine
-from tests.test_server import TIMEOUT, Server, answering
+from tests import test_server
+from tests.test_server import TIMEOUT, Server
 
 EVENTS = (
     "CREATE STREAM events (id INT KEY, happened TIMESTAMP, day DATE, hour TIME, "
@@ -37,15 +33,7 @@ EXPECTED_ROW = [
 ROWTIME = r"\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3} Z"
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    engine = Engine(tmp_path / "data")
-    engine.start()
-    try:
-        with background_server(engine) as url:
-            yield Server(answering(url), engine)
-    finally:
-        engine.close()
+server = test_server.server  # the fixture: an engine served on a free port
 
 
 def _ok(server: Server, sql: str) -> list[dict]:
