@@ -255,6 +255,13 @@ class _Planner:
                 if not isinstance(struct, T.Struct):
                     raise PlanError(f"Expected STRUCT type, got {struct}")
                 out += [(f.name, ast.Dereference(item.expr, f.name)) for f in struct.fields]
+            elif isinstance(item, ast.SelectColumn) and item.alias is None and joined:
+                out.append(
+                    (
+                        _joined_name(item.expr, rel, translator) or names.natural(item.expr),
+                        item.expr,
+                    )
+                )
             elif isinstance(item, ast.SelectColumn):
                 out.append((item.alias or names.natural(item.expr), item.expr))
         return out
@@ -286,6 +293,18 @@ class _Planner:
             if i not in named and o.type.base not in _UNORDERABLE
         ]
         return ", ".join(terms + ties)
+
+
+def _joined_name(expr: ast.Expr, rel: _Relation, translator: Translator) -> str | None:
+    """A join's column of a name several of its sources have is named ALIAS_NAME, as
+    ksqlDB names it; None for any other expression."""
+    if not isinstance(expr, ast.ColumnRef):
+        return None
+    if sum(1 for c in rel.columns if c.name == expr.name) < 2:
+        return None
+    translator.type_of(expr)
+    col = translator.typer.columns.get(id(expr))
+    return f"{col.source}_{col.name}" if col is not None and col.source else None
 
 
 def _typed(translator: Translator, expr: ast.Expr, name: str) -> T.SqlType:

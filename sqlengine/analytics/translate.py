@@ -27,6 +27,8 @@ from sqlengine.codegen import compile_expr
 
 B = T.Base
 _NUMERIC = (B.INTEGER, B.BIGINT, B.DOUBLE)
+# Types whose values are integers in a view (temporal ones as epoch numbers).
+_INTEGRAL_VALUES = (B.INTEGER, B.BIGINT, B.DOUBLE, B.TIMESTAMP, B.DATE, B.TIME)
 _COMPARISONS = ("=", "<>", "!=", "<", "<=", ">", ">=")
 # ksqlDB aggregate -> DuckDB aggregate ({} is the argument list).
 AGGREGATES = {
@@ -67,6 +69,8 @@ class Translator:
         return self.typer.types.get(id(e))
 
     def sql(self, e: ast.Expr) -> str:
+        if id(e) not in self.typer.types:
+            self.typer.infer(e)  # the whole expression: comparisons coerce their literals
         native = self._native(e)
         return native if native is not None else self._udf(e)
 
@@ -121,7 +125,7 @@ class Translator:
             return "TRUE" if value else "FALSE"
         if isinstance(value, str):
             return "'" + value.replace("'", "''") + "'"
-        if isinstance(value, int) and t is not None and t.base in _NUMERIC + (B.TIMESTAMP,):
+        if isinstance(value, int) and t is not None and t.base in _INTEGRAL_VALUES:
             return f"CAST({value} AS {duckdb_type(t)})"
         if isinstance(value, float | decimal.Decimal) and t is not None:
             return f"CAST('{value}' AS {duckdb_type(t)})"
@@ -144,9 +148,11 @@ class Translator:
         if e.op == "||" and lt == rt == T.STRING:
             return f"({self.sql(e.left)} || {self.sql(e.right)})"
         if e.op in ("+", "-", "*", "/", "%") and self._all_numeric(e.left, e.right):
-            integral = self.type_of(e) in (T.INTEGER, T.BIGINT)
-            op = "//" if e.op == "/" and integral else e.op
-            return f"({self.sql(e.left)} {op} {self.sql(e.right)})"
+            left, right = self.sql(e.left), self.sql(e.right)
+            if self.type_of(e) in (T.INTEGER, T.BIGINT) and e.op in ("/", "%"):
+                # Java's integer division truncates; by zero it fails, which ksqlDB makes NULL.
+                return f"TRY({left} {'//' if e.op == '/' else '%'} {right})"
+            return f"({left} {e.op} {right})"
         return None
 
     def _case(self, e: ast.Case) -> str | None:
