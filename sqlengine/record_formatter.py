@@ -5,7 +5,9 @@ Every format starts as a candidate; a key (or value) that a format cannot read s
 off, so the list narrows as records are seen. A record is shown as the first candidate left
 reads it. Schema Registry formats (AVRO, PROTOBUF, JSON_SR) read a record when it is framed
 with the id of a registered schema of their kind. `FormatsTracker` writes the "Key format:" and
-"Value format:" lines whenever the lists change.
+"Value format:" lines whenever the lists change. Unlike ksqlDB, keys are not also tried as
+windowed keys (SESSION(...), TUMBLING(...)): any string key of 8 bytes or more reads as one,
+which shows keys as windows they are not.
 """
 
 from __future__ import annotations
