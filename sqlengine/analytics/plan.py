@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from grammar import ast
-from planner.builder import ColumnNames
+from planner.builder import ColumnNames, OutputColumn, check_duplicates
 from planner.errors import PlanError
 from planner.scope import Column, Scope
 from planner.typing import Typer
@@ -59,6 +59,21 @@ class AnalyticPlan:
 
     def run(self, view_of: Callable[[C.DataSource], pa.Table]) -> list[tuple[Any, ...]]:
         """The result rows, each value as streamdb holds a value of its column's type."""
+        found = self._execute(self.sql, view_of)
+        types = [c.type for c in self.columns]
+        return [tuple(from_duckdb(v, t) for v, t in zip(row, types, strict=True)) for row in found]
+
+    def explain(self) -> str:
+        """DuckDB's physical plan of the statement (views are empty: the plan's shape);
+        PlanError when DuckDB rejects the statement (a column neither grouped nor
+        aggregated, say)."""
+        rows = self._execute(f"EXPLAIN {self.sql}", _empty_view)
+        return "\n".join(str(r[-1]) for r in rows)
+
+    def _execute(
+        self, sql: str, view_of: Callable[[C.DataSource], pa.Table]
+    ) -> list[tuple[Any, ...]]:
+        """`sql` run on a fresh DuckDB connection with the views and UDFs registered."""
         con = duckdb.connect()
         try:
             for name, source in self.views.items():
@@ -71,38 +86,16 @@ class AnalyticPlan:
                     con.type(udf.returns),  # type: ignore[arg-type]
                     null_handling="special",
                 )
-            found = con.execute(self.sql).fetchall()
+            return con.execute(sql).fetchall()
         except duckdb.Error as exc:
             raise duckdb_error(exc) from exc
         finally:
             con.close()
-        types = [c.type for c in self.columns]
-        return [tuple(from_duckdb(v, t) for v, t in zip(row, types, strict=True)) for row in found]
 
-    def explain(self) -> str:
-        """DuckDB's physical plan of the statement (views are empty: the plan's shape);
-        PlanError when DuckDB rejects the statement (a column neither grouped nor
-        aggregated, say)."""
-        con = duckdb.connect()
-        try:
-            for name, source in self.views.items():
-                columns = view_columns(source)
-                schema = pa.schema([(c.name, arrow_type(c.type)) for c in columns])
-                con.register(name, schema.empty_table())
-            for udf in self.udfs:
-                con.create_function(
-                    udf.name,
-                    _null_on_error(udf.fn, len(udf.params)),
-                    [con.type(p) for p in udf.params],  # type: ignore[misc]
-                    con.type(udf.returns),  # type: ignore[arg-type]
-                    null_handling="special",
-                )
-            rows = con.execute(f"EXPLAIN {self.sql}").fetchall()
-        except duckdb.Error as exc:
-            raise duckdb_error(exc) from exc
-        finally:
-            con.close()
-        return "\n".join(str(r[-1]) for r in rows)
+
+def _empty_view(source: C.DataSource) -> pa.Table:
+    schema = pa.schema([(c.name, arrow_type(c.type)) for c in view_columns(source)])
+    return schema.empty_table()
 
 
 def duckdb_error(exc: duckdb.Error) -> PlanError:
@@ -215,7 +208,9 @@ class _Planner:
             Output(name, _typed(translator, expr, name), translator.sql(expr))
             for name, expr in self._items(q, rel, translator)
         ]
-        _check_names(outputs)
+        check_duplicates(
+            [OutputColumn(o.name, o.type, ast.ColumnRef(o.name), False) for o in outputs]
+        )
         select = ", ".join(f"{o.sql} AS {quote(o.name)}" for o in outputs)
         parts = [f"SELECT {'DISTINCT ' if q.distinct else ''}{select}", f"FROM {rel.sql}"]
         if q.where is not None:
@@ -318,14 +313,6 @@ def _typed(translator: Translator, expr: ast.Expr, name: str) -> T.SqlType:
             f"e.g. CAST(null AS VARCHAR). Column: {name}"
         )
     return found
-
-
-def _check_names(outputs: list[Output]) -> None:
-    seen: set[str] = set()
-    for o in outputs:
-        if o.name in seen:
-            raise PlanError(f"Duplicate value columns found in schema: `{o.name}` {o.type}")
-        seen.add(o.name)
 
 
 def _star_columns(rel: _Relation, alias: str | None) -> list[Column]:
