@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_kafka_arguments(server)
     cli = sub.add_parser("cli", help="the interactive command line (a server, or --local)")
-    cli.add_argument("url", nargs="?", help="the server (default http://localhost:8088)")
+    cli.add_argument(
+        "url", nargs="?", help="the server (default: $STREAMDB_URL, else http://localhost:8088)"
+    )
     cli.add_argument("--local", action="store_true", help="run the engine in this process")
     cli.add_argument("--data-dir", default="data", help="the engine's data with --local")
     cli.add_argument("-f", "--file", help="run the statements of this file, then exit")
