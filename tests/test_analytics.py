@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from ksqldb import KSQLdbClient
 
 from server.serve import background_server
 from sqlengine.engine import Engine
@@ -271,5 +272,10 @@ def test_rest_api_answers_like_any_pull_query(tmp_path: Path) -> None:
             ).json()
             assert body[0]["header"]["schema"] == "`V` INTEGER, `N` BIGINT"
             assert [e["row"]["columns"] for e in body[1:-1]] == [[0, 3], [1, 2]]
+            # The ksqldb Python client (/query-stream) sees them as any pull query's rows.
+            metadata, *rows = KSQLdbClient(url).query_sync(
+                "SELECT v, COUNT(*) AS n FROM s GROUP BY v ORDER BY n DESC LIMIT 1;", timeout=60
+            )
+            assert metadata["columnNames"] == ["V", "N"] and rows == [[0, 3]]
     finally:
         engine.close()
