@@ -151,27 +151,21 @@ class _RegistryFormat:
     def _reader(self, schema_id: int) -> Reader | None:
         if schema_id not in self.readers:
             registered = self.registry.by_id(schema_id)
-            usable = registered is not None and registered.schema_type == self.schema_type
             self.readers[schema_id] = (
                 parse_registered(registered, self.registry).reader()
-                if usable and registered is not None
+                if registered is not None and registered.schema_type == self.schema_type
                 else None
             )
         return self.readers[schema_id]
 
 
-def _formats(registry: SchemaRegistry | None) -> list[tuple[str, Decode]]:
+def _formats(registry: SchemaRegistry) -> list[tuple[str, Decode]]:
     """The formats tried, in ksqlDB's order: the first one left shows a record."""
-    schema_formats: list[tuple[str, Decode]] = []
-    if registry is not None:
-        schema_formats = [
-            ("AVRO", _RegistryFormat(registry, "AVRO", _avro_text)),
-            ("PROTOBUF", _RegistryFormat(registry, "PROTOBUF", _protobuf_text)),
-        ]
     return [
-        *schema_formats,
+        ("AVRO", _RegistryFormat(registry, "AVRO", _avro_text)),
+        ("PROTOBUF", _RegistryFormat(registry, "PROTOBUF", _protobuf_text)),
         ("JSON", _json),
-        *([("JSON_SR", _RegistryFormat(registry, "JSON", _json_sr_text))] if registry else []),
+        ("JSON_SR", _RegistryFormat(registry, "JSON", _json_sr_text)),
         ("KAFKA_INT", _fixed(_INT, str)),
         ("KAFKA_BIGINT", _fixed(_LONG, str)),
         ("KAFKA_DOUBLE", _fixed(_DOUBLE, java_double_str)),
@@ -182,7 +176,7 @@ def _formats(registry: SchemaRegistry | None) -> list[tuple[str, Decode]]:
 class FormatGuess:
     """The formats one side of the records (keys or values) may be in, narrowed by each read."""
 
-    def __init__(self, registry: SchemaRegistry | None) -> None:
+    def __init__(self, registry: SchemaRegistry) -> None:
         self.candidates = _formats(registry)
         self.seen_data = False
 
@@ -212,7 +206,7 @@ class FormatGuess:
 class RecordFormatter:
     """Records of one topic as PRINT lines, guessing their key and value formats as it goes."""
 
-    def __init__(self, registry: SchemaRegistry | None) -> None:
+    def __init__(self, registry: SchemaRegistry) -> None:
         self.keys = FormatGuess(registry)
         self.values = FormatGuess(registry)
         self.tracker = FormatsTracker()
