@@ -279,3 +279,26 @@ def test_rest_api_answers_like_any_pull_query(tmp_path: Path) -> None:
             assert metadata["columnNames"] == ["V", "N"] and rows == [[0, 3]]
     finally:
         engine.close()
+
+
+def test_struct_array_map_and_decimal_come_back_as_in_a_plain_pull_query(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    try:
+        engine.execute(
+            "CREATE STREAM nested (id INT KEY, s STRUCT<a STRING, b ARRAY<INT>>, "
+            "m MAP<STRING, DECIMAL(6, 3)>, tags ARRAY<STRING>) "
+            "WITH (kafka_topic='nested', value_format='JSON', partitions=1);"
+            + "".join(
+                f"INSERT INTO nested (id, s, m, tags) VALUES ({i}, STRUCT(a:='x{i}', "
+                f"b:=ARRAY[{i}, {i + 1}]), MAP('k{i}':=1.5{i}), ARRAY['t{i}', NULL]);"
+                for i in range(3)
+            )
+            + "INSERT INTO nested (id) VALUES (3);"
+        )
+        plain = _pull(engine, "SELECT * FROM nested;")
+        ordered = _pull(engine, "SELECT * FROM nested ORDER BY id DESC;")
+        assert ordered.columns == plain.columns
+        assert ordered.rows == sorted(plain.rows, key=lambda r: -r[0])
+        assert ordered.rows[-1][2] == {"k0": Decimal("1.500")}
+    finally:
+        engine.close()
