@@ -302,3 +302,33 @@ def test_struct_array_map_and_decimal_come_back_as_in_a_plain_pull_query(tmp_pat
         assert ordered.rows[-1][2] == {"k0": Decimal("1.500")}
     finally:
         engine.close()
+
+
+def test_aggregates_duckdb_lacks_fold_in_record_order(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    try:
+        rng = random.Random(5)
+        records = [(rng.choice("xyz"), rng.choice([None, 1, 2, 3])) for _ in range(40)]
+        engine.execute(
+            "CREATE STREAM s (id INT KEY, k STRING, v INT) "
+            "WITH (kafka_topic='s', value_format='JSON', partitions=1);"
+            + "".join(
+                f"INSERT INTO s (id, k, v) VALUES ({i}, '{k}', {_literal(v)});"
+                for i, (k, v) in enumerate(records)
+            )
+        )
+        result = _pull(
+            engine,
+            "SELECT k, COLLECT_LIST(v) AS vs, LATEST_BY_OFFSET(v) AS last, TOPK(v, 2) AS top "
+            "FROM s GROUP BY k ORDER BY k;",
+        )
+        expected = []
+        for key in sorted({k for k, _ in records}):
+            values = [v for k, v in records if k == key]
+            present = [v for v in values if v is not None]
+            # COLLECT_LIST keeps NULLs; LATEST_BY_OFFSET and TOPK pass them by.
+            last = present[-1] if present else None
+            expected.append([key, values, last, sorted(present, reverse=True)[:2]])
+        assert result.rows == expected
+    finally:
+        engine.close()

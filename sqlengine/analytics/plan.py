@@ -36,6 +36,7 @@ from sqlengine.analytics.views import view_columns
 from sqlengine.push import QueryColumn
 
 _JOIN_KINDS = {"INNER": "INNER", "LEFT": "LEFT", "RIGHT": "RIGHT", "FULL": "FULL OUTER"}
+_PSEUDO = {name for name, _ in C.PSEUDO_COLUMNS}
 _UNORDERABLE = (T.Base.MAP, T.Base.STRUCT, T.Base.ARRAY)
 
 
@@ -182,9 +183,7 @@ class _Planner:
 
     def _translator(self, scope: Scope) -> Translator:
         typer = Typer(scope, self._aggregate_type)
-        translator = Translator(typer)
-        translator.udfs = self.udfs
-        return translator
+        return Translator(typer, self.udfs, self.config)
 
     def _aggregate_type(self, call: ast.FunctionCall, arg_types: list[Any]) -> T.SqlType | None:
         if not aggregates.is_aggregate(call.name):
@@ -326,11 +325,11 @@ def _star_columns(rel: _Relation, alias: str | None) -> list[Column]:
         bounds = {C.WINDOWSTART, C.WINDOWEND}
         order = {name: i for i, name in enumerate(c.name for c in columns)}
         columns = sorted(
-            (c for c in columns if c.name != C.ROWTIME),
+            (c for c in columns if c.name not in _PSEUDO),
             key=lambda c: (c.name not in keys, c.name not in bounds, order[c.name]),
         )
         return columns
-    return [c for c in columns if c.name != C.ROWTIME]
+    return [c for c in columns if c.name not in _PSEUDO]
 
 
 def _within(within: ast.Within, left: list[Column], right: list[Column]) -> str:

@@ -21,6 +21,7 @@ from planner.errors import PlanError
 from planner.scope import Column, Scope
 from planner.typing import Typer
 from sqlengine import aggregates
+from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.analytics.values import duckdb_type, from_duckdb, quote
 from sqlengine.codegen import compile_expr
@@ -60,8 +61,7 @@ class Translator:
 
     typer: Typer
     udfs: list[Udf] = field(default_factory=list)
-    # Output names ORDER BY may name (DuckDB resolves them itself).
-    output_names: set[str] = field(default_factory=set)
+    config: dict[str, str] = field(default_factory=dict)  # the query's (aggregates read it)
 
     def type_of(self, e: ast.Expr) -> T.SqlType | None:
         if id(e) not in self.typer.types:
@@ -171,16 +171,57 @@ class Translator:
         if aggregates.is_aggregate(name):
             template = AGGREGATES.get(name)
             if template is None:
-                raise PlanError(
-                    f"Aggregate function {name} is not supported in analytical pull queries: "
-                    f"use one of {', '.join(sorted(AGGREGATES))}, or a persistent query."
-                )
+                return self._folded(e)
             if name == "COUNT" and e.star:
                 return "count(*)"
             return template.format(", ".join(self.sql(a) for a in e.args))
         if name in _SCALARS and not e.distinct:
             return f"{_SCALARS[name]}({', '.join(self.sql(a) for a in e.args)})"
         return None
+
+    def _folded(self, e: ast.FunctionCall) -> str:
+        """An aggregate DuckDB lacks (COLLECT_LIST, TOPK, LATEST_BY_OFFSET...): DuckDB lists
+        each group's values in record order, streamdb's own aggregate folds the list."""
+        arg_types = [self.type_of(a) or T.STRING for a in e.args]
+        split = len(e.args) - aggregates.init_arg_count(e.name, arg_types)
+        if split != 1:
+            raise PlanError(
+                f"Aggregate function {e.name.upper()} with {split} column arguments is not "
+                "supported in analytical pull queries: use a persistent query."
+            )
+        init = [getattr(a, "value", None) for a in e.args[1:]]
+        agg = aggregates.resolve_aggregate(e.name, arg_types[:1], init, self.config)
+        arg, arg_type = e.args[0], arg_types[0]
+
+        def fold(values: list[Any] | None) -> Any:
+            acc = agg.init()
+            for value in values or ():
+                acc = agg.add(acc, from_duckdb(value, arg_type))
+            return agg.result(acc)
+
+        name = f"ksql_agg_{len(self.udfs)}"
+        self.udfs.append(
+            Udf(name, fold, [f"{duckdb_type(arg_type)}[]"], duckdb_type(agg.return_type))
+        )
+        return f"{name}(list({self.sql(arg)}{self._record_order(arg)}))"
+
+    def _record_order(self, arg: ast.Expr) -> str:
+        """ORDER BY the record position of the one source `arg` reads, if it reads one."""
+        sources = {
+            col.source
+            for x in walk(arg)
+            if (col := self.typer.columns.get(id(x))) is not None and col.source is not None
+        }
+        if len(sources) != 1:
+            return ""
+        (source,) = sources
+        scope = self.typer.scope
+        try:
+            scope.resolve(C.ROWOFFSET, source)
+        except PlanError:
+            return ""
+        where = quote(source)
+        return f" ORDER BY {where}.{quote(C.ROWPARTITION)}, {where}.{quote(C.ROWOFFSET)}"
 
     def _udf(self, e: ast.Expr) -> str:
         """`e` evaluated by streamdb: a UDF over the columns and aggregates it reads."""

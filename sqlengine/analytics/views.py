@@ -32,9 +32,10 @@ class ViewColumn:
 
 def view_columns(source: C.DataSource) -> list[ViewColumn]:
     """The columns of `source`'s view, with their places in its decoded rows (ROWTIME,
-    ROWPARTITION, ROWOFFSET, columns..., [WINDOWSTART, WINDOWEND], headers)."""
+    ROWPARTITION, ROWOFFSET, columns..., [WINDOWSTART, WINDOWEND], headers); the record
+    position orders what aggregates like COLLECT_LIST gather."""
     base = len(C.PSEUDO_COLUMNS)
-    out = [ViewColumn(C.ROWTIME, T.BIGINT, 0)]
+    out = [ViewColumn(name, t, i) for i, (name, t) in enumerate(C.PSEUDO_COLUMNS)]
     out += [ViewColumn(c.name, c.type, base + i) for i, c in enumerate(source.columns)]
     if source.window is not None:
         n = base + len(source.columns)
@@ -68,7 +69,7 @@ def stream_view(
         if read is None:
             tables.append(to_arrow(decode(batch), source))
             continue
-        arrays = [read[c.index] for c in columns]
+        arrays = [_array(read[c.index], len(batch)) for c in columns]
         tables.append(
             pa.Table.from_arrays(
                 [
@@ -79,6 +80,11 @@ def stream_view(
             )
         )
     return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _array(column: pa.Array | pa.Scalar, length: int) -> pa.Array:
+    """A column of the vectorized reader (the partition is one scalar for the batch)."""
+    return pa.repeat(column, length) if isinstance(column, pa.Scalar) else column
 
 
 class ViewCache:
