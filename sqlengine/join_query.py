@@ -25,7 +25,7 @@ from planner.joins import JoinPlan, JoinStep, source_columns
 from planner.physical import join_changelog
 from planner.scope import Scope
 from sqlengine.codegen import compile_stage
-from sqlengine.columnar.lookup_join import ColumnarLookupJoin
+from sqlengine.columnar.lookup_join import ColumnarLookupJoin, merge_partitions
 from sqlengine.joins import (
     Body,
     Change,
@@ -40,6 +40,10 @@ from sqlengine.log.base import RecordBatch
 from sqlengine.runtime import PersistentQuery, QueryContext, query_group
 from sqlengine.sink import RowSink, SinkEncoder
 from sqlengine.state import KeyValueStore
+from sqlengine.tasks import StageTasks
+
+# A table up to this size is copied to worker processes for them to join batches with.
+_MAX_SHIPPED_TABLE_ROWS = 100_000
 
 Operator = StreamStreamJoin | StreamTableJoin | TableTableJoin | ForeignKeyJoin
 
@@ -123,8 +127,15 @@ class JoinQuery(PersistentQuery):
         )
         # ... and runs a step vectorized when the step read only stream records.
         self.columnar: ColumnarLookupJoin | None = None
+        # ... its partitions in worker processes, with a snapshot of the table.
+        self.tasks: StageTasks | None = None
         if ctx.vectorized and self.lookup_join is not None and isinstance(output, SinkEncoder):
             self.columnar = ColumnarLookupJoin.build(plan, output.sink)
+            stream = jp.sources[0].source.topic
+            partitions = sum(1 for topic, _ in self.offsets if topic == stream)
+            if self.columnar is not None:
+                build_args = (plan, output.sink)
+                self.tasks = ctx.stage_tasks(ColumnarLookupJoin.build, build_args, partitions)
 
     def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
         self.plog.record_error(self.plan.source.topic, -1, -1, exc)
@@ -166,7 +177,17 @@ class JoinQuery(PersistentQuery):
         if self.columnar is None or any(i for i, _ in reads):
             return False
         assert self.lookup_join is not None and isinstance(self.output, SinkEncoder)
-        columns = self.columnar.run([b for _, b in reads], self.lookup_join.match)
+        batches = [b for _, b in reads]
+        tasks = self.tasks
+        if tasks is not None and len(batches) > 1:
+            table = self.lookup_join.snapshot(_MAX_SHIPPED_TABLE_ROWS)
+            if table is not None:
+                tasks.start(batches[1:], table.match)
+        parts = []
+        for batch in batches:  # every worker's answer is read, whatever the others give
+            ran, part = (False, None) if tasks is None else tasks.result(batch.partition)
+            parts.append(part if ran else self.columnar.run(batch, self.lookup_join.match))
+        columns = merge_partitions(parts)
         if columns is None:
             return False
         self.output.write_columns(columns)
@@ -303,4 +324,6 @@ class JoinQuery(PersistentQuery):
         if self.columnar is None:
             return super().execution_modes()
         mode = "vectorized: Arrow batches when a step reads no table record, else per record"
+        if self.tasks is not None:
+            mode += f"; on this process and {self.tasks.processes} worker process(es)"
         return {"JOIN": mode, "PROJECT": mode}

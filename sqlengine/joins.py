@@ -217,11 +217,27 @@ class _Materialized:
         return old
 
 
+@dataclass(frozen=True)
+class TableLookup:
+    """A stream-table join's table as it stands, for a worker process to join a batch
+    with: the rows by key, and what a key without one joins (`StreamTableJoin.match`)."""
+
+    rows: dict[Any, Body]
+    missing: Body | None
+
+    def match(self, key: Any) -> Body | None:
+        if key is None:
+            return self.missing
+        return self.rows.get(hashable(key), self.missing)
+
+
 class StreamTableJoin:
     def __init__(self, store: KeyValueStore, left_outer: bool, right_width: int) -> None:
         self.table = _Materialized(store, "table")
         self.left_outer = left_outer
         self.nulls = (None,) * right_width
+        self.version = 0  # table changes so far (this run), for `snapshot`
+        self._snapshot: tuple[int, TableLookup | None] | None = None
 
     def match(self, key: Any) -> Body | None:
         """The table side a stream record with `key` joins: the table's current row, NULLs
@@ -230,6 +246,22 @@ class StreamTableJoin:
         if found is not None:
             return found[0]  # type: ignore[no-any-return]
         return self.nulls if self.left_outer else None
+
+    def snapshot(self, max_rows: int) -> TableLookup | None:
+        """The table as it stands, read once per version; None if it has over `max_rows`
+        rows (a copy would cost more than a worker saves)."""
+        if self._snapshot is None or self._snapshot[0] != self.version:
+            self._snapshot = (self.version, self._read_table(max_rows))
+        return self._snapshot[1]
+
+    def _read_table(self, max_rows: int) -> TableLookup | None:
+        rows: dict[Any, Body] = {}
+        for (side, hkey), (body, _) in self.table.store.items():
+            if side == self.table.name:
+                if len(rows) == max_rows:
+                    return None
+                rows[hkey] = body
+        return TableLookup(rows, self.match(None))
 
     def left(self, change: Change) -> list[Change]:
         if change.body is None:
@@ -240,6 +272,7 @@ class StreamTableJoin:
     def right(self, change: Change) -> list[Change]:
         if change.key is not None:
             self.table.update(change)
+            self.version += 1
         return []
 
 

@@ -213,11 +213,14 @@ JOINS = [
 ]
 
 
-def _join_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]]:
+def _join_run(
+    tmp: Path, props: dict[str, str], n: int = 300
+) -> tuple[list[list[tuple]], list[int], list[int]]:
+    """The joins' sinks, batches run vectorized and batches run in workers, per query,
+    over 12 steps of `n` orders."""
     rnd = random.Random(11)
-    engine = Engine(tmp / str(vectorized))
+    engine = Engine(tmp / "-".join(f"{k}={v}" for k, v in props.items()))
     engine.execute(JOIN_DDL)
-    props = {"streamdb.vectorized": str(vectorized).lower()}
     for i, query in enumerate(JOINS):
         engine.execute(f"CREATE STREAM j{i} AS {query};", props)
 
@@ -232,7 +235,6 @@ def _join_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]
     items(range(40), 0)
     engine.run_until_idle()
     for step in range(12):
-        n = 300
         keys = [None if rnd.random() < 0.02 else b"Item_%d" % rnd.randint(0, 60) for _ in range(n)]
         values = [
             orjson.dumps({"orderid": step * n + j, "units": rnd.randint(1, 9), "note": "n"})
@@ -244,15 +246,26 @@ def _join_run(tmp: Path, vectorized: bool) -> tuple[list[list[tuple]], list[int]
         if step % 4 == 3:  # the table changes: those steps read table records too
             items(range(30, 50), step * 1000 + 500)
         engine.run_until_idle()
-    return _sinks_and_runs(engine, [f"J{i}" for i in range(len(JOINS))])
+    queries = engine.executor.running.values()  # type: ignore[attr-defined]
+    in_workers = [0 if q.tasks is None else q.tasks.batches for q in queries]
+    return (*_sinks_and_runs(engine, [f"J{i}" for i in range(len(JOINS))]), in_workers)
 
 
 def test_vectorized_lookup_join_equals_per_record_join(tmp_path: Path) -> None:
-    rows, not_run = _join_run(tmp_path, vectorized=False)
-    vectorized, ran = _join_run(tmp_path, vectorized=True)
+    rows, not_run, _ = _join_run(tmp_path, {"streamdb.vectorized": "false"})
+    vectorized, ran, _ = _join_run(tmp_path, {"ksql.streams.num.stream.threads": "1"})
     assert not_run == [-1, -1]
     assert all(r >= 5 for r in ran), ran  # most steps ran vectorized, some per record
     assert all(rows) and vectorized == rows
+
+
+def test_lookup_join_partitions_in_worker_processes(tmp_path: Path) -> None:
+    """Steps large enough run a partition in a worker process, joining with a copy of the
+    table as the step found it; the sinks hold what the per-record path writes."""
+    rows, _, _ = _join_run(tmp_path, {"streamdb.vectorized": "false"}, n=5000)
+    parallel, _, in_workers = _join_run(tmp_path, {"ksql.streams.num.stream.threads": "2"}, n=5000)
+    assert all(b >= 5 for b in in_workers), in_workers
+    assert all(rows) and parallel == rows
 
 
 AGG_DDL = (

@@ -3,9 +3,10 @@ columns, each distinct join key looked up in the table once, the table's columns
 by Arrow's `take`, WHERE and SELECT by Arrow compute, the sink's records encoded column-wise.
 
 It runs a step only when the step read no table record: then every stream record of the
-step sees the same table, as it does per record. The step's partitions are merged in
-timestamp order as the per-record path merges them (each partition's batch must be in
-timestamp order, else the step runs per record).
+step sees the same table, as it does per record, and each partition's batch can run on its
+own (in a worker process, with a snapshot of the table: `sqlengine.joins.TableLookup`). The
+partitions' results are merged in timestamp order as the per-record path merges the records
+(each partition's batch must be in timestamp order, else the step runs per record).
 """
 
 from __future__ import annotations
@@ -81,25 +82,28 @@ class ColumnarLookupJoin:
         except (NotVectorized, PlanError, ValueError, KeyError):
             return None
 
-    def run(
+    def run_step(
         self, batches: Sequence[RecordBatch], match: Callable[[Any], Sequence[Any] | None]
     ) -> SinkColumns | None:
-        """The sink's columns for the stream's `batches` (one per partition), or None to
+        """The sink's columns for a step's stream `batches` (one per partition), or None to
         run them per record."""
-        parts = []
-        for batch in batches:
-            cols = self.reader.read(batch)
-            if cols is None:
-                return None
-            times = cols[0]
-            if len(times) > 1 and not pc.all(pc.greater_equal(times[1:], times[:-1])).as_py():
-                return None
-            parts.append({i: repeated(c, None, len(batch)) for i, c in cols.items()})
-        order = _merge_order([p[0] for p in parts])
+        return merge_partitions([self.run(batch, match) for batch in batches])
+
+    def run(
+        self, batch: RecordBatch, match: Callable[[Any], Sequence[Any] | None]
+    ) -> SinkColumns | None:
+        """The sink's columns for one partition's batch (in its order), or None to run the
+        step per record. Its rows' table sides come from `match`, the same table for every
+        partition of the step (it read no table record)."""
+        cols = self.reader.read(batch)
+        if cols is None:
+            return None
+        times = cols[0]
+        if len(times) > 1 and not pc.all(pc.greater_equal(times[1:], times[:-1])).as_py():
+            return None
+        n = len(batch)
         # The stream's row sits in the joined row after (ROWTIME, key).
-        cols: Columns = {
-            _BODY + i: pa.concat_arrays([p[i] for p in parts]).take(order) for i in parts[0]
-        }
+        cols = {_BODY + i: repeated(c, None, n) for i, c in cols.items()}
         timestamps = cols[_BODY]
         cols[0] = timestamps
         join_keys = cols.get(self.join_key)
@@ -109,7 +113,6 @@ class ColumnarLookupJoin:
         found = self._gather(join_keys, cols, match)
         if found is None:
             return None
-        n = len(timestamps)
         results = [repeated(fn(cols), arrow, n) for fn, arrow in self.outputs]
         mask = found
         if self.where is not None:
@@ -143,12 +146,25 @@ class ColumnarLookupJoin:
         return hit.take(positions)
 
 
-def _merge_order(stamps: list[pa.Array]) -> pa.Array:
-    """The order `heapq.merge` gives the concatenated runs (each sorted by time): by time,
-    ties in run order."""
+def merge_partitions(parts: Sequence[SinkColumns | None]) -> SinkColumns | None:
+    """One step's partitions' results in the order the per-record path writes them, the
+    order `heapq.merge` gives the runs (each sorted by time): by time, ties in partition
+    order (filtering rows out of sorted runs keeps the merged order of the others). None if
+    any partition has none."""
+    if any(part is None for part in parts):
+        return None
+    runs = [part for part in parts if part is not None]
+    stamps = [part.timestamps for part in runs]
     run = pa.concat_arrays(
         [pa.nulls(len(s), pa.int32()).fill_null(i) for i, s in enumerate(stamps)]
     )
     position = pa.array(range(sum(len(s) for s in stamps)), pa.int64())
     table = pa.table({"t": pa.concat_arrays(stamps), "r": run, "p": position})
-    return pc.sort_indices(table, [("t", "ascending"), ("r", "ascending"), ("p", "ascending")])
+    order = pc.sort_indices(table, [("t", "ascending"), ("r", "ascending"), ("p", "ascending")])
+
+    def merged(columns: list[pa.Array]) -> pa.Array:
+        return pa.concat_arrays(columns).take(order)
+
+    return SinkColumns(
+        merged(stamps), merged([p.keys for p in runs]), merged([p.values for p in runs])
+    )
