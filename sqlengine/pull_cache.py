@@ -137,7 +137,8 @@ class AnalyticPull:
     analytic: AnalyticPlan
     tables: dict[str, Materialized | None]  # per source read: its materialization when planned
     source: C.DataSource  # the first source in FROM
-    limit: None = None  # DuckDB applies LIMIT and OFFSET
+    limit: int | None  # DuckDB applies it; the response says whether it was reached
+    ordered: bool  # a scan: a table's rows in the store's scan order, as the store path gives
 
     @property
     def columns(self) -> list[QueryColumn]:
@@ -272,27 +273,38 @@ class PullQueries:
                 entry = _Template(pulled, slots)
                 _put(self._by_template, (shape[0], properties_key(properties)), entry)
                 return PullQuery(pulled, keys)
-        prepared = PullQuery(self._pull_plan(plan, table, plan, query.limit), keys)
+        if query.emit is None and keys is None and pull.analytics_enabled(config):
+            # A scan: DuckDB filters and projects, the header is the plan's (keys marked).
+            prepared = self._analytic(query, config, query_columns(plan))
+        else:
+            prepared = PullQuery(self._pull_plan(plan, table, plan, query.limit), keys)
         _put(self._by_text, (sql, properties_key(properties)), prepared)
         return prepared
 
-    def _analytic(self, query: ast.Query, config: dict[str, str]) -> PullQuery:
+    def _analytic(
+        self, query: ast.Query, config: dict[str, str], columns: list[QueryColumn] | None = None
+    ) -> PullQuery:
+        """`query` on DuckDB; `columns`: the result columns as the store path names them."""
         try:
             plan = plan_analytic(
                 query, self.engine.catalog, config, lambda s: pull.check_source(s, None)
             )
         except PlanError as exc:
             raise pull.with_statement(exc, query.where) from exc
+        if columns is not None and [c.name for c in columns] == [c.name for c in plan.columns]:
+            plan = dataclasses.replace(plan, columns=columns)
         materialized = self.engine.materialized
         tables = {name: materialized.get(s.name) for name, s in plan.views.items()}
         first = next(iter(plan.views.values()))
-        return PullQuery(AnalyticPull(plan, tables, first), None)
+        return PullQuery(AnalyticPull(plan, tables, first, query.limit, columns is not None), None)
 
     def rows(self, query: PullQuery) -> list[Row]:
         """The query's rows (call with the engine lock held): key lookups, a table scan, a
         scan of a stream's topic, or DuckDB's answer over views of them."""
         if isinstance(query.plan, AnalyticPull):
-            return [(None, *row, None) for row in query.plan.analytic.run(self._view)]
+            ordered = query.plan.ordered
+            rows = query.plan.analytic.run(lambda source: self._view(source, ordered))
+            return [(None, *row, None) for row in rows]
         table = query.plan.table
         if table is None:
             return query.plan.run(self._stream_rows(query.plan.source))
@@ -313,13 +325,17 @@ class PullQueries:
         positions = [i + 1 for i in select_positions(plan)]  # stage rows start with ROWTIME
         return PullPlan(plan.source, table, plan, stage, limit, query_columns(plan), positions)
 
-    def _view(self, source: C.DataSource) -> pa.Table:
-        """The Arrow view of a table's current state or a stream's records, rebuilt only
-        when the table's version or the stream's end offsets moved."""
+    def _view(self, source: C.DataSource, ordered: bool) -> pa.Table:
+        """The Arrow view of a table's current state (`ordered`: in the store's scan order)
+        or a stream's records (in offset order, partition by partition), rebuilt only when
+        the table's version or the stream's end offsets moved."""
         engine = self.engine
         table = engine.materialized.get(source.name)
         if table is not None:
-            return self._views.view(source, table.version(), lambda: to_arrow(table.rows(), source))
+            rows = table.scan if ordered else table.rows
+            return self._views.view(
+                source, table.version(), lambda: to_arrow(rows(), source), ordered
+            )
         info = engine.log.topic(source.topic)
         ends = tuple(
             engine.log.end_offset(source.topic, p) for p in range(info.partitions if info else 0)
@@ -329,6 +345,7 @@ class PullQueries:
             source,
             ends,
             lambda: stream_view(source, self._batches(source), lambda b: _decoded(decoder, b)),
+            False,
         )
 
     def _batches(self, source: C.DataSource) -> Iterator[RecordBatch]:

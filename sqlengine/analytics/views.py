@@ -88,20 +88,24 @@ def _array(column: pa.Array | pa.Scalar, length: int) -> pa.Array:
 
 
 class ViewCache:
-    """The last view built per source, reused while its version is unchanged. A version of
-    None (nothing tells whether the data changed) is never cached."""
+    """The last view built per source (and per kind: a table's rows in its scan order, or
+    in no order), reused while its version is unchanged. A version of None (nothing tells
+    whether the data changed) is never cached."""
 
     def __init__(self) -> None:
-        self._views: dict[str, tuple[C.DataSource, Any, pa.Table]] = {}
+        self._views: dict[tuple[str, bool], tuple[C.DataSource, Any, pa.Table]] = {}
 
-    def view(self, source: C.DataSource, version: Any, build: Callable[[], pa.Table]) -> pa.Table:
-        cached = self._views.get(source.name)
+    def view(
+        self, source: C.DataSource, version: Any, build: Callable[[], pa.Table], ordered: bool
+    ) -> pa.Table:
+        key = (source.name, ordered)
+        cached = self._views.get(key)
         if cached is not None and cached[0] is source and version is not None:
             if cached[1] == version:
                 return cached[2]
         table = build()
         if version is None:
-            self._views.pop(source.name, None)
+            self._views.pop(key, None)
         else:
-            self._views[source.name] = (source, version, table)
+            self._views[key] = (source, version, table)
         return table
