@@ -6,18 +6,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
+from server.startup import exit_cleanly, sql_files
 from sqlengine.engine import Engine
 from sqlengine.results import Rows, StatementError
-
-
-def sql_files(paths: list[str]) -> list[Path]:
-    """.sql files named directly or found in folders, folders' files in name order."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        files.extend(sorted(p.glob("*.sql")) if p.is_dir() else [p])
-    return files
 
 
 def run_queries(data_dir: str, paths: list[str]) -> int:
@@ -99,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("-f", "--file", help="run the statements of this file, then exit")
     cli.add_argument("-e", "--execute", help="run these statements, then exit")
     args = parser.parse_args(argv)
+    return exit_cleanly(args.command, lambda: run_command(args))
+
+
+def run_command(args: argparse.Namespace) -> int:
     if args.command == "cli":
         from repl.main import run_cli  # prompt-toolkit and httpx load only for the CLI
 

@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 
 from server import wire
 from server.app import create_app
+from server.startup import StartupError, check_port, read_config
 from sqlengine.engine import REGISTRY_URL_CONFIG, Engine
 from sqlengine.results import StatementError
 
@@ -38,11 +39,18 @@ def hypercorn_config(host: str, port: int) -> Config:
 async def serve_app(app: Starlette, host: str, port: int, shutdown: asyncio.Event) -> None:
     """Serve until `shutdown` is set, then close every open push query."""
     wire.install()
+
+    async def end_push_queries_then_stop() -> None:
+        # Push queries never end by themselves: end them first, so that their responses
+        # finish within the graceful timeout instead of being cut off.
+        await shutdown.wait()
+        app.state.queries.close_all()
+
     try:
         await serve(
             wire.absolute_form_targets(app),
             hypercorn_config(host, port),
-            shutdown_trigger=shutdown.wait,  # type: ignore[arg-type]
+            shutdown_trigger=end_push_queries_then_stop,  # type: ignore[arg-type]
         )
     finally:
         app.state.queries.close_all()
@@ -81,19 +89,6 @@ def background_server(engine: Engine, host: str = "127.0.0.1") -> Iterator[str]:
         loop.close()
 
 
-def read_config(path: str | None) -> dict[str, str]:
-    """A Java-style properties file: `name=value` lines, `#` comments."""
-    if path is None:
-        return {}
-    config: dict[str, str] = {}
-    for line in Path(path).read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith(("#", "!")) and "=" in line:
-            name, value = line.split("=", 1)
-            config[name.strip()] = value.strip()
-    return config
-
-
 def applied_statements(engine: Engine) -> set[str]:
     """Texts of the statements already in the command log."""
     texts: set[str] = set()
@@ -114,7 +109,7 @@ def run_saved_queries(engine: Engine, files: list[Path]) -> None:
                 if stmt.text not in applied:
                     engine.execute_statement(stmt, {})
         except StatementError as exc:
-            raise SystemExit(f"{file}: line {exc.line}: {exc}") from exc
+            raise StartupError(f"{file}: line {exc.line}: {exc.message}") from exc
 
 
 def run_server(
@@ -130,6 +125,7 @@ def run_server(
     config = {**read_config(config_file), **(overrides or {})}
     if schema_registry_url:
         config[REGISTRY_URL_CONFIG] = schema_registry_url
+    check_port(host, port)
     engine = Engine(data_dir, config=config)
     try:
         run_saved_queries(engine, query_files)

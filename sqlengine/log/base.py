@@ -146,6 +146,10 @@ class UnknownTopicError(Exception):
     pass
 
 
+class LogInUseError(RuntimeError):
+    """Another process (or another open log in this one) holds the data directory."""
+
+
 class Log(ABC):
     """A set of topics. Implementations are thread-safe."""
 

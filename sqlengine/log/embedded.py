@@ -30,7 +30,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlengine.log.base import TopicInfo
+from sqlengine.log.base import LogInUseError, TopicInfo
 from sqlengine.log.segment import DiskPartition, fsync_dir
 from sqlengine.log.topics import GroupOffsets, PartitionStore, TopicLog
 
@@ -60,7 +60,11 @@ class EmbeddedLog(TopicLog):
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
-            raise RuntimeError(f"{self.data_dir} is in use by another open log") from None
+            raise LogInUseError(
+                f"the data directory {self.data_dir} is in use by another streamdb process "
+                "(a server, `streamdb run` or `streamdb cli --local`): stop it or choose "
+                "another --data-dir"
+            ) from None
         shutil.rmtree(self._trash_dir)
         self._trash_dir.mkdir()
         self._load_topics()
