@@ -48,12 +48,21 @@ def is_analytic(query: ast.Query) -> bool:
         or isinstance(query.from_, ast.Join)
         or bool(query.group_by)
         or query.having is not None
-        or any(
-            isinstance(e, ast.FunctionCall) and aggregates.is_aggregate(e.name)
+        or _first_aggregate(query) is not None
+    )
+
+
+def _first_aggregate(query: ast.Query) -> str | None:
+    """The name of the first aggregate function the select calls, if any."""
+    return next(
+        (
+            e.name.upper()
             for item in query.select
             if isinstance(item, ast.SelectColumn)
             for e in walk(item.expr)
-        )
+            if isinstance(e, ast.FunctionCall) and aggregates.is_aggregate(e.name)
+        ),
+        None,
     )
 
 
@@ -97,6 +106,10 @@ def check_clauses(
                 "LIMIT clause in pull queries is currently disabled. You can enable them by "
                 f"setting {LIMIT_CLAUSE}=true. {_MORE_INFO}\n{_PUSH_HINT}"
             )
+    aggregate = _first_aggregate(query)
+    if aggregate is not None and not analytics:
+        # Without DuckDB nothing would aggregate the rows: refused, never a row per record.
+        raise PlanError(f"Use of aggregate function {aggregate} requires a GROUP BY clause.")
     selected = [e for i in query.select if isinstance(i, ast.SelectColumn) for e in walk(i.expr)]
     _check_columns(selected, "SELECT")
     _check_columns(list(walk(query.where)) if query.where is not None else [], "WHERE")

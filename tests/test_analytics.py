@@ -212,6 +212,8 @@ def test_the_analytics_switch_restores_ksqldb_refusals(data: tuple[Engine, list[
         _pull(engine, "SELECT * FROM per_cust p JOIN names c ON p.cust = c.cust;", off)
     with pytest.raises(StatementError, match=r"line 1:28: Syntax Error"):
         _pull(engine, "SELECT * FROM orders ORDER BY id;", off)
+    with pytest.raises(StatementError, match="Use of aggregate function COUNT requires a GROUP BY"):
+        _pull(engine, "SELECT COUNT(*), SUM(qty) FROM orders;", off)
 
 
 def test_persistent_and_push_queries(data: tuple[Engine, list[dict]]) -> None:
