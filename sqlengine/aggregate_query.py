@@ -42,7 +42,7 @@ class AggregateQuery(PersistentQuery):
         # A stream's batches are grouped vectorized when the query and the batch allow.
         self.columnar: ColumnarGroupBy | None = None
         # Batches are grouped in worker processes when the source has partitions to spread;
-        # this process merges the groups into the store, in partition order.
+        # this process merges the groups into the store, in partition order, meanwhile.
         self.tasks: StageTasks | None = None
         if ctx.vectorized and self.aggregation.takes_groups():
             vectors = [c.aggregator.vector for c in agg.calls]
@@ -51,11 +51,13 @@ class AggregateQuery(PersistentQuery):
             self.columnar = ColumnarGroupBy.build(*parts) if parts is not None else None
             if self.columnar is not None:
                 assert parts is not None
-                self.tasks = ctx.stage_tasks(ColumnarGroupBy.build, parts, len(self.positions))
+                self.tasks = ctx.stage_tasks(
+                    ColumnarGroupBy.build, parts, len(self.positions), merges=True
+                )
 
     def _start(self, batches: list[RecordBatch]) -> dict[tuple[str, int], int]:
         if self.tasks is not None:
-            self.tasks.start(batches[1:], self.aggregation.operator.stream_time)
+            self.tasks.start(batches, self.aggregation.operator.stream_time)
         return {}
 
     def _process_batch(self, batch: RecordBatch) -> None:
@@ -79,7 +81,7 @@ class AggregateQuery(PersistentQuery):
         mode = "vectorized: Arrow batches, per record where a batch needs it"
         grouping = mode
         if self.tasks is not None:
-            grouping += f"; on this process and {self.tasks.processes} worker process(es)"
+            grouping += f"; in {self.tasks.processes} worker process(es)"
         return {"SELECT_KEY": grouping, "AGGREGATE": mode + "; partials merged per group"}
 
     def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:

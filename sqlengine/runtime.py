@@ -285,13 +285,21 @@ class QueryContext:
             self.stores.commit(group, offsets)
 
     def stage_tasks(
-        self, build: Callable[..., Any], args: tuple[Any, ...], partitions: int
+        self,
+        build: Callable[..., Any],
+        args: tuple[Any, ...],
+        partitions: int,
+        merges: bool = False,
     ) -> StageTasks | None:
         """Worker processes for a query's vectorized stage (`StageTasks`), if the query has
         partitions to spread and threads to spread them on. The query's own process is one
-        of its threads: it runs a step's first batch while workers run the others."""
-        workers = min(self.stream_threads, partitions) - 1
-        return StageTasks(build, args, workers) if workers > 0 else None
+        of its threads: it runs a step's first batch while workers run the others; unless
+        it `merges` every batch's result into state (a GROUP BY), work enough for a thread:
+        then workers run every batch of the step."""
+        workers = min(self.stream_threads, partitions) - (0 if merges else 1)
+        if self.stream_threads < 2 or workers < 1:
+            return None
+        return StageTasks(build, args, workers)
 
     def store(self, changelog: str, group: str) -> KeyValueStore:
         """A state store on local disk, durable through `changelog`, committed with the
