@@ -32,7 +32,14 @@ from collections.abc import Callable
 
 import orjson
 import pyarrow as pa
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from planner.physical import SERVICE_ID
@@ -52,6 +59,7 @@ STREAMDB_CONFIG_PREFIX = "streamdb."
 _TIMEOUT = 30.0  # seconds an admin request or a flush may take
 _TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _TOPIC_KEY = "topic:"
+_BY_PARTITIONER = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
 _GROUP_KEY = "group:"
 
 
@@ -101,25 +109,40 @@ def metadata_topic(service_id: str) -> str:
 
 
 def _column(values: list | pa.Array) -> list:
-    return values if isinstance(values, list) else values.to_pylist()
-
-
-def _as_bytes(value: bytes | str | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
+    """A column as a list (an Arrow string column as bytes)."""
+    if isinstance(values, list):
+        return values
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        values = values.cast(pa.binary())
+    return values.to_pylist()
 
 
 class _Delivery:
-    """Collects the delivery reports of one flushed batch."""
+    """Collects the delivery reports of one flushed batch: each partition's first and last
+    offset, and with `placed` each record's (partition, offset)."""
 
-    def __init__(self, count: int) -> None:
-        self.placed: list[tuple[int, int]] = [(-1, -1)] * count
+    def __init__(self, records: int, placed: bool) -> None:
+        self.placed: list[tuple[int, int]] = [(-1, -1)] * records if placed else []
+        self.spans: dict[int, list[int]] = {}
         self.error: KafkaError | None = None
 
-    def report(self, index: int) -> Callable[[KafkaError | None, object], None]:
-        def on_delivery(error: KafkaError | None, message) -> None:  # noqa: ANN001
-            if error is not None:
-                self.error = error
-            else:
+    def on_delivery(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.error = error
+            return
+        partition, offset = message.partition(), message.offset()
+        span = self.spans.get(partition)
+        if span is None:
+            self.spans[partition] = [offset, offset]
+        elif offset > span[1]:
+            span[1] = offset
+        elif offset < span[0]:
+            span[0] = offset
+
+    def report(self, index: int) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            self.on_delivery(error, message)
+            if error is None:
                 self.placed[index] = (message.partition(), message.offset())
 
         return on_delivery
@@ -263,14 +286,15 @@ class KafkaLog(Log):
         timestamps: list[int],
         headers: list[Headers] | None,
         partitions: list[int | None],
-    ) -> list[tuple[int, int]]:
-        """Produces the records and waits for every ack; their (partition, offset)s."""
-        delivery = _Delivery(len(keys))
+        placed: bool = False,
+    ) -> _Delivery:
+        """Produces the records and waits for every ack; where they went (each record's
+        place too if `placed`)."""
+        delivery = _Delivery(len(keys), placed)
         produce = self._producer.produce
         with self._produce_lock:
             for i, key in enumerate(keys):
                 partition = partitions[i]
-                extra = {} if partition is None else {"partition": partition}
                 while True:
                     try:
                         produce(
@@ -279,8 +303,8 @@ class KafkaLog(Log):
                             key,
                             timestamp=timestamps[i] or EPOCH_ON_THE_WIRE,
                             headers=list(headers[i]) if headers and headers[i] else None,
-                            on_delivery=delivery.report(i),
-                            **extra,
+                            on_delivery=delivery.report(i) if placed else delivery.on_delivery,
+                            partition=_BY_PARTITIONER if partition is None else partition,
                         )
                         break
                     except BufferError:  # the local queue is full: let it drain
@@ -290,13 +314,9 @@ class KafkaLog(Log):
             raise TimeoutError(f"{remaining} records to {topic} not acked in {_TIMEOUT:.0f}s")
         if delivery.error is not None:
             raise KafkaException(delivery.error)
-        ends: dict[int, int] = {}
-        for partition, offset in delivery.placed:
-            if offset >= ends.get(partition, 0):
-                ends[partition] = offset + 1
-        for partition, end in ends.items():
-            self._saw_end(topic, partition, end)
-        return delivery.placed
+        for partition, (_, last) in delivery.spans.items():
+            self._saw_end(topic, partition, last + 1)
+        return delivery
 
     def _placement(self, topic: str, keys: list[bytes | None]) -> list[int | None]:
         """Null keys round-robin (as the embedded log); keyed records by the producer's
@@ -323,14 +343,16 @@ class KafkaLog(Log):
             p if r.partition is None else r.partition
             for r, p in zip(records, placement, strict=True)
         ]
-        return self._produce(
+        delivery = self._produce(
             topic,
             keys,
             [r.value for r in records],
             [r.timestamp for r in records],
             [r.headers for r in records],
             partitions,
+            placed=True,
         )
+        return delivery.placed
 
     def append_batch(
         self,
@@ -342,9 +364,7 @@ class KafkaLog(Log):
         partition: int | None = None,
     ) -> dict[int, range]:
         self._check_open()
-        key_list = [_as_bytes(k) for k in _column(keys)]
-        value_list = [_as_bytes(v) for v in _column(values)]
-        stamps = _column(timestamps)
+        key_list, value_list, stamps = _column(keys), _column(values), _column(timestamps)
         if not len(key_list) == len(value_list) == len(stamps):
             raise ValueError("keys, values and timestamps must have the same length")
         if not key_list:
@@ -353,12 +373,8 @@ class KafkaLog(Log):
             partitions = self._placement(topic, key_list)
         else:
             partitions = [partition] * len(key_list)
-        placed = self._produce(topic, key_list, value_list, stamps, headers, partitions)
-        spans: dict[int, tuple[int, int]] = {}
-        for p, offset in placed:
-            first, last = spans.get(p, (offset, offset))
-            spans[p] = (min(first, offset), max(last, offset))
-        return {p: range(first, last + 1) for p, (first, last) in sorted(spans.items())}
+        delivery = self._produce(topic, key_list, value_list, stamps, headers, partitions)
+        return {p: range(first, last + 1) for p, (first, last) in sorted(delivery.spans.items())}
 
     # ------------------------------------------------------------------ reads
 

@@ -33,14 +33,24 @@ _METADATA_SECONDS = 10.0  # how long a read below the end waits for its records
 EPOCH_ON_THE_WIRE = -1
 
 
-def _timestamp(message: Message) -> int:
-    stamp = message.timestamp()[1]
-    return 0 if stamp == EPOCH_ON_THE_WIRE else stamp
-
-
-def _headers(message: Message) -> Headers:
-    raw = message.headers()
-    return tuple((name, value) for name, value in raw) if raw else ()
+def _batch(topic: str, partition: int, messages: list[Message]) -> RecordBatch:
+    stamps = [m.timestamp()[1] for m in messages]
+    if EPOCH_ON_THE_WIRE in stamps:
+        stamps = [0 if t == EPOCH_ON_THE_WIRE else t for t in stamps]
+    raw_headers = [m.headers() for m in messages]
+    if any(raw_headers):
+        headers: list[Headers] = [tuple(h) if h else () for h in raw_headers]
+    else:
+        headers = [()] * len(messages)
+    return RecordBatch(
+        topic,
+        partition,
+        [m.offset() for m in messages],
+        stamps,
+        [m.key() for m in messages],
+        [m.value() for m in messages],
+        headers,
+    )
 
 
 class PartitionReader:
@@ -54,8 +64,10 @@ class PartitionReader:
                 "auto.offset.reset": "earliest",
                 "fetch.wait.max.ms": 20,
                 "fetch.error.backoff.ms": 20,
-                "topic.metadata.refresh.fast.interval.ms": 20,
+                # Prefetch up to 32 MB per reader, however small the records: a fetch from
+                # the broker is the slow part of a read.
                 "queued.max.messages.kbytes": 32768,
+                "queued.min.messages": 1_000_000,
             }
         )
         self._known_end = known_end
@@ -88,14 +100,19 @@ class PartitionReader:
         messages = self._consumer.consume(_DRAIN, 0)
         if first is not None:
             messages.insert(0, first)
+        buffers = self._buffers
         kept = 0
+        last: Position | None = None
+        buffer: deque[Message] | None = None
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise KafkaException(error)
-            buffer = self._buffers.get((message.topic(), message.partition()))
+            position = (message.topic(), message.partition())
+            if position != last:  # a fetch returns runs of one partition's messages
+                last, buffer = position, buffers.get(position)
             if buffer is not None:
                 buffer.append(message)
                 kept += 1
@@ -136,19 +153,14 @@ class PartitionReader:
                         "check that the brokers in bootstrap.servers are reachable"
                     )
                 self._drain(_POLL_SECONDS)
-        count = min(len(buffer), max_records)
-        messages = [buffer.popleft() for _ in range(count)]
+        if len(buffer) <= max_records:
+            messages = list(buffer)
+            buffer.clear()
+        else:
+            messages = [buffer.popleft() for _ in range(max_records)]
         if messages:
             self._expected[position] = messages[-1].offset() + 1
-        return RecordBatch(
-            topic,
-            partition,
-            [m.offset() for m in messages],
-            [_timestamp(m) for m in messages],
-            [m.key() for m in messages],
-            [m.value() for m in messages],
-            [_headers(m) for m in messages],
-        )
+        return _batch(topic, partition, messages)
 
     def wait(self, positions: dict[Position, int], deadline: float) -> bool:
         """Fetches until any of `positions` has a record at or past its offset, or until
