@@ -82,12 +82,16 @@ def schema_columns(schema: str) -> list[str]:
 class RestClient:
     """A streamdb (or ksqlDB) server's REST API."""
 
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, timeout: float = 30.0, auth: tuple[str, str] | None = None
+    ) -> None:
+        """`auth`: a user and password for a server with Basic authentication."""
         self.location = url.rstrip("/")
         self.http = httpx.Client(
             base_url=self.location,
             timeout=httpx.Timeout(timeout, read=None),
             headers={"Accept": "application/vnd.ksql.v1+json"},
+            auth=auth,
         )
 
     def info(self) -> ServerInfo:
@@ -172,7 +176,10 @@ def _failure(response: httpx.Response) -> StatementFailed:
         body = response.json()
     except ValueError:
         body = {"message": response.text or f"HTTP {response.status_code}"}
-    return StatementFailed(body if isinstance(body, dict) else {"message": str(body)})
+    failure = body if isinstance(body, dict) else {"message": str(body)}
+    if response.status_code == 401:
+        failure["message"] = f"{failure.get('message', '')}: give a user with --user and --password"
+    return StatementFailed(failure)
 
 
 def _json_elements(chunks: Iterator[bytes]) -> Iterator[dict[str, Any]]:

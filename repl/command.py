@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("--data-dir", default="data", help="the engine's data with --local")
     cli.add_argument("-f", "--file", help="run the statements of this file, then exit")
     cli.add_argument("-e", "--execute", help="run these statements, then exit")
+    cli.add_argument("-u", "--user", help="the user, for a server with Basic authentication")
+    cli.add_argument("-p", "--password", help="the password (asked for if only --user is given)")
     args = parser.parse_args(argv)
     return exit_cleanly(args.command, lambda: run_command(args))
 
@@ -98,7 +100,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.command == "cli":
         from repl.main import run_cli  # prompt-toolkit and httpx load only for the CLI
 
-        return run_cli(args.url, args.local, args.data_dir, args.file, args.execute)
+        return run_cli(
+            args.url, args.local, args.data_dir, args.file, args.execute, args.user, args.password
+        )
     if args.command == "test":
         # Loaded for this command only: the runner registers ksqlDB's test-only functions,
         # which no other command's SHOW FUNCTIONS lists.

@@ -8,6 +8,7 @@ streamdb cli --local -f script.sql    # or -e "SQL;", or SQL piped on stdin
 
 from __future__ import annotations
 
+import getpass
 import os
 import sys
 from pathlib import Path
@@ -43,6 +44,8 @@ def run_cli(
     data_dir: str,
     file: str | None = None,
     execute: str | None = None,
+    user: str | None = None,
+    password: str | None = None,
 ) -> int:
     client: Client
     if local:
@@ -50,7 +53,7 @@ def run_cli(
 
         client = LocalClient(data_dir)
     else:
-        client = RestClient(server_url(url))
+        client = RestClient(server_url(url), auth=credentials(user, password))
     try:
         if file is not None or execute is not None or not sys.stdin.isatty():
             return run_script(client, _script(file, execute))
@@ -62,6 +65,15 @@ def run_cli(
 def server_url(argument: str | None) -> str:
     """The server to talk to: the command line's, else $STREAMDB_URL's, else the default."""
     return argument or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+
+
+def credentials(user: str | None, password: str | None) -> tuple[str, str] | None:
+    """--user and --password; with only --user the password is asked for, unechoed."""
+    if user is None:
+        return None
+    if password is None:
+        password = getpass.getpass(f"Password for {user}: ")
+    return user, password
 
 
 def _script(file: str | None, execute: str | None) -> str:

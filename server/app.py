@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 
 from grammar import ast
 from server import entities as E
+from server.auth import add_authentication
 from server.cluster import prohibited_properties, terminate_cluster, topic_patterns
 from server.inserts import InsertsStream
 from server.printing import TopicPrinter, open_printer
@@ -314,4 +315,5 @@ def create_app(engine: Engine) -> Starlette:
         },
     )
     app.state.queries = endpoints.queries
+    add_authentication(app, engine.config)
     return app
