@@ -176,3 +176,29 @@ def test_wait_for_data_wakes_on_a_record_and_times_out_without_one(
     assert producer.flush(10) == 0
     assert log.wait_for_data({(name, 0): 0}, 10) is True
     assert [r.value for r in log.read(name, 0, 0).records()] == [b"late"]
+
+
+def test_a_new_log_reads_what_another_client_wrote_on_its_first_read(
+    kafka_broker: TansuBroker,
+) -> None:
+    """A read below the end never answers empty (a new server replaying the command topic
+    stops at the first empty read), even before the consumer fetched anything."""
+    name = fresh("replay")
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+    config = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    writer = KafkaLog(config, fresh("svc"))
+    writer.create_topic(name, 1)
+    for i in range(3):
+        producer.produce(name, b"statement %d" % i, partition=0)
+        assert producer.flush(10) == 0  # one batch per record
+    writer.close()
+    reader = KafkaLog(config, fresh("svc"))
+    try:
+        assert [r.value for r in reader.read(name, 0, 0).records()] == [
+            b"statement 0",
+            b"statement 1",
+            b"statement 2",
+        ]
+        assert len(reader.read(name, 0, 3)) == 0
+    finally:
+        reader.close()

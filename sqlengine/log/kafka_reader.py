@@ -75,6 +75,7 @@ class PartitionReader:
         self._buffers: dict[Position, deque[Message]] = {}
         self._last_read: dict[Position, float] = {}
         self._topics_seen: set[str] = set()
+        self._ends_asked: set[Position] = set()
 
     def _assign_at(self, position: Position, offset: int) -> None:
         """Makes the consumer deliver `position` from `offset` on."""
@@ -130,6 +131,7 @@ class PartitionReader:
             self._consumer.incremental_unassign([TopicPartition(t, p) for t, p in assigned])
         for position in positions:
             self._topics_seen.discard(position[0])
+            self._ends_asked.discard(position)
             self._expected.pop(position, None)
             self._buffers.pop(position, None)
             self._last_read.pop(position, None)
@@ -143,7 +145,7 @@ class PartitionReader:
         buffer = self._buffers[position]
         if not buffer:
             self._drain(0)
-        if not buffer and offset < self._known_end(topic, partition):
+        if not buffer and offset < self._end(position):
             deadline = now + _MISSING_DATA_SECONDS
             while not buffer:
                 if time.monotonic() > deadline:
@@ -161,6 +163,19 @@ class PartitionReader:
         if messages:
             self._expected[position] = messages[-1].offset() + 1
         return _batch(topic, partition, messages)
+
+    def _end(self, position: Position) -> int:
+        """Where the partition ends as far as this reader knows: past what the log wrote or
+        read, or the high watermark of the latest fetch; asked of the broker once after
+        assigning, before any fetch came back."""
+        topic, partition = position
+        high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)[
+            1
+        ]
+        if high < 0 and position not in self._ends_asked:
+            high = self.watermarks(topic, partition, _METADATA_SECONDS)[1]
+            self._ends_asked.add(position)
+        return max(high, self._known_end(topic, partition))
 
     def wait(self, positions: dict[Position, int], deadline: float) -> bool:
         """Fetches until any of `positions` has a record at or past its offset, or until

@@ -41,6 +41,21 @@ def tansu_binary() -> Path:
     return binary
 
 
+def broker_command(port: int) -> list[str]:
+    """The command line of an in-memory broker listening on 127.0.0.1:port."""
+    url = f"tcp://127.0.0.1:{port}"
+    return [
+        str(tansu_binary()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -56,19 +71,8 @@ class TansuBroker:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> TansuBroker:
-        url = f"tcp://127.0.0.1:{self.port}"
         self._process = subprocess.Popen(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-                "--silent",
-            ],
+            [*broker_command(self.port), "--silent"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -125,3 +129,19 @@ def case_topics_removed(bootstrap_servers: str) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"topics {sorted(created)} still listed after deletion")
                 time.sleep(0.02)
+
+
+def main() -> None:
+    """`python -m sqlengine.testing.kafka_broker [--port 9092]`: a broker in the foreground
+    (in memory: its topics are gone when it stops)."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(prog="python -m sqlengine.testing.kafka_broker")
+    parser.add_argument("--port", type=int, default=9092)
+    command = broker_command(parser.parse_args().port)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()
