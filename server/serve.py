@@ -23,20 +23,25 @@ from starlette.applications import Starlette
 from server import wire
 from server.app import create_app
 from server.startup import StartupError, check_port, read_config
+from server.tls import Tls, listener
 from sqlengine.engine import REGISTRY_URL_CONFIG, Engine
 from sqlengine.results import StatementError
 
 
-def hypercorn_config(host: str, port: int) -> Config:
+def hypercorn_config(host: str, port: int, tls: Tls | None = None) -> Config:
     config = Config()
     config.bind = [f"{host}:{port}"]
+    if tls is not None:
+        tls.apply(config)
     config.accesslog = None
     config.include_server_header = False  # as ksqlDB: no server header
     config.graceful_timeout = 2.0
     return config
 
 
-async def serve_app(app: Starlette, host: str, port: int, shutdown: asyncio.Event) -> None:
+async def serve_app(
+    app: Starlette, host: str, port: int, shutdown: asyncio.Event, tls: Tls | None = None
+) -> None:
     """Serve until `shutdown` is set, then close every open push query."""
     wire.install()
 
@@ -49,7 +54,7 @@ async def serve_app(app: Starlette, host: str, port: int, shutdown: asyncio.Even
     try:
         await serve(
             wire.absolute_form_targets(app),
-            hypercorn_config(host, port),
+            hypercorn_config(host, port, tls),
             shutdown_trigger=end_push_queries_then_stop,  # type: ignore[arg-type]
         )
     finally:
@@ -67,18 +72,19 @@ def background_server(engine: Engine, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve `engine` on a background thread (tests, benchmarks, embedding), on a free port;
     yields the base URL once the server answers, and stops the server on exit."""
     app = create_app(engine)
-    port = free_port(host)
+    address = listener(engine.config, host, free_port(host))  # https:// if its config says so
     loop = asyncio.new_event_loop()
     shutdown = asyncio.Event()
     thread = threading.Thread(
-        target=loop.run_until_complete, args=(serve_app(app, host, port, shutdown),)
+        target=loop.run_until_complete,
+        args=(serve_app(app, address.host, address.port, shutdown, address.tls),),
     )
     thread.start()
-    url = f"http://{host}:{port}"
+    url = address.url
     try:
         for _ in range(500):
             try:
-                httpx.get(f"{url}/healthcheck", timeout=1.0)
+                httpx.get(f"{url}/healthcheck", timeout=1.0, verify=False)
                 break
             except httpx.TransportError:
                 time.sleep(0.01)
@@ -113,19 +119,21 @@ def run_saved_queries(engine: Engine, files: list[Path]) -> None:
 
 
 def run_server(
-    host: str,
-    port: int,
+    host: str | None,
+    port: int | None,
     data_dir: str,
     query_files: list[Path],
     config_file: str | None,
     schema_registry_url: str | None = None,
     overrides: dict[str, str] | None = None,
 ) -> int:
-    """Serves the REST API; `overrides` (command-line options) win over the config file."""
+    """Serves the REST API; `overrides` (command-line options) win over the config file, and
+    `host`/`port`, when given, over its `listeners`."""
     config = {**read_config(config_file), **(overrides or {})}
     if schema_registry_url:
         config[REGISTRY_URL_CONFIG] = schema_registry_url
-    check_port(host, port)
+    address = listener(config, host, port)
+    check_port(address.host, address.port)
     engine = Engine(data_dir, config=config)
     try:
         run_saved_queries(engine, query_files)
@@ -137,8 +145,8 @@ def run_server(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, shutdown.set)
-            print(f"streamdb server listening on http://{host}:{port}", file=sys.stderr)
-            await serve_app(app, host, port, shutdown)
+            print(f"streamdb server listening on {address.url}", file=sys.stderr)
+            await serve_app(app, address.host, address.port, shutdown, address.tls)
 
         asyncio.run(main())
     finally:
