@@ -323,32 +323,28 @@ class ExpressionBuilder(Transformer):
     def _type(self, meta: Meta, sql_type: T.SqlType) -> ast.TypeRef:
         return ast.TypeRef(sql_type=sql_type, **self._pos(meta))
 
-    def _concrete(self, ref: ast.TypeRef, what: str) -> T.SqlType:
+    def _nested(self, ref: ast.TypeRef) -> T.SqlType:
+        """A type inside another: a custom type stays a name until the catalog resolves it."""
         if ref.sql_type is None:
-            raise BuildError(
-                f"Custom type {ref.custom_name} cannot be used inside {what}",
-                ref.line,
-                ref.column,
-                ref.custom_name or "",
-            )
+            assert ref.custom_name is not None
+            return T.CustomType(ref.custom_name)
         return ref.sql_type
 
     # The type rules' children include the `<` and `>` tokens.
 
     def array_type(self, meta: Meta, c: list[Any]) -> ast.TypeRef:
         (element,) = child_nodes(c)
-        return self._type(meta, T.Array(self._concrete(element, "ARRAY")))
+        return self._type(meta, T.Array(self._nested(element)))
 
     postfix_array_type = array_type
 
     def map_type(self, meta: Meta, c: list[Any]) -> ast.TypeRef:
-        key, value = (self._concrete(t, "MAP") for t in child_nodes(c))
+        key, value = (self._nested(t) for t in child_nodes(c))
         return self._type(meta, T.Map(key, value))
 
     def struct_type(self, meta: Meta, c: list[Any]) -> ast.TypeRef:
         fields = tuple(
-            T.Field(name, self._concrete(ref, "STRUCT"))
-            for name, ref in (f for f in c if isinstance(f, tuple))
+            T.Field(name, self._nested(ref)) for name, ref in (f for f in c if isinstance(f, tuple))
         )
         return self._type(meta, T.Struct(fields))
 

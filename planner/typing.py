@@ -331,9 +331,9 @@ class Typer:
         return result
 
     def _cast(self, e: ast.Cast) -> T.SqlType:
-        target = e.target.sql_type
-        if target is None:
+        if e.target.sql_type is None:
             raise PlanError(f"Unknown type: {e.target.custom_name}")
+        target = T.resolve_custom(e.target.sql_type, _unknown_type)
         src = self.infer(e.expr)
         if src is not None and not ops.can_cast(src, target):
             raise PlanError(
@@ -455,3 +455,7 @@ class Typer:
         finally:
             self._lambda_env.pop()
         return LambdaType(tuple(params), body if body is not None else T.STRING)
+
+
+def _unknown_type(name: str) -> T.SqlType:
+    raise PlanError(f"Unknown type: {name}")

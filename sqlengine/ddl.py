@@ -367,13 +367,18 @@ def _window_of(props: dict[str, object]) -> C.WindowInfo | None:
 
 
 def resolve_type(ref: ast.TypeRef, catalog: C.Catalog) -> T.SqlType:
-    if ref.sql_type is not None:
-        return ref.sql_type
-    assert ref.custom_name is not None
-    found = catalog.types.get(ref.custom_name.upper())
-    if found is None:
-        raise PlanError(f"Unknown type: {ref.custom_name}")
-    return found
+    """A type as written, with the catalog's types for the custom types it names."""
+
+    def custom(name: str) -> T.SqlType:
+        found = catalog.types.get(name.upper())
+        if found is None:
+            raise PlanError(f"Unknown type: {name}")
+        return found
+
+    if ref.sql_type is None:
+        assert ref.custom_name is not None
+        return custom(ref.custom_name)
+    return T.resolve_custom(ref.sql_type, custom)
 
 
 def _column(e: ast.TableElement, catalog: C.Catalog) -> C.SourceColumn:

@@ -23,6 +23,7 @@ SQL NULL is None everywhere. Types are immutable and hashable so they can key ca
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -116,6 +117,34 @@ class Struct(SqlType):
             if f.name == name:
                 return f
         return None
+
+
+@dataclass(frozen=True)
+class CustomType(SqlType):
+    """A custom type (CREATE TYPE) named inside a type as written (a STRUCT field's, an ARRAY's
+    element...), until `resolve_custom` puts the catalog's type in its place."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def base(self) -> Base:  # type: ignore[override]
+        raise TypeError(f"custom type {self.name} used before it was resolved")
+
+
+def resolve_custom(t: SqlType, lookup: Callable[[str], SqlType]) -> SqlType:
+    """`t` with every custom type it names replaced by `lookup(name)`."""
+    if isinstance(t, CustomType):
+        return lookup(t.name)
+    if isinstance(t, Array):
+        return Array(resolve_custom(t.element, lookup))
+    if isinstance(t, Map):
+        return Map(resolve_custom(t.key, lookup), resolve_custom(t.value, lookup))
+    if isinstance(t, Struct):
+        return Struct(tuple(Field(f.name, resolve_custom(f.type, lookup)) for f in t.fields))
+    return t
 
 
 BOOLEAN = Primitive(Base.BOOLEAN)

@@ -310,3 +310,27 @@ def test_a_failing_query_stops_alone_in_the_error_state(tmp_path: Path) -> None:
     assert len(read_topic(engine, "COPIES")) == 3
     assert len(read_topic(engine, "TOTALS")) == 1
     engine.close()
+
+
+def test_custom_types_nest_inside_struct_array_and_map(tmp_path: Path) -> None:
+    """ksqlDB's CREATE TYPE example: a custom type used as a STRUCT field's type (and an
+    ARRAY's element, a MAP's value) is replaced by its definition; an unknown one is named."""
+    engine = Engine(tmp_path)
+    engine.execute(
+        "CREATE TYPE ADDRESS AS STRUCT<number INTEGER, street VARCHAR>;"
+        "CREATE STREAM people (id INT KEY, home STRUCT<addr ADDRESS>, past ARRAY<ADDRESS>, "
+        "named MAP<STRING, ADDRESS>) WITH (kafka_topic='p', value_format='JSON', partitions=1);"
+    )
+    address = "STRUCT<NUMBER INT, STREET STRING>"
+    people = engine.catalog.source("PEOPLE")
+    assert [str(c.type) for c in people.value_columns] == [
+        f"STRUCT<ADDR {address}>",
+        f"ARRAY<{address}>",
+        f"MAP<STRING, {address}>",
+    ]
+    with pytest.raises(R.StatementError, match="Unknown type: NOWHERE"):
+        engine.execute(
+            "CREATE STREAM q (id INT KEY, x STRUCT<a NOWHERE>) "
+            "WITH (kafka_topic='q', value_format='JSON', partitions=1);"
+        )
+    engine.close()
