@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
 
 import anyio
 from starlette.applications import Starlette
@@ -24,6 +26,7 @@ from server import entities as E
 from server.auth import add_authentication
 from server.cluster import prohibited_properties, terminate_cluster, topic_patterns
 from server.inserts import InsertsStream
+from server.limits import Limits, RequestSizeLimit
 from server.printing import TopicPrinter, open_printer
 from server.queries import (
     OpenQuery,
@@ -50,6 +53,7 @@ from sqlengine.properties import is_known_property, unknown_property_message
 SERVER_VERSION = "0.29.0"
 KSQL_JSON = "application/vnd.ksql.v1+json"
 log = logging.getLogger("streamdb.server")
+Opened = TypeVar("Opened")
 
 _KSQL_FIELDS: dict[str, type] = {
     "ksql": str,
@@ -80,6 +84,7 @@ class Endpoints:
         self.queries = QueryRegistry()
         self.started = time.time()
         self.terminated = False  # after /ksql/terminate: no new statements or queries
+        self.limits = Limits(engine.config)
 
     # ------------------------------------------------------------------ /ksql
 
@@ -105,6 +110,7 @@ class Endpoints:
             statements = engine.parse(sql, variables)
         except R.StatementError as exc:
             return 400, E.statement_error(exc.message, exc.statement or sql)
+        self.limits.check_statements(len(statements))
         entities: list[dict[str, Any]] = []
         local = dict(properties)
         for stmt in statements:
@@ -136,12 +142,11 @@ class Endpoints:
     ) -> OpenQuery:
         """A prepared key lookup is answered here; planning, scans and push queries, which
         take the engine lock or wait on the log, run on a worker thread."""
-        self._check_accepting()
-        opened = cached_pull(self.engine, sql, properties)
-        if opened is None:
-            opened = await anyio.to_thread.run_sync(
-                open_query, self.engine, sql, properties, variables
-            )
+        opened = await self.limits.open_query(
+            sql,
+            self.queries,
+            lambda: self._opening(partial(open_query, self.engine), sql, properties, variables),
+        )
         if opened.push is not None:
             self.queries.add(opened.push)
         return opened
@@ -151,10 +156,11 @@ class Endpoints:
         properties = property_map(args.get("streamsProperties") or args.get("properties"))
         variables = property_map(args.get("sessionVariables"))
         sql = args["ksql"]
-        self._check_accepting()
-        opened = cached_pull(self.engine, sql, properties)
-        if opened is None:
-            opened = await anyio.to_thread.run_sync(self._open_query, sql, properties, variables)
+        opened = await self.limits.open_query(
+            sql,
+            self.queries,
+            lambda: self._opening(self._open_query, sql, properties, variables),
+        )
         if isinstance(opened, TopicPrinter):
             return StreamingResponse(opened.stream(), media_type="text/plain")
         if opened.push is None:  # a pull query's rows are all there: one body, no streaming
@@ -162,6 +168,23 @@ class Endpoints:
         self.queries.add(opened.push)
         return StreamingResponse(
             query_response(opened, self.queries), media_type="application/json"
+        )
+
+    async def _opening(
+        self,
+        opener: Callable[[str, dict[str, str], dict[str, str]], Opened],
+        sql: str,
+        properties: dict[str, str],
+        variables: dict[str, str],
+    ) -> OpenQuery | Opened:
+        """A prepared key lookup answered here, else `opener` on a worker thread (which a
+        pull query's timeout abandons)."""
+        self._check_accepting()
+        opened = cached_pull(self.engine, sql, properties)
+        if opened is not None:
+            return opened
+        return await anyio.to_thread.run_sync(
+            opener, sql, properties, variables, abandon_on_cancel=True
         )
 
     def _open_query(
@@ -315,5 +338,6 @@ def create_app(engine: Engine) -> Starlette:
         },
     )
     app.state.queries = endpoints.queries
+    app.add_middleware(RequestSizeLimit, max_bytes=endpoints.limits.max_request_bytes)
     add_authentication(app, engine.config)
     return app

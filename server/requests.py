@@ -1,5 +1,5 @@
-"""Reading request bodies: content type, size limit, JSON shape; every problem is an ApiError
-that the app answers with a 4xx JSON body in ksqlDB's shape."""
+"""Reading request bodies: content type, JSON shape; every problem is an ApiError that the
+app answers with a 4xx JSON body in ksqlDB's shape. (The size limit: server/limits.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from starlette.requests import ClientDisconnect, Request
 
 from server import entities as E
 
-MAX_BODY_BYTES = 4 * 1024 * 1024
 JSON_TYPES = ("application/json", "application/vnd.ksql.v1+json", "application/vnd.ksql+json")
 DELIMITED = "application/vnd.ksqlapi.delimited.v1"
 
@@ -39,15 +38,10 @@ def check_content_type(request: Request) -> None:
 
 
 async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise ApiError(413, f"Request body larger than {MAX_BODY_BYTES} bytes")
     body = bytearray()
     try:
         async for chunk in request.stream():
             body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise ApiError(413, f"Request body larger than {MAX_BODY_BYTES} bytes")
     except ClientDisconnect as exc:
         raise ApiError(400, "Client disconnected before sending the request") from exc
     return bytes(body)
