@@ -163,26 +163,36 @@ def test_worker_processes_give_the_same_records(tmp_path: Path) -> None:
     rnd = random.Random(3)
     values = [_clean(rnd, i) for i in range(12_000)]
     keys = [b"k%d" % (i % 97) for i in range(len(values))]
+    stamps = list(range(len(values)))
+    rows, parallel, worker_batches = _rows_and_parallel(
+        tmp_path, DDL, ("s", keys, values, stamps), f"CREATE STREAM o AS {QUERIES[0]};", "O"
+    )
+    assert worker_batches >= 1  # the first partition's batch runs in the query's process
+    assert all(rows) and parallel == rows
+
+
+def _rows_and_parallel(
+    tmp: Path, ddl: str, data: tuple[str, list, list, list], query: str, sink: str
+) -> tuple[list[list[tuple]], list[list[tuple]], int]:
+    """The sink's records per partition written per record, then written with worker
+    processes (2 threads), and how many batches ran in a worker."""
+    topic, keys, values, stamps = data
     results = []
     for name, props in [
         ("rows", {"streamdb.vectorized": "false"}),
         ("workers", {"ksql.streams.num.stream.threads": "2"}),
     ]:
-        engine = Engine(tmp_path / name)
-        engine.execute(DDL)
-        engine.log.append_batch("s", keys, values, list(range(len(values))))
-        engine.execute(f"CREATE STREAM o AS {QUERIES[0]};", props)
+        engine = Engine(tmp / name)
+        engine.execute(ddl)
+        engine.log.append_batch(topic, keys, values, stamps)
+        engine.execute(query, props)
         engine.run_until_idle()
-        (query,) = engine.executor.running.values()  # type: ignore[attr-defined]
-        worker_batches = 0 if query.tasks is None else query.tasks.batches
-        sink = [engine.log.read("O", p, 0, 100_000) for p in range(2)]
-        results.append(
-            ([list(zip(b.keys, b.values, b.timestamps, strict=True)) for b in sink], worker_batches)
-        )
+        (running,) = engine.executor.running.values()  # type: ignore[attr-defined]
+        worker_batches = 0 if running.tasks is None else running.tasks.batches
+        partitions = [engine.log.read(sink, p, 0, 100_000) for p in range(2)]
+        results.append([list(zip(b.keys, b.values, b.timestamps, strict=True)) for b in partitions])
         engine.close()
-    (rows, _), (parallel, worker_batches) = results
-    assert worker_batches >= 1  # the first partition's batch runs in the query's process
-    assert all(rows) and parallel == rows
+    return results[0], results[1], worker_batches
 
 
 def _sinks_and_runs(engine: Engine, sinks: list[str]) -> tuple[list[list[tuple]], list[int]]:
@@ -370,23 +380,8 @@ def test_worker_processes_group_batches_as_this_process_would(tmp_path: Path, gr
         "CREATE TABLE t AS SELECT k, COUNT(*) AS n, SUM(i) AS s FROM r "
         f"WINDOW TUMBLING (SIZE 1 SECOND{grace}) GROUP BY k;"
     )
-    results = []
-    for name, props in [
-        ("rows", {"streamdb.vectorized": "false"}),
-        ("workers", {"ksql.streams.num.stream.threads": "2"}),
-    ]:
-        engine = Engine(tmp_path / name)
-        engine.execute(AGG_DDL)
-        engine.log.append_batch("r", keys, values, stamps)
-        engine.execute(query, props)
-        engine.run_until_idle()
-        (running,) = engine.executor.running.values()  # type: ignore[attr-defined]
-        worker_batches = 0 if running.tasks is None else running.tasks.batches
-        sink = [engine.log.read("T", p, 0, 100_000) for p in range(2)]
-        results.append(
-            ([list(zip(b.keys, b.values, b.timestamps, strict=True)) for b in sink], worker_batches)
-        )
-        engine.close()
-    (rows, _), (parallel, worker_batches) = results
+    rows, parallel, worker_batches = _rows_and_parallel(
+        tmp_path, AGG_DDL, ("r", keys, values, stamps), query, "T"
+    )
     assert worker_batches >= 1
     assert all(rows) and parallel == rows
