@@ -257,9 +257,9 @@ def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[
             "@type": "describe_function",
             "name": result.name,
             "description": result.description,
-            "author": "",
-            "version": "",
-            "path": "internal",
+            "author": result.author,
+            "version": result.version,
+            "path": result.path,
             "type": result.kind,
             "functions": [
                 {

@@ -20,11 +20,13 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from starlette.applications import Starlette
 
+from planner.physical import service_id
 from server import wire
 from server.app import create_app
 from server.startup import StartupError, check_port, read_config
 from server.tls import Tls, listener
 from sqlengine.engine import REGISTRY_URL_CONFIG, Engine
+from sqlengine.processing_log import processing_log_stream
 from sqlengine.results import StatementError
 
 
@@ -118,6 +120,16 @@ def run_saved_queries(engine: Engine, files: list[Path]) -> None:
             raise StartupError(f"{file}: line {exc.line}: {exc.message}") from exc
 
 
+def create_processing_log_stream(engine: Engine) -> None:
+    """The processing log's stream (KSQL_PROCESSING_LOG), unless it exists or the config
+    switches it off, as ksqlDB's server creates it at start."""
+    stream = processing_log_stream(engine.config, service_id(engine.config))
+    if stream is not None and engine.catalog.source(stream[0].upper()) is None:
+        if engine.log.topic(engine.plog.topic) is None:
+            engine.log.create_topic(engine.plog.topic, 1)
+        engine.execute(stream[1])
+
+
 def run_server(
     host: str | None,
     port: int | None,
@@ -137,6 +149,7 @@ def run_server(
     engine = Engine(data_dir, config=config)
     try:
         run_saved_queries(engine, query_files)
+        create_processing_log_stream(engine)
         engine.start()
         app = create_app(engine)
 

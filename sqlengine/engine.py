@@ -66,7 +66,7 @@ class Engine:
         # The recorded commands' outcomes by command id (`stream/S/create`), the latest of each.
         self.command_statuses: dict[str, R.CommandStatus] = {}
         self.catalog = Catalog()
-        self.plog = ProcessingLog(self.log)
+        self.plog = ProcessingLog(self.log, config=self.config, service_id=service_id(self.config))
         self.schema_registry = open_registry(self.data_dir, self.config)
         self.pulls = PullQueries(self)
         self.executor = StatementExecutor(self, self.pulls)
@@ -180,7 +180,8 @@ class Engine:
         throws, say) stops that query in the ERROR state, as a Kafka Streams task dies with
         "Exception caught in process", and never the others or the engine."""
         try:
-            return query.step()
+            with self.plog.in_query(query.query_id):
+                return query.step()
         except QueryFailure:
             self.executor.fail_query(query.query_id)
             raise

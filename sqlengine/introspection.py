@@ -163,8 +163,16 @@ class Introspection:
         )
         if info is None:
             raise PlanError(f"Can't find any functions with the name '{stmt.name}'")
+        origin = REGISTRY.origin(info.name)
         return R.FunctionDescription(
-            stmt.text, info.name, info.kind, info.description, info.signatures
+            stmt.text,
+            info.name,
+            info.kind,
+            info.description,
+            info.signatures,
+            origin.author,
+            origin.version,
+            origin.path,
         )
 
     def explain(self, stmt: ast.Explain, config: dict[str, str]) -> R.Result:

@@ -114,6 +114,9 @@ class FunctionDescription(Result):
     kind: str
     description: str
     signatures: list[tuple[str, str, str]]
+    author: str = ""
+    version: str = ""
+    path: str = "internal"  # ksqlDB's jar: where a user-defined function was loaded from
 
 
 @dataclass
