@@ -25,6 +25,7 @@ from grammar import ast
 from server import entities as E
 from server.auth import add_authentication
 from server.cluster import prohibited_properties, terminate_cluster, topic_patterns
+from server.console import add_console
 from server.inserts import InsertsStream
 from server.limits import Limits, RequestSizeLimit
 from server.printing import TopicPrinter, open_printer
@@ -340,4 +341,5 @@ def create_app(engine: Engine) -> Starlette:
     app.state.queries = endpoints.queries
     app.add_middleware(RequestSizeLimit, max_bytes=endpoints.limits.max_request_bytes)
     add_authentication(app, engine.config)
+    add_console(app)  # outside authentication: the console's files hold no data
     return app
