@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime
 import random
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
@@ -336,3 +338,26 @@ def test_aggregates_duckdb_lacks_fold_in_record_order(tmp_path: Path) -> None:
         assert result.rows == expected
     finally:
         engine.close()
+
+
+def test_the_repl_prints_an_analytical_pull_query(tmp_path: Path) -> None:
+    streamdb = str(Path(sys.executable).with_name("streamdb"))
+    script = (
+        "CREATE STREAM s (id INT KEY, k STRING) "
+        "WITH (kafka_topic='s', value_format='JSON', partitions=1);"
+        + "".join(f"INSERT INTO s (id, k) VALUES ({i}, '{'ab'[i % 2]}');" for i in range(5))
+        + "SELECT k, COUNT(*) AS n FROM s GROUP BY k ORDER BY n DESC LIMIT 1;"
+    )
+    done = subprocess.run(
+        [streamdb, "cli", "--local", "--data-dir", str(tmp_path), "-e", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("|")]
+    assert [[cell.strip() for cell in line.strip("|").split("|")] for line in lines] == [
+        ["K", "N"],
+        ["a", "3"],
+    ]
