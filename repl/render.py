@@ -197,6 +197,7 @@ def _function(e: dict[str, Any]) -> list[str]:
         [
             ("Name", e["name"]),
             ("Author", e.get("author", "")),
+            *([("Version", e["version"])] if e.get("version") else []),
             ("Overview", e.get("description", "")),
             ("Type", e.get("type", "")),
             ("Jar", e.get("path", "")),

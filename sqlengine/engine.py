@@ -40,6 +40,7 @@ from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry,
 from sqlengine.serde import SerdeError
 from sqlengine.serde.compatibility import FORMAT_RULES
 from sqlengine.state import drop_local_state
+from sqlengine.udf import EXTENSION_DIR_CONFIG, load_extensions
 from sqlengine.statements import StatementExecutor, command_id
 
 REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
@@ -58,6 +59,8 @@ class Engine:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config: dict[str, str] = dict(config or {})
+        # User-defined functions first: the statements replayed below may call them.
+        load_extensions(self.config.get(EXTENSION_DIR_CONFIG))
         self.log = log if log is not None else open_log(self.data_dir, config=self.config)
         self.command_topic = command_topic(service_id(self.config))
         # Local state of the queries' and tables' stores (`state`), beside the log.

@@ -404,10 +404,27 @@ class FunctionInfo:
     signatures: list[tuple[str, str, str]]  # (params, return type, description)
 
 
+@dataclass(frozen=True)
+class FunctionOrigin:
+    """Who wrote a user-defined function and where it was loaded from (DESCRIBE FUNCTION)."""
+
+    author: str
+    version: str
+    path: str
+
+
+BUILT_IN = FunctionOrigin("", "", "internal")
+
+
 class Registry:
     def __init__(self) -> None:
         self.scalars: dict[str, ScalarFunction] = {}
         self.others: dict[str, FunctionInfo] = {}  # aggregate and table functions' docs
+        # Functions of any kind loaded from an extension directory (sqlengine.udf), by name.
+        self.origins: dict[str, FunctionOrigin] = {}
+
+    def origin(self, name: str) -> FunctionOrigin:
+        return self.origins.get(name.upper(), BUILT_IN)
 
     def add(self, fn: ScalarFunction) -> None:
         key = fn.name.upper()
