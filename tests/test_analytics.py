@@ -361,3 +361,24 @@ def test_the_repl_prints_an_analytical_pull_query(tmp_path: Path) -> None:
         ["K", "N"],
         ["a", "3"],
     ]
+
+
+def test_joins_with_stream_history(data: tuple[Engine, list[dict]]) -> None:
+    engine, rows = data
+    result = _pull(
+        engine,
+        "SELECT o.id, c.name FROM orders o JOIN names c ON o.cust = c.cust ORDER BY o.id;",
+    )
+    assert result.rows == [[r["ID"], CUSTOMERS[r["CUST"]]] for r in rows if r["CUST"] in CUSTOMERS]
+    # Two streams WITHIN 60 seconds: pairs of orders of one customer at most a minute apart.
+    pairs = _pull(
+        engine,
+        "SELECT COUNT(*) FROM orders a JOIN orders b WITHIN 60 SECONDS ON a.cust = b.cust;",
+    ).rows
+    expected = sum(
+        1
+        for a in rows
+        for b in rows
+        if a["CUST"] is not None and a["CUST"] == b["CUST"] and abs(a["TS"] - b["TS"]) <= 60_000
+    )
+    assert pairs == [[expected]]
