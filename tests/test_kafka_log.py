@@ -202,3 +202,25 @@ def test_a_new_log_reads_what_another_client_wrote_on_its_first_read(
         assert len(reader.read(name, 0, 3)) == 0
     finally:
         reader.close()
+
+
+def test_end_offset_counts_every_record_another_client_wrote_in_batches(
+    kafka_broker: TansuBroker,
+) -> None:
+    """A new server restores state up to the changelog's end: the end must count the last
+    batch's records, though Tansu's high watermark stops at that batch's first one."""
+    config = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    name = fresh("changelog")
+    writer = KafkaLog(config, fresh("svc"))
+    writer.create_topic(name, 1)
+    for start in (0, 5):
+        writer.append_batch(
+            name, [b"k%d" % i for i in range(start, start + 5)], [b"v"] * 5, [1] * 5
+        )
+    writer.close()
+    reader = KafkaLog(config, fresh("svc"))
+    try:
+        assert reader.end_offset(name, 0) == 10
+        assert len(read_all(reader, name, 0)) == 10
+    finally:
+        reader.close()

@@ -418,7 +418,17 @@ class KafkaLog(Log):
                 self._known_ends[position] = end
 
     def end_offset(self, topic: str, partition: int) -> int:
-        return max(self._watermarks(topic, partition)[1], self._known_end(topic, partition))
+        """The high watermark, or past what this log wrote or read if that is further. A
+        watermark beyond those is confirmed by reading the partition's tail: a broker may
+        report it short of its last batch's records (Tansu: the batch's first offset + 1)."""
+        known = self._known_end(topic, partition)
+        high = self._watermarks(topic, partition)[1]
+        if high <= known:
+            return known
+        offset = high - 1
+        while len(batch := self.read(topic, partition, offset)):
+            offset = batch.next_offset
+        return max(high, offset)
 
     def start_offset(self, topic: str, partition: int) -> int:
         return self._watermarks(topic, partition)[0]
