@@ -28,6 +28,7 @@ from server.cluster import prohibited_properties, terminate_cluster, topic_patte
 from server.console import add_console
 from server.inserts import InsertsStream
 from server.limits import Limits, RequestSizeLimit
+from server.openapi import openapi_endpoint
 from server.printing import TopicPrinter, open_printer
 from server.queries import (
     OpenQuery,
@@ -327,6 +328,7 @@ def create_app(engine: Engine) -> Starlette:
         Route("/ksql/terminate", endpoints.terminate_cluster, methods=["POST"]),
         Route("/is_valid_property/{name}", endpoints.is_valid_property, methods=["GET"]),
         Route("/status/{command_id:path}", endpoints.status, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint(SERVER_VERSION), methods=["GET"]),
         Mount("/schema-registry", app=create_registry_app(engine.schema_registry)),
     ]
     app = Starlette(
