@@ -6,6 +6,7 @@ implements the same interface. Nothing here is file-specific.
 
 from __future__ import annotations
 
+import re
 import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -136,6 +137,24 @@ class TopicInfo:
     partitions: int
     replicas: int = 1
     config: dict[str, str] = field(default_factory=dict)
+
+
+TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")  # Kafka's legal topic names
+
+
+def check_new_topic(name: str, partitions: int, replicas: int) -> None:
+    """Raises ValueError for a topic no backend may create."""
+    if not TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+        raise ValueError(f"illegal topic name {name!r}: use 1-249 of [a-zA-Z0-9._-]")
+    if partitions < 1 or replicas < 1:
+        raise ValueError("a topic needs at least one partition and one replica")
+
+
+def check_commit(offsets: dict[tuple[str, int], int]) -> None:
+    """Raises ValueError for a committed position that cannot be."""
+    for (topic, partition), offset in offsets.items():
+        if offset < 0 or partition < 0 or not topic:
+            raise ValueError(f"bad committed position {(topic, partition)}: {offset}")
 
 
 class TopicExistsError(Exception):

@@ -44,6 +44,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from planner.physical import SERVICE_ID
 from sqlengine.log.base import (
+    TOPIC_NAME,
     Headers,
     Log,
     ProducerRecord,
@@ -51,13 +52,14 @@ from sqlengine.log.base import (
     TopicExistsError,
     TopicInfo,
     UnknownTopicError,
+    check_commit,
+    check_new_topic,
     default_partition,
 )
 from sqlengine.log.kafka_reader import EPOCH_ON_THE_WIRE, PartitionReader, Position
 
 STREAMDB_CONFIG_PREFIX = "streamdb."
 _TIMEOUT = 30.0  # seconds an admin request or a flush may take
-_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _TOPIC_KEY = "topic:"
 _BY_PARTITIONER = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
 _GROUP_KEY = "group:"
@@ -219,10 +221,7 @@ class KafkaLog(Log):
         replicas: int = 1,
         config: dict[str, str] | None = None,
     ) -> TopicInfo:
-        if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
-            raise ValueError(f"illegal topic name {name!r}: use 1-249 of [a-zA-Z0-9._-]")
-        if partitions < 1 or replicas < 1:
-            raise ValueError("a topic needs at least one partition and one replica")
+        check_new_topic(name, partitions, replicas)
         config = dict(config or {})
         kafka_config = {k: v for k, v in config.items() if not k.startswith(STREAMDB_CONFIG_PREFIX)}
         extras = {k: v for k, v in config.items() if k.startswith(STREAMDB_CONFIG_PREFIX)}
@@ -478,9 +477,7 @@ class KafkaLog(Log):
     # ------------------------------------------------------------------ consumer groups
 
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        for (topic, partition), offset in offsets.items():
-            if offset < 0 or partition < 0 or not topic:
-                raise ValueError(f"bad committed position {(topic, partition)}: {offset}")
+        check_commit(offsets)
         with self._lock:
             self._check_open()
             merged = {**self.committed(group), **offsets}
@@ -489,7 +486,7 @@ class KafkaLog(Log):
             kafka = [
                 TopicPartition(t, p, o)
                 for (t, p), o in offsets.items()
-                if _TOPIC_NAME.fullmatch(t) and t in self._topics
+                if TOPIC_NAME.fullmatch(t) and t in self._topics
             ]
             if kafka:
                 self._group_committer(group).commit(offsets=kafka, asynchronous=False)

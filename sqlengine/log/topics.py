@@ -4,7 +4,6 @@ Subclasses (EmbeddedLog, MemoryLog) say where topics, partitions and offsets liv
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from abc import abstractmethod
@@ -21,11 +20,12 @@ from sqlengine.log.base import (
     TopicExistsError,
     TopicInfo,
     UnknownTopicError,
+    check_commit,
+    check_new_topic,
     default_partition,
 )
 from sqlengine.log.codec import Columns, EncodedBatch, encode_batch
 
-_TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,249}")
 _KEY_CACHE_LIMIT = 100_000  # cached key -> partition entries per topic (murmur2 is slow)
 
 GroupOffsets = dict[tuple[str, int], int]
@@ -134,10 +134,7 @@ class TopicLog(Log):
         replicas: int = 1,
         config: dict[str, str] | None = None,
     ) -> TopicInfo:
-        if not _TOPIC_NAME.fullmatch(name) or name in (".", ".."):
-            raise ValueError(f"illegal topic name {name!r}: use 1-249 of [a-zA-Z0-9._-]")
-        if partitions < 1 or replicas < 1:
-            raise ValueError("a topic needs at least one partition and one replica")
+        check_new_topic(name, partitions, replicas)
         info = TopicInfo(name, partitions, replicas, dict(config or {}))
         with self._lock:
             if self._closed:
@@ -307,9 +304,7 @@ class TopicLog(Log):
             return True
 
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        for (topic, partition), offset in offsets.items():
-            if offset < 0 or partition < 0 or not topic:
-                raise ValueError(f"bad committed position {(topic, partition)}: {offset}")
+        check_commit(offsets)
         with self._groups_lock:
             if self._closed:
                 raise ValueError("the log is closed")
