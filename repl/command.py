@@ -10,6 +10,7 @@ import sys
 from server.startup import exit_cleanly, sql_files
 from sqlengine.engine import Engine
 from sqlengine.results import Rows, StatementError
+from sqlengine.udf import EXTENSION_DIR_CONFIG, load_extensions
 
 
 def run_queries(data_dir: str, paths: list[str]) -> int:
@@ -50,9 +51,19 @@ def add_kafka_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_extension_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ext-dir",
+        metavar="DIR",
+        help="load user-defined functions from the .py files of DIR (ksql.extension.dir)",
+    )
+
+
 def kafka_config(args: argparse.Namespace) -> dict[str, str]:
-    """The properties --bootstrap-servers and --service-id set."""
+    """The properties --bootstrap-servers, --service-id and --ext-dir set."""
     config = {}
+    if getattr(args, "ext_dir", None):
+        config[EXTENSION_DIR_CONFIG] = args.ext_dir
     if args.bootstrap_servers:
         config["bootstrap.servers"] = args.bootstrap_servers
     if args.service_id:
@@ -71,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute saved .sql files on the in-process engine")
     run.add_argument("--data-dir", default="data")
     run.add_argument("--queries", action="append", default=[])
+    add_extension_argument(run)
     server = sub.add_parser("server", help="serve the ksqlDB-compatible REST API")
     server.add_argument("--host", help="default: listeners in --config, else 127.0.0.1")
     server.add_argument("--port", type=int, help="default: listeners in --config, else 8088")
@@ -82,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         help="an external Schema Registry to use instead of the built-in one",
     )
     add_kafka_arguments(server)
+    add_extension_argument(server)
     cli = sub.add_parser("cli", help="the interactive command line (a server, or --local)")
     cli.add_argument(
         "url", nargs="?", help="the server (default: $STREAMDB_URL, else http://localhost:8088)"
@@ -92,11 +105,16 @@ def main(argv: list[str] | None = None) -> int:
     cli.add_argument("-e", "--execute", help="run these statements, then exit")
     cli.add_argument("-u", "--user", help="the user, for a server with Basic authentication")
     cli.add_argument("-p", "--password", help="the password (asked for if only --user is given)")
+    add_extension_argument(cli)
     args = parser.parse_args(argv)
     return exit_cleanly(args.command, lambda: run_command(args))
 
 
 def run_command(args: argparse.Namespace) -> int:
+    if args.command in ("cli", "run"):
+        # The in-process engine's functions (cli --local, run); a server gets its directory
+        # through its configuration, as ksql.extension.dir.
+        load_extensions(args.ext_dir)
     if args.command == "cli":
         from repl.main import run_cli  # prompt-toolkit and httpx load only for the CLI
 
