@@ -154,7 +154,9 @@ class KafkaLog(Log):
     def __init__(self, client_config: dict[str, str], service_id: str = SERVICE_ID):
         if not client_config.get("bootstrap.servers"):
             raise ValueError("the Kafka log needs bootstrap.servers (HOST:PORT[,...])")
-        self._client = dict(client_config)
+        # Topics exist only as created: a broker with auto.create.topics.enable must not
+        # make one for a metadata request or a record (librdkafka's producers would ask).
+        self._client = {**client_config, "allow.auto.create.topics": False}
         self._admin = AdminClient(self._client)
         self._producer = Producer(
             {
@@ -181,24 +183,31 @@ class KafkaLog(Log):
         self._metadata_read = 0
         self._topic_extras: dict[str, dict[str, str]] = {}
         self._groups: dict[str, dict[Position, int]] = {}
-        if self._describe(self._metadata_topic) is None:
+        if not self._describe([self._metadata_topic]):
             self._create(self._metadata_topic, 1, 1, {"cleanup.policy": "compact"})
         self._read_metadata()
 
     # ------------------------------------------------------------------ topics
 
-    def _describe(self, name: str) -> TopicInfo | None:
-        """The topic as the brokers know it (None if absent), with streamdb's config keys."""
-        metadata = self._admin.list_topics(timeout=_TIMEOUT).topics.get(name)
-        if metadata is None or metadata.error is not None:
-            return None
-        partitions = len(metadata.partitions)
-        replicas = max((len(p.replicas) for p in metadata.partitions.values()), default=1)
-        resource = ConfigResource("topic", name)
-        entries = self._admin.describe_configs([resource])[resource].result(timeout=_TIMEOUT)
-        config = {k: e.value for k, e in entries.items() if not e.is_default}
-        config.update(self._topic_extras.get(name, {}))
-        return TopicInfo(name, partitions, replicas, config)
+    def _describe(self, names: list[str] | None = None) -> dict[str, TopicInfo]:
+        """The topics (all, or those of `names` that exist) as the brokers know them, with
+        streamdb's config keys: two requests, however many topics."""
+        metadata = self._admin.list_topics(timeout=_TIMEOUT).topics
+        found = [n for n in (metadata if names is None else names) if n in metadata]
+        found = [n for n in found if metadata[n].error is None]
+        if not found:
+            return {}
+        resources = [ConfigResource("topic", name) for name in found]
+        configs = self._admin.describe_configs(resources)
+        infos = {}
+        for name, resource in zip(found, resources, strict=True):
+            entries = configs[resource].result(timeout=_TIMEOUT)
+            config = {k: e.value for k, e in entries.items() if not e.is_default}
+            config.update(self._topic_extras.get(name, {}))
+            partitions = metadata[name].partitions
+            replicas = max((len(p.replicas) for p in partitions.values()), default=1)
+            infos[name] = TopicInfo(name, len(partitions), replicas, config)
+        return infos
 
     def _create(self, name: str, partitions: int, replicas: int, config: dict[str, str]) -> None:
         new = NewTopic(name, partitions, replicas, config=config)
@@ -256,15 +265,17 @@ class KafkaLog(Log):
                 self._write_metadata(_TOPIC_KEY + name, None)
 
     def topics(self) -> list[TopicInfo]:
-        names = self._admin.list_topics(timeout=_TIMEOUT).topics
-        infos = [self.topic(name) for name in sorted(names) if name != self._metadata_topic]
-        return [info for info in infos if info is not None]
+        self._read_metadata()
+        infos = self._describe()
+        infos.pop(self._metadata_topic, None)
+        self._topics.update(infos)
+        return [infos[name] for name in sorted(infos)]
 
     def topic(self, name: str) -> TopicInfo | None:
         info = self._topics.get(name)
         if info is None:
             self._read_metadata()
-            info = self._describe(name)
+            info = self._describe([name]).get(name)
             if info is not None:
                 self._topics[name] = info
         return info
