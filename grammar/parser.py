@@ -14,7 +14,7 @@ Errors are ParseError, with messages shaped like ksqlDB's:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from lark.parsers.lalr_parser_state import ParserState
 
 from grammar import ast
 from grammar.transform import AstBuilder, BuildError
+from grammar.variables import SessionVariables, substitute
 from sqlengine.keywords import RESERVED_WORDS
 
 
@@ -242,11 +243,21 @@ def _chunk(sql: str, start: int, end: int) -> _Chunk:
 # ---------------------------------------------------------------------------- entry points
 
 
-def parse(sql: str) -> list[ast.Statement]:
-    """Parse a script of `;`-separated statements (the last `;` optional)."""
+def parse(sql: str, variables: Mapping[str, str] | None = None) -> list[ast.Statement]:
+    """Parse a script of `;`-separated statements (the last `;` optional). With `variables`
+    (a session's), each statement's `${name}` references are substituted before it is parsed,
+    with what the script's DEFINEs and UNDEFINEs before it left (`variables` is not changed)."""
     statements = []
+    session = None if variables is None else SessionVariables(variables)
     for chunk in _split(sql):
-        statements.append(_parse_chunk(chunk, "start"))
+        if session is not None:
+            chunk = _Chunk(substitute(chunk.text, session), chunk.line, chunk.column)
+        statement = _parse_chunk(chunk, "start")
+        if isinstance(statement, ast.DefineVariable) and session is not None:
+            session[statement.name] = statement.value
+        elif isinstance(statement, ast.UndefineVariable) and session is not None:
+            session.pop(statement.name, None)
+        statements.append(statement)
     return statements
 
 

@@ -36,6 +36,8 @@ class LocalClient:
         try:
             for stmt in engine.parse(sql):
                 result = engine.execute_statement(stmt, properties)
+                if isinstance(result, R.Handled):
+                    continue
                 sequence = engine.log.end_offset(engine.command_topic, 0) - 1
                 entities.append(E.entity(result, engine.catalog.source, sequence))
         except R.StatementError as exc:

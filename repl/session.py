@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from grammar.variables import SessionVariables, substitute
 from repl import render
 from repl.client import CLI_VERSION, Client, ConnectionLost, QueryStream, StatementFailed
 from repl.lexer import split_statements
@@ -30,7 +31,6 @@ _DEFINE = re.compile(rf"DEFINE\s+([A-Za-z_][A-Za-z0-9_]*)\s*=\s*{_QUOTED}\s*;?",
 _UNDEFINE = re.compile(r"UNDEFINE\s+([A-Za-z_][A-Za-z0-9_]*)\s*;?", re.I)
 _RUN_SCRIPT = re.compile(rf"RUN\s+SCRIPT\s+{_QUOTED}\s*;?", re.I | re.S)
 _SHOW_VARIABLES = re.compile(r"(?:SHOW|LIST)\s+VARIABLES\s*;?", re.I)
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _QUERY_WORDS = ("SELECT", "PRINT")
 
 RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
@@ -105,7 +105,7 @@ class Session:
         self.console = console
         self.interactive = interactive
         self.properties: dict[str, str] = {}
-        self.variables: dict[str, str] = {}
+        self.variables = SessionVariables()
         self.output = "TABULAR"
         self.connected = True
         self.catalog_version = 0  # bumped by every statement that may change the catalog
@@ -150,7 +150,7 @@ class Session:
         return self._send(self.substitute(statement))
 
     def substitute(self, statement: str) -> str:
-        return _VARIABLE.sub(lambda m: self.variables.get(m.group(1), m.group(0)), statement)
+        return substitute(statement, self.variables)
 
     # ------------------------------------------------------------------ statements and queries
 
@@ -278,12 +278,14 @@ class Session:
         return True
 
     def _define(self, m: re.Match[str]) -> bool:
-        self.variables[m.group(1)] = m.group(2).replace("''", "'")
+        self.variables[m.group(1)] = substitute(m.group(2).replace("''", "'"), self.variables)
         return True
 
     def _undefine(self, m: re.Match[str]) -> bool:
         if self.variables.pop(m.group(1), None) is None:
-            self.console.write([f"Variable '{m.group(1)}' is undefined"])
+            self.console.write(
+                [f"Cannot undefine variable '{m.group(1)}' which was never defined."]
+            )
         return True
 
     def _show_variables(self, m: re.Match[str]) -> bool:

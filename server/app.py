@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 
 from grammar import ast
+from grammar.variables import SessionVariables
 from server import entities as E
 from server.auth import add_authentication
 from server.cluster import prohibited_properties, terminate_cluster, topic_patterns
@@ -108,8 +109,9 @@ class Endpoints:
         request's session variables apply to its own statements only. INSERT ... VALUES
         answers with no entity, as ksqlDB's does."""
         engine = self.engine
+        session = SessionVariables(variables)
         try:
-            statements = engine.parse(sql, variables)
+            statements = engine.parse(sql, session)
         except R.StatementError as exc:
             return 400, E.statement_error(exc.message, exc.statement or sql)
         self.limits.check_statements(len(statements))
@@ -128,10 +130,10 @@ class Endpoints:
                 local.pop(stmt.name, None)
                 continue
             try:
-                result = engine.execute_statement(stmt, local)
+                result = engine.execute_statement(stmt, local, session)
             except R.StatementError as exc:
                 return 400, E.statement_error(exc.message, stmt.text, entities)
-            if isinstance(stmt, ast.InsertValues):
+            if isinstance(stmt, ast.InsertValues) or isinstance(result, R.Handled):
                 continue
             sequence = engine.log.end_offset(engine.command_topic, 0) - 1
             entities.append(E.entity(result, engine.catalog.source, sequence))

@@ -13,9 +13,8 @@ over the same data dir replays them, and persistent queries resume from committe
 from __future__ import annotations
 
 import functools
-import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import orjson
 
 from grammar import ast
 from grammar.parser import ParseError, parse
+from grammar.variables import SessionVariables, substitute
 from planner.errors import PlanError
 from planner.physical import service_id
 from planner.select import plan_select
@@ -40,13 +40,13 @@ from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry,
 from sqlengine.serde import SerdeError
 from sqlengine.serde.compatibility import FORMAT_RULES
 from sqlengine.state import drop_local_state
+from sqlengine.statements import StatementExecutor, command_id, session_statement
 from sqlengine.udf import EXTENSION_DIR_CONFIG, load_extensions
-from sqlengine.statements import StatementExecutor, command_id
 
 REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
+SUBSTITUTION_CONFIG = "ksql.variable.substitution.enable"
 # Statements are immutable: a text parsed once (a pull query a client repeats) is reused.
 _parsed = functools.lru_cache(maxsize=4096)(parse)
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Engine:
@@ -65,7 +65,9 @@ class Engine:
         self.command_topic = command_topic(service_id(self.config))
         # Local state of the queries' and tables' stores (`state`), beside the log.
         self.state_dir = self.data_dir / "state"
-        self.variables: dict[str, str] = {}
+        # The engine's own session (execute, RUN SCRIPT, an embedded CLI): what its DEFINEs
+        # leave. A REST request brings a session of its own.
+        self.variables = SessionVariables()
         # The recorded commands' outcomes by command id (`stream/S/create`), the latest of each.
         self.command_statuses: dict[str, R.CommandStatus] = {}
         self.catalog = Catalog()
@@ -87,31 +89,51 @@ class Engine:
 
     # ------------------------------------------------------------------ statements
 
-    def execute(self, sql: str, properties: dict[str, str] | None = None) -> list[R.Result]:
-        """Run every statement in `sql`; raises StatementError at the first that fails."""
+    def execute(
+        self,
+        sql: str,
+        properties: dict[str, str] | None = None,
+        variables: SessionVariables | None = None,
+    ) -> list[R.Result]:
+        """Run every statement in `sql`; raises StatementError at the first that fails.
+        `variables` is the session (the engine's own when None)."""
         with self._lock:
             results: list[R.Result] = []
-            for stmt in self.parse(sql):
-                results.append(self.execute_statement(stmt, properties or {}))
+            for stmt in self.parse(sql, variables):
+                results.append(self.execute_statement(stmt, properties or {}, variables))
             return results
 
-    def parse(self, sql: str, variables: dict[str, str] | None = None) -> list[ast.Statement]:
-        """The statements of `sql`, with `variables` (a request's session variables) over the
-        DEFINEd ones substituted first."""
-        text = self.substitute(sql, variables)
+    def parse(self, sql: str, variables: Mapping[str, str] | None = None) -> list[ast.Statement]:
+        """The statements of `sql`, each with the session's variables (`variables`, the
+        engine's own when None) substituted as the script's DEFINEs leave them."""
+        session = self.variables if variables is None else variables
         try:
-            return list(_parsed(text))
+            if "${" in sql and self._substitutes():
+                return parse(sql, session)
+            return list(_parsed(sql))
         except ParseError as exc:
             raise R.StatementError(str(exc), exc.statement_text, exc.line, exc.column) from exc
 
-    def substitute(self, sql: str, variables: dict[str, str] | None = None) -> str:
-        """Replace ${name} with DEFINEd variables (ksqlDB's variable substitution)."""
-        if "${" not in sql:
+    def substitute(self, sql: str, variables: Mapping[str, str] | None = None) -> str:
+        """`sql` with the session's variables substituted (ksqlDB's variable substitution)."""
+        if not self._substitutes():
             return sql
-        known = {**self.variables, **(variables or {})}
-        return _VARIABLE.sub(lambda m: known.get(m.group(1), m.group(0)), sql)
+        return substitute(sql, self.variables if variables is None else variables)
 
-    def execute_statement(self, stmt: ast.Statement, properties: dict[str, str]) -> R.Result:
+    def _substitutes(self) -> bool:
+        return self.config.get(SUBSTITUTION_CONFIG, "true").lower() != "false"
+
+    def execute_statement(
+        self,
+        stmt: ast.Statement,
+        properties: dict[str, str],
+        variables: SessionVariables | None = None,
+    ) -> R.Result:
+        """Run one statement; DEFINE, UNDEFINE and SHOW VARIABLES act on the session
+        (`variables`, the engine's own when None)."""
+        session = session_statement(stmt, self.variables if variables is None else variables)
+        if session is not None:
+            return session
         with self._lock, _statement_errors(stmt):
             result = self.executor.execute(stmt, {**self.config, **properties})
             if self.executor.persistent(stmt):

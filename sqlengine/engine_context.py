@@ -1,5 +1,5 @@
 """What statement handlers, introspection and pull queries use of the engine: its log,
-configuration, variables, catalog and the services over them. `engine.Engine` provides it;
+configuration, catalog and the services over them. `engine.Engine` provides it;
 they depend on this interface rather than on the engine, which builds on them."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from sqlengine.schema_registry import SchemaRegistry
 class EngineContext(Protocol):
     log: Log
     config: dict[str, str]  # the engine's properties (SET changes them)
-    variables: dict[str, str]  # DEFINEd variables
     catalog: Catalog
     plog: ProcessingLog
     schema_registry: SchemaRegistry

@@ -97,8 +97,6 @@ class Introspection:
             return R.FunctionList(stmt.text, [(f.name, f.kind, f.category) for f in infos])
         if what == "TYPES":
             return R.TypeList(stmt.text, {n: str(t) for n, t in sorted(self.catalog.types.items())})
-        if what == "VARIABLES":
-            return R.VariableList(stmt.text, dict(self.engine.variables))
         raise PlanError(f"SHOW {what} is not supported")
 
     def _consumer_groups(self) -> dict[str, int]:

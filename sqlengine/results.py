@@ -155,3 +155,9 @@ class PrintedRecords(Result):
 @dataclass
 class Warning(Result):
     message: str
+
+
+@dataclass
+class Handled(Result):
+    """A statement done with nothing to show (a DEFINE): ksqlDB's REST answer lists no entity
+    for it."""

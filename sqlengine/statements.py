@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from grammar import ast
+from grammar.variables import SessionVariables
 from planner.builder import cast_outputs
 from planner.errors import PlanError
 from planner.select import plan_select
@@ -78,8 +79,6 @@ class StatementExecutor:
             ast.DropType: self.drop_type,
             ast.SetProperty: self.set_property,
             ast.UnsetProperty: self.unset_property,
-            ast.DefineVariable: self.define,
-            ast.UndefineVariable: self.undefine,
             ast.RunScript: self.run_script,
             ast.AlterSource: self.alter_source,
         }
@@ -394,18 +393,26 @@ class StatementExecutor:
         self.engine.config.pop(stmt.name, None)
         return R.CommandStatus(stmt.text, f"Successfully unset local property '{stmt.name}'")
 
-    def define(self, stmt: ast.DefineVariable, config: dict[str, str]) -> R.Result:
-        self.engine.variables[stmt.name] = stmt.value
-        return R.CommandStatus(stmt.text, "")
-
-    def undefine(self, stmt: ast.UndefineVariable, config: dict[str, str]) -> R.Result:
-        self.engine.variables.pop(stmt.name, None)
-        return R.CommandStatus(stmt.text, "")
-
     def run_script(self, stmt: ast.RunScript, config: dict[str, str]) -> R.Result:
         sql = Path(stmt.path).read_text()
         results = self.engine.execute(sql)
         return results[-1] if results else R.CommandStatus(stmt.text, "")
+
+
+def session_statement(stmt: ast.Statement, variables: SessionVariables) -> R.Result | None:
+    """DEFINE, UNDEFINE or SHOW VARIABLES run on a session's `variables`; None for any other
+    statement. Undefining an unknown variable only warns, as ksqlDB's does."""
+    if isinstance(stmt, ast.DefineVariable):
+        variables[stmt.name] = stmt.value
+        return R.Handled(stmt.text)
+    if isinstance(stmt, ast.UndefineVariable):
+        if variables.pop(stmt.name, None) is None:
+            message = f"Cannot undefine variable '{stmt.name}' which was never defined"
+            return R.Warning(stmt.text, message)
+        return R.Handled(stmt.text)
+    if isinstance(stmt, ast.Show) and stmt.what == "VARIABLES":
+        return R.VariableList(stmt.text, dict(variables))
+    return None
 
 
 def _schema_text(cols: list[tuple[str, Any, bool]]) -> str:
