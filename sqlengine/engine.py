@@ -193,7 +193,7 @@ class Engine:
         total = 0
         for _ in range(max_rounds):
             with self._lock:
-                done = sum(self._step(q) for q in list(self.executor.running.values()))
+                done = sum(self._step(q) for q in self.executor.active_queries())
                 done += self.materialized.step()
             if not done:
                 return total
@@ -268,5 +268,5 @@ def _statement_errors(stmt: ast.Statement) -> Iterator[None]:
     """Planning and evaluation errors as the StatementError of `stmt`."""
     try:
         yield
-    except (PlanError, SerdeError, FunctionError, ValueError) as exc:
+    except (PlanError, SerdeError, FunctionError, ValueError, ArithmeticError) as exc:
         raise R.StatementError(str(exc), stmt.text, stmt.line, stmt.column) from exc

@@ -32,6 +32,7 @@ _PERSISTENT = (
     ast.InsertInto,
     ast.DropSource,
     ast.Terminate,
+    ast.PauseResume,
     ast.CreateType,
     ast.DropType,
     ast.AlterSource,
@@ -59,6 +60,8 @@ def command_id(stmt: ast.Statement) -> str:
         return f"stream/{stmt.target}/create"
     if isinstance(stmt, ast.Terminate):
         return f"terminate/{stmt.query_id or 'ALL'}/execute"
+    if isinstance(stmt, ast.PauseResume):
+        return f"{stmt.action.lower()}/{stmt.query_id or 'ALL'}/execute"
     raise TypeError(f"{type(stmt).__name__} is not recorded as a command")
 
 
@@ -75,6 +78,7 @@ class StatementExecutor:
             ast.InsertValues: self.insert_values,
             ast.DropSource: self.drop_source,
             ast.Terminate: self.terminate,
+            ast.PauseResume: self.pause_resume,
             ast.CreateType: self.create_type,
             ast.DropType: self.drop_type,
             ast.SetProperty: self.set_property,
@@ -363,6 +367,28 @@ class StatementExecutor:
                 if source.created_by_query == qid:
                     source.created_by_query = None
         return R.CommandStatus(stmt.text, "Query terminated.")
+
+    def pause_resume(self, stmt: ast.PauseResume, config: dict[str, str]) -> R.Result:
+        """PAUSE stops a persistent query where it is, keeping its state and offsets; RESUME
+        goes on from there. A query that failed stays in the ERROR state."""
+        ids = list(self.running) if stmt.query_id is None else [stmt.query_id.upper()]
+        for qid in ids:
+            if qid not in self.catalog.queries:
+                raise PlanError(f"Unknown queryId: {qid}")
+        pausing = stmt.action.upper() == "PAUSE"
+        for qid in ids:
+            info = self.catalog.queries[qid]
+            if info.state in ("RUNNING", "PAUSED"):
+                info.state = "PAUSED" if pausing else "RUNNING"
+        return R.CommandStatus(stmt.text, "Query paused." if pausing else "Query resumed.")
+
+    def active_queries(self) -> list[PersistentQuery]:
+        """The persistent queries to drive: the running ones that are not paused."""
+        return [
+            query
+            for qid, query in self.running.items()
+            if self.catalog.queries.get(qid) is None or self.catalog.queries[qid].state != "PAUSED"
+        ]
 
     # ------------------------------------------------------------------ types, session
 
