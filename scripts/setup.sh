@@ -17,3 +17,12 @@ fi
 if [ ! -d tests/clients/node_modules/ksqldb-client ]; then
   (cd tests/clients && npm ci --no-audit --no-fund --silent)
 fi
+# The web console's browser tests (tests/test_console.py) drive Debian's Chromium through
+# Playwright: no browser build can be downloaded, so the system package is installed (as root).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: tests/test_console.py needs Chromium: sudo apt-get install chromium" >&2
+  fi
+fi

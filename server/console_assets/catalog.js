@@ -1,0 +1,157 @@
+// The catalog: streams, tables, types, topics and queries, read with SHOW, LIST and DESCRIBE.
+
+import { element } from "./results.js";
+
+const RECORDS_SHOWN = 20;
+const PRINT_IDLE_MS = 800;
+
+// Everything the console knows of the server's catalog.
+export async function loadCatalog(api) {
+  const [streams, tables, types, topics, queries] = await api.ksql(
+    "SHOW STREAMS; SHOW TABLES; SHOW TYPES; SHOW TOPICS; LIST QUERIES;",
+  );
+  const sources = [...streams.streams, ...tables.tables];
+  const described = sources.length
+    ? await api.ksql(sources.map((s) => `DESCRIBE \`${s.name}\` EXTENDED;`).join(" "))
+    : [];
+  return {
+    sources: described.map((d) => d.sourceDescription),
+    types: types.types,
+    topics: topics.topics,
+    queries: queries.queries,
+  };
+}
+
+export async function loadFunctions(api) {
+  const [listed] = await api.ksql("SHOW FUNCTIONS;");
+  return listed.functions.map((f) => f.name);
+}
+
+export class CatalogView {
+  constructor(root, detail, api, { onChanged, onError }) {
+    this.root = root;
+    this.detail = detail;
+    this.api = api;
+    this.onChanged = onChanged; // after a drop or terminate
+    this.onError = onError;
+  }
+
+  render(catalog) {
+    const sections = [
+      ["Streams", catalog.sources.filter((s) => s.type === "STREAM"), (s) => this.sourceItem(s)],
+      ["Tables", catalog.sources.filter((s) => s.type === "TABLE"), (s) => this.sourceItem(s)],
+      ["Queries", catalog.queries, (q) => this.queryItem(q, catalog)],
+      ["Types", Object.entries(catalog.types), ([name, schema]) => typeItem(name, schema)],
+      ["Topics", catalog.topics, (t) => topicItem(t)],
+    ];
+    const open = new Set([...this.root.querySelectorAll("details[open]")].map((d) => d.dataset.section));
+    this.root.replaceChildren(
+      ...sections.map(([title, items, render]) => {
+        const details = element("details", "section");
+        details.dataset.section = title;
+        details.open = open.size ? open.has(title) : title !== "Topics";
+        const summary = element("summary", "", `${title} (${items.length})`);
+        const list = element("ul", "items");
+        list.append(...items.map(render));
+        details.append(summary, list);
+        return details;
+      }),
+    );
+  }
+
+  sourceItem(source) {
+    const li = element("li", "source");
+    li.dataset.name = source.name;
+    const name = element("button", "name", source.name);
+    name.title = "Show its schema and latest records";
+    name.addEventListener("click", () => this.showSource(source));
+    const facts = `${source.keyFormat}/${source.valueFormat} · topic ${source.topic} · ${source.partitions} partition${source.partitions === 1 ? "" : "s"}`;
+    li.append(name, this.actionButton("Drop", `DROP ${source.type} \`${source.name}\`;`), element("div", "facts", facts));
+    return li;
+  }
+
+  queryItem(query, catalog) {
+    const li = element("li", "query");
+    li.dataset.id = query.id;
+    const state = query.state || Object.keys(query.statusCount || {})[0] || "";
+    const sink = catalog.sources.find((s) => query.sinks.includes(s.name));
+    const stats = sink ? statistics(sink) : "";
+    li.append(
+      element("span", "name", query.id),
+      this.actionButton("Terminate", `TERMINATE ${query.id};`),
+      element("div", `facts state-${state.toLowerCase()}`, `${state} → ${query.sinks.join(", ")}${stats ? " · " + stats : ""}`),
+    );
+    return li;
+  }
+
+  actionButton(label, statement) {
+    const button = element("button", "action", label);
+    button.title = statement;
+    button.addEventListener("click", async () => {
+      if (!confirm(`${statement}\n\nRun it?`)) return;
+      try {
+        await this.api.ksql(statement);
+      } catch (error) {
+        this.onError(statement, error);
+      }
+      this.onChanged();
+    });
+    return button;
+  }
+
+  async showSource(source) {
+    const rows = source.fields.map((f) => [f.name, schemaText(f.schema), f.type === "KEY" ? "KEY" : ""]);
+    const table = element("table", "schema");
+    const head = table.createTHead().insertRow();
+    for (const title of ["Column", "Type", ""]) head.append(element("th", "", title));
+    const body = table.createTBody();
+    for (const cells of rows) body.insertRow().append(...cells.map((cell) => element("td", "", cell)));
+    const records = element("pre", "records", "reading…");
+    const heading = element("h3", "", `${source.type.toLowerCase()} ${source.name}`);
+    const facts = element("div", "facts", `${source.keyFormat}/${source.valueFormat} · topic ${source.topic} · ${source.partitions} partition(s) · ${statistics(source) || "no statistics"}`);
+    this.detail.replaceChildren(heading, facts, table, element("h4", "", `Latest records (PRINT '${source.topic}')`), records);
+    this.detail.hidden = false;
+    try {
+      const printed = await this.api.print(source.topic, RECORDS_SHOWN, PRINT_IDLE_MS);
+      const values = printed.filter((line) => line.startsWith("rowtime:"));
+      records.textContent = values.length ? values.slice(-RECORDS_SHOWN).join("\n") : "(no records yet)";
+    } catch (error) {
+      records.textContent = error.message;
+    }
+  }
+}
+
+function statistics(source) {
+  const parts = [];
+  const rate = /messages-per-sec:\s*([\d.]+)/.exec(source.statistics || "");
+  const total = /total-messages:\s*(\d+)/.exec(source.statistics || "");
+  if (rate) parts.push(`${rate[1]} msg/s`);
+  if (total) parts.push(`${total[1]} messages`);
+  const errors = /(\d+)/.exec(source.errorStats || "");
+  parts.push(`${errors ? errors[1] : 0} errors`);
+  return parts.join(" · ");
+}
+
+function typeItem(name, schema) {
+  const li = element("li", "type");
+  li.append(element("span", "name", name), element("div", "facts", schemaText(schema)));
+  return li;
+}
+
+function topicItem(topic) {
+  const li = element("li", "topic");
+  const partitions = topic.replicaInfo.length;
+  li.append(element("span", "name", topic.name), element("div", "facts", `${partitions} partition${partitions === 1 ? "" : "s"}`));
+  return li;
+}
+
+// ksqlDB's schema object as SQL type text.
+export function schemaText(schema) {
+  if (!schema) return "";
+  if (schema.type === "ARRAY") return `ARRAY<${schemaText(schema.memberSchema)}>`;
+  if (schema.type === "MAP") return `MAP<STRING, ${schemaText(schema.memberSchema)}>`;
+  if (schema.type === "STRUCT") {
+    return `STRUCT<${(schema.fields || []).map((f) => `${f.name} ${schemaText(f.schema)}`).join(", ")}>`;
+  }
+  return schema.type === "STRING" ? "VARCHAR" : schema.type;
+}
