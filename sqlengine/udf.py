@@ -19,10 +19,10 @@ in the spirit of ksqlDB's `@UdfDescription`/`@Udf`, `@UdafFactory` and `@Udtf`:
     @udaf(description="Sum of squares.")
     class SumOfSquares:                            # SUMOFSQUARES(BIGINT) -> BIGINT
         def initialize(self) -> int: return 0
-        def aggregate(self, value: int, total: int) -> int: return total + value * value
+        def aggregate(self, total: int, value: int) -> int: return total + value * value
         def merge(self, a: int, b: int) -> int: return a + b
         def map(self, total: int) -> int: return total
-        def undo(self, value: int, total: int) -> int:     # optional: allows table sources
+        def undo(self, total: int, value: int) -> int:     # optional: allows table sources
             return total - value * value
 
     @udtf(description="One row per word.")
@@ -37,8 +37,8 @@ A NULL argument makes the result NULL without a call, unless a parameter is anno
 `X | None` (or `null_propagating=False`): then the function gets None. An exception raised by
 a function sends the record to the processing log, and the query goes on.
 
-A UDAF is a class: `aggregate`'s parameters before the accumulator are its columns, `map`'s
-return type its result; parameters of `__init__` are literal arguments that follow the
+A UDAF is a class: `aggregate(accumulator, column values...)` returns the new accumulator
+(its parameters after the accumulator are the columns), `map`'s return type is the result; parameters of `__init__` are literal arguments that follow the
 columns (like TOPK's k). The accumulator must be picklable: it is saved to a changelog.
 
 `load_extensions(directory)` imports every `.py` file of the directory (in name order), once per
@@ -123,15 +123,13 @@ def _signature(
     params: Sequence[str] | None,
     returns: TypeSpec | None,
     skip: int = 0,
-    drop_last: int = 0,
 ) -> _Signature:
-    """The SQL signature of a Python function from its annotations, or the explicit types.
-    `skip` leading parameters (self) and `drop_last` trailing ones (an accumulator) are not
-    SQL parameters."""
+    """The SQL signature of a Python function from its annotations, or the explicit types;
+    `skip` leading parameters (self, an accumulator) are not SQL parameters."""
     where = getattr(fn, "__qualname__", repr(fn))
     hints = typing.get_type_hints(fn)
     parameters = list(inspect.signature(fn).parameters.values())
-    parameters = parameters[skip : len(parameters) - drop_last]
+    parameters = parameters[skip:]
     accepts_null = any(_unwrap_optional(hints.get(p.name))[1] for p in parameters)
     if params is None:
         params = []
@@ -186,18 +184,37 @@ def udf(
     null_propagating: bool | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as one overload of the scalar function `name` (by
-    default the function's name, upper-cased)."""
+    default the function's name, upper-cased). A decorated class is instantiated once per
+    call site in a query, its instances called per record: it may keep state (as a ksqlDB
+    UDF class's fields do)."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        sig = _signature(fn, params, returns)
+        per_query = isinstance(fn, type)
+        sig = (
+            _signature(fn.__call__, params, returns, skip=1)
+            if per_query
+            else _signature(fn, params, returns)
+        )
         key = (name or fn.__name__).upper()
         propagating = not sig.accepts_null if null_propagating is None else null_propagating
-        overload = Overload(sig.params, sig.returns, fn, propagating, description=description)
+        impl = _instantiating(fn) if per_query else fn
+        overload = Overload(
+            sig.params, sig.returns, impl, propagating, per_query, description=description
+        )
         REGISTRY.add(ScalarFunction(key, description, [overload], "OTHER"))
         _record_origin(key, author, version, fn)
         return fn
 
     return register
+
+
+def _instantiating(cls: type) -> Callable[..., Any]:
+    """A factory overload's implementation: a new instance of the class per call site."""
+
+    def instance(_arg_types: list[Any], _return_type: T.SqlType) -> Any:
+        return cls()
+
+    return instance
 
 
 def udtf(
@@ -250,7 +267,7 @@ def udaf(
         for method in ("initialize", "aggregate", "map"):
             if not callable(getattr(cls, method, None)):
                 raise UdfDefinitionError(f"{cls.__qualname__}: a UDAF class needs {method}()")
-        columns = _signature(cls.aggregate, params, "ANY", skip=1, drop_last=1).params
+        columns = _signature(cls.aggregate, params, "ANY", skip=2).params
         result = returns or _signature(cls.map, [], None, skip=2).returns
         inits = list(init_params or [])
         if cls.__init__ is not object.__init__:
@@ -278,8 +295,8 @@ def _builder(cls: type) -> Callable[[Call], Aggregator]:
         return Aggregator(
             call.return_type,
             instance.initialize,
-            lambda acc, values: instance.aggregate(*values, acc),
-            None if undo is None else (lambda acc, values: undo(*values, acc)),
+            lambda acc, values: instance.aggregate(acc, *values),
+            None if undo is None else (lambda acc, values: undo(acc, *values)),
             merge,
             instance.map,
         )

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-import sqlengine.aggregates.test_fixtures  # noqa: F401  (registers the test-only UDAFs)
 from sqlengine import types as T
 from sqlengine.aggregates import (
     AggregateError,
@@ -20,6 +19,11 @@ from sqlengine.aggregates import (
     is_aggregate,
     resolve_aggregate,
 )
+from sqlengine.testing.runner import TEST_FUNCTIONS_DIR
+from sqlengine.udf import load_extensions
+
+# ksqlDB's test-only UDAFs (VAR_ARG, TEST_UDAF...), as the conformance runner loads them.
+load_extensions(TEST_FUNCTIONS_DIR)
 
 
 def results(agg: Aggregator, values: list[Any], acc: Any = None) -> list[Any]:

@@ -60,7 +60,7 @@ EXTENSION = textwrap.dedent(
         def initialize(self) -> int:
             return 0
 
-        def aggregate(self, value: int, total: int) -> int:
+        def aggregate(self, total: int, value: int) -> int:
             return total + value * value
 
         def merge(self, a: int, b: int) -> int:
@@ -69,7 +69,7 @@ EXTENSION = textwrap.dedent(
         def map(self, total: int) -> int:
             return total
 
-        def undo(self, value: int, total: int) -> int:
+        def undo(self, total: int, value: int) -> int:
             return total - value * value
 
 
@@ -81,7 +81,7 @@ EXTENSION = textwrap.dedent(
         def initialize(self) -> list[str]:
             return []
 
-        def aggregate(self, word: str, longest: list[str]) -> list[str]:
+        def aggregate(self, longest: list[str], word: str) -> list[str]:
             return sorted([*longest, word], key=len, reverse=True)[: self.limit]
 
         def map(self, longest: list[str]) -> list[str]:

@@ -11,7 +11,8 @@ column arguments (CORRELATION(x, y), TOPK(x, y, 3)); NULL handling is the functi
 arguments (TOPK's k) are passed to `resolve_aggregate` as `init_args`; `init_arg_count`
 tells the planner how many trailing arguments of a call must be literals.
 
-The test-only UDAFs of ksqlDB's test suite live in `test_fixtures`, registered on import.
+ksqlDB's test-only UDAFs are an extension directory of the conformance runner
+(sqlengine/testing/extensions), loaded like a user's functions (sqlengine.udf).
 """
 
 from __future__ import annotations

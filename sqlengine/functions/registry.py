@@ -13,7 +13,8 @@ A function is registered with one or more overloads. An overload states its para
 
 Pattern language (parsed once at registration):
 - a concrete type: `INT`, `BIGINT`, `DOUBLE`, `STRING`, `ARRAY<STRING>`, `MAP<STRING, INT>` ...
-- `DECIMAL` alone matches any DECIMAL(p, s);  `STRUCT` alone matches any struct
+- `DECIMAL` alone matches any DECIMAL(p, s);  `STRUCT` alone matches any struct,
+  `STRUCT<A STRING, B INT>` that struct
 - a generic variable: a single upper-case letter (`T`, `K`, `V`, `U`); bound by the first
   argument it matches; later uses must agree (after implicit widening)
 - `ANY`: matches any type without binding
@@ -75,6 +76,19 @@ def parse_pattern(text: str) -> Pattern:
     def peek() -> str | None:
         return tokens[pos] if pos < len(tokens) else None
 
+    def struct_fields() -> T.Struct:
+        """`STRUCT<A STRING, B INT>`: a concrete struct type (as a user function declares)."""
+        take("<")
+        fields = []
+        while True:
+            name = take().upper()
+            field_type = _Binder().substitute(one())
+            if field_type is None:
+                raise ValueError(f"bad type pattern {text!r}: field {name} needs a concrete type")
+            fields.append(T.Field(name, field_type))
+            if take() == ">":
+                return T.Struct(tuple(fields))
+
     def one() -> Pattern:
         word = take().upper()
         if word == "ARRAY":
@@ -107,6 +121,8 @@ def parse_pattern(text: str) -> Pattern:
             return Pattern("concrete", sql_type=T.Decimal(p, s))
         if word == "DECIMAL":
             return Pattern("decimal")
+        if word == "STRUCT" and peek() == "<":
+            return Pattern("concrete", sql_type=struct_fields())
         if word == "STRUCT":
             return Pattern("struct")
         if word == "ANY":

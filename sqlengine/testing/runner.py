@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,18 +23,16 @@ from grammar import ast
 from grammar.parser import ParseError, parse, unknown_statement_error
 from planner.physical import SERVICE_ID_CONFIG
 from sqlengine import pull, serde
-from sqlengine.aggregates import test_fixtures  # noqa: F401  (ksqlDB's test-suite UDAFs, as its runner ships them)
 from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
-from sqlengine.functions import test_fixtures as _test_udfs  # noqa: F401  (likewise its test UDFs)
 from sqlengine.results import StatementError
 from sqlengine.runtime import QueryFailure
 from sqlengine.schema_registry import SchemaReference, SchemaRegistry
 from sqlengine.sink import format_info
-from sqlengine.table_functions import test_fixtures as _test_udtfs  # noqa: F401  (and UDTFs)
 from sqlengine.testing.cases import Case
 from sqlengine.testing.compare import CaseFailure, check_post, compare_outputs
 from sqlengine.testing.kafka_broker import case_topics_removed
+from sqlengine.udf import EXTENSION_DIR_CONFIG
 from sqlengine.windowed_keys import windowed_key
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -64,7 +63,13 @@ def run_case(case: Case, body: Callable[[Case, str], None] | None = None) -> Cas
 
 
 # As upstream's test driver: the record cache off, so every change of a table is emitted.
-RUNNER_DEFAULTS = {"ksql.streams.cache.max.bytes.buffering": "0"}
+# ksqlDB's test-only functions (TEST_UDF, BAD_UDF, TEST_UDTF, VAR_ARG...): an extension
+# directory every case's engine loads, as a user's functions load; no other command has them.
+TEST_FUNCTIONS_DIR = Path(__file__).parent / "extensions"
+RUNNER_DEFAULTS = {
+    "ksql.streams.cache.max.bytes.buffering": "0",
+    EXTENSION_DIR_CONFIG: str(TEST_FUNCTIONS_DIR),
+}
 # The log every case runs on: the embedded one (empty), or the Kafka cluster that
 # `bootstrap.servers` names (`streamdb test --bootstrap-servers`), set once per process.
 BACKEND_CONFIG: dict[str, str] = {}
