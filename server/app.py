@@ -131,6 +131,8 @@ class Endpoints:
                 continue
             try:
                 result = engine.execute_statement(stmt, local, session)
+            except R.AssertionFailed as exc:  # ksqlDB answers a failed ASSERT with 417 alone
+                return 417, E.generic_error(E.error_code(417), exc.message)
             except R.StatementError as exc:
                 return 400, E.statement_error(exc.message, stmt.text, entities)
             if isinstance(stmt, ast.InsertValues) or isinstance(result, R.Handled):

@@ -309,4 +309,13 @@ def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[
         }
     if isinstance(result, R.Warning):
         return {"@type": "warning_entity", "message": result.message}
+    if isinstance(result, R.AssertTopicResult):
+        return {"@type": "assert_topic", "topicName": result.topic, "exists": result.exists}
+    if isinstance(result, R.AssertSchemaResult):
+        return {
+            "@type": "assert_schema",
+            "subject": result.subject,
+            "id": result.schema_id,
+            "exists": result.exists,
+        }
     raise TypeError(f"no REST entity for {type(result).__name__}")

@@ -27,6 +27,7 @@ from planner.errors import PlanError
 from planner.physical import service_id
 from planner.select import plan_select
 from sqlengine import results as R
+from sqlengine.assertions import run_assertion
 from sqlengine.catalog import Catalog
 from sqlengine.functions.registry import FunctionError
 from sqlengine.log import open_log
@@ -130,10 +131,13 @@ class Engine:
         variables: SessionVariables | None = None,
     ) -> R.Result:
         """Run one statement; DEFINE, UNDEFINE and SHOW VARIABLES act on the session
-        (`variables`, the engine's own when None)."""
+        (`variables`, the engine's own when None), and ASSERTs wait without the lock."""
         session = session_statement(stmt, self.variables if variables is None else variables)
         if session is not None:
             return session
+        if isinstance(stmt, ast.AssertTopic | ast.AssertSchema):
+            config = {**self.config, **properties}
+            return run_assertion(stmt, self.log, self.schema_registry, config)
         with self._lock, _statement_errors(stmt):
             result = self.executor.execute(stmt, {**self.config, **properties})
             if self.executor.persistent(stmt):

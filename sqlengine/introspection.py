@@ -38,7 +38,6 @@ class Introspection:
             ast.Explain: self.explain,
             ast.Print: self.print_topic,
             ast.SelectStatement: self.select,
-            ast.AssertTopic: self.assert_topic,
         }
 
     def handler(self, stmt: ast.Statement) -> Callable[[Any, dict[str, str]], R.Result] | None:
@@ -237,15 +236,6 @@ class Introspection:
         query = pulls.prepare(stmt.text, stmt, config)
         columns = [(o.name, str(o.type)) for o in query.plan.plan.outputs]
         return R.Rows(stmt.text, columns, [list(r[1:-1]) for r in pulls.rows(query)])
-
-    def assert_topic(self, stmt: ast.AssertTopic, config: dict[str, str]) -> R.Result:
-        exists = self.engine.log.topic(stmt.topic) is not None
-        if exists != stmt.exists:
-            state = "does not exist" if stmt.exists else "exists"
-            raise PlanError(f"Topic {stmt.topic} {state}")
-        return R.CommandStatus(
-            stmt.text, f"Topic {stmt.topic} {'exists' if exists else 'does not exist'}"
-        )
 
 
 def print_topic_info(log: Log, topic: str) -> TopicInfo:

@@ -22,6 +22,10 @@ class StatementError(Exception):
         return self.message
 
 
+class AssertionFailed(StatementError):
+    """An ASSERT that still failed when its timeout ran out (ksqlDB answers 417)."""
+
+
 @dataclass
 class Result:
     statement: str
@@ -155,6 +159,19 @@ class PrintedRecords(Result):
 @dataclass
 class Warning(Result):
     message: str
+
+
+@dataclass
+class AssertTopicResult(Result):
+    topic: str
+    exists: bool
+
+
+@dataclass
+class AssertSchemaResult(Result):
+    subject: str | None
+    schema_id: int | None
+    exists: bool
 
 
 @dataclass
