@@ -1,0 +1,169 @@
+"""The soak: a `streamdb server` with 100 concurrent push queries, each selecting about 1% of
+a stream by a WHERE on its key, while events are inserted at a steady rate. Every client must
+get every row it selects, in order; the server's RSS is taken before and after.
+
+    python -m tests.soak --seconds 300 --rate 20000     # the full soak (goal: RSS < +20%)
+
+tests/test_soak.py runs a 1-minute version that checks delivery and order only."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import psutil
+
+from tests.live_server import live_server
+
+KEYS = 100  # one push query per key: each selects 1% of the events
+INSERTERS = 4  # inserter j owns the keys k with k % INSERTERS == j, so each key's order holds
+BATCH_SECONDS = 0.1
+DRAIN_SECONDS = 120  # after the last insert, for the queries to deliver what is left
+STREAM = (
+    "CREATE STREAM events (k INT KEY, seq BIGINT, pad STRING) "
+    "WITH (kafka_topic='events', value_format='JSON', partitions=4);"
+)
+PAD = "x" * 40
+
+
+@dataclass
+class SoakResult:
+    seconds: float
+    inserted: int
+    delivered: int
+    out_of_order: int
+    missing: int
+    rss_before: int
+    rss_after: int
+
+    @property
+    def rate(self) -> float:
+        return self.inserted / self.seconds
+
+    @property
+    def rss_growth(self) -> float:
+        return self.rss_after / self.rss_before - 1
+
+
+async def _insert(
+    url: str, owned: list[int], rate: float, until: float, sent: dict[int, int]
+) -> None:
+    """Insert rows for the `owned` keys at `rate` rows a second until `until`; `sent[k]`
+    counts each key's acknowledged rows (its next sequence number)."""
+    per_batch = max(1, int(rate * BATCH_SECONDS))
+    async with httpx.AsyncClient(timeout=60) as client:
+        turn = 0
+        while (started := time.monotonic()) < until:
+            rows = []
+            next_seq = {key: sent[key] for key in owned}
+            for _ in range(per_batch):
+                key = owned[turn % len(owned)]
+                turn += 1
+                rows.append({"K": key, "SEQ": next_seq[key], "PAD": PAD})
+                next_seq[key] += 1
+            body = b"\n".join([orjson.dumps({"target": "EVENTS"}), *map(orjson.dumps, rows)])
+            response = await client.post(f"{url}/inserts-stream", content=body)
+            acks = [orjson.loads(line) for line in response.text.splitlines()]
+            assert len(acks) == len(rows) and all(a["status"] == "ok" for a in acks), response.text
+            sent.update(next_seq)
+            await asyncio.sleep(max(0.0, BATCH_SECONDS - (time.monotonic() - started)))
+
+
+class Reader:
+    """One push query's client: the sequence numbers of its key, checked in order."""
+
+    def __init__(self, key: int) -> None:
+        self.key = key
+        self.received = 0
+        self.out_of_order = 0
+        self.opened = asyncio.Event()
+
+    async def read(self, client: httpx.AsyncClient, url: str, done: asyncio.Event) -> None:
+        select = {"sql": f"SELECT seq FROM events WHERE k = {self.key} EMIT CHANGES;"}
+        async with client.stream("POST", f"{url}/query-stream", json=select) as response:
+            lines = response.aiter_lines()
+            await anext(lines)  # the header: the query is open
+            self.opened.set()
+            async for line in lines:
+                if not line:
+                    continue
+                (seq,) = orjson.loads(line)
+                if seq != self.received:
+                    self.out_of_order += 1
+                self.received = max(self.received, seq + 1)
+                if done.is_set():
+                    return
+
+
+async def soak(url: str, pid: int, seconds: float, rate: float) -> SoakResult:
+    process = psutil.Process(pid)
+    readers = [Reader(k) for k in range(KEYS)]
+    done = asyncio.Event()
+    sent = dict.fromkeys(range(KEYS), 0)
+    limits = httpx.Limits(max_connections=KEYS + 10)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=None), limits=limits) as client:
+        reading = [asyncio.create_task(r.read(client, url, done)) for r in readers]
+        await asyncio.wait_for(asyncio.gather(*(r.opened.wait() for r in readers)), 120)
+        rss_before = process.memory_info().rss
+        started = time.monotonic()
+        until = started + seconds
+        await asyncio.gather(
+            *(
+                _insert(url, list(range(j, KEYS, INSERTERS)), rate / INSERTERS, until, sent)
+                for j in range(INSERTERS)
+            )
+        )
+        elapsed = time.monotonic() - started
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline and any(r.received < sent[r.key] for r in readers):
+            await asyncio.sleep(0.2)
+        rss_after = process.memory_info().rss
+        done.set()
+        for task in reading:
+            task.cancel()
+        await asyncio.gather(*reading, return_exceptions=True)
+    return SoakResult(
+        seconds=elapsed,
+        inserted=sum(sent.values()),
+        delivered=sum(r.received for r in readers),
+        out_of_order=sum(r.out_of_order for r in readers),
+        missing=sum(max(0, sent[r.key] - r.received) for r in readers),
+        rss_before=rss_before,
+        rss_after=rss_after,
+    )
+
+
+def run(data_dir: Path, seconds: float, rate: float) -> SoakResult:
+    config = data_dir / "soak.properties"
+    config.write_text(f"ksql.max.push.queries={KEYS * 2}\n")
+    with live_server(data_dir / "data", "--config", str(config)) as server:
+        created = httpx.post(f"{server.url}/ksql", json={"ksql": STREAM}, timeout=60)
+        assert created.status_code == 200, created.text
+        return asyncio.run(soak(server.url, server.process.pid, seconds, rate))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=300)
+    parser.add_argument("--rate", type=float, default=20_000, help="events a second")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        result = run(Path(folder), args.seconds, args.rate)
+    print(
+        f"{result.inserted} events in {result.seconds:.0f}s ({result.rate:.0f}/s) to "
+        f"{KEYS} push queries: {result.delivered} delivered, {result.missing} missing, "
+        f"{result.out_of_order} out of order; server RSS {result.rss_before / 2**20:.0f} MiB "
+        f"before, {result.rss_after / 2**20:.0f} MiB after ({result.rss_growth:+.1%})"
+    )
+    return 0 if result.missing == 0 and result.out_of_order == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
