@@ -24,6 +24,7 @@ from sqlengine.pull_cache import PullQueries
 from sqlengine.query_runtime import query_runtime
 from sqlengine.rekey import sink_key_format
 from sqlengine.runtime import PersistentQuery, QueryContext
+from sqlengine.upgrades import query_upgrade_problem, source_upgrade_problem
 
 # Statements replayed from the command log to rebuild the catalog and queries.
 _PERSISTENT = (
@@ -124,6 +125,9 @@ class StatementExecutor:
         source = ddl.declared_source(
             stmt, self.catalog, self.engine.log, config, self.engine.schema_registry
         )
+        existing = self.catalog.source(source.name)
+        if existing is not None:
+            _check_upgrade(existing, source)
         self.catalog.sources[source.name] = source
         return R.CommandStatus(stmt.text, f"{stmt.kind.title()} created")
 
@@ -200,9 +204,7 @@ class StatementExecutor:
             sink.window = C.WindowInfo(window.kind, size)
         elif plan.aggregation is None:
             sink.window = plan.source.window
-        prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
-        query_id = self._start_query(f"{prefix}_{stmt.name}", plan, sink, stmt.text, config)
-        self.catalog.sources[stmt.name] = C.DataSource(
+        source = C.DataSource(
             name=stmt.name,
             kind=stmt.kind,
             columns=columns,
@@ -214,8 +216,14 @@ class StatementExecutor:
             timestamp_column=sink.timestamp_column,
             timestamp_format=sink.timestamp_format,
             window=sink.window,
-            created_by_query=query_id,
         )
+        replaced = self._replaced_query(stmt, source, plan)
+        prefix = "CSAS" if stmt.kind == "STREAM" else "CTAS"
+        query_id = self._start_query(
+            f"{prefix}_{stmt.name}", plan, sink, stmt.text, config, replaced
+        )
+        source.created_by_query = query_id
+        self.catalog.sources[stmt.name] = source
         return R.CommandStatus(stmt.text, f"Created query with ID {query_id}", query_id=query_id)
 
     def insert_into(self, stmt: ast.InsertInto, config: dict[str, str]) -> R.Result:
@@ -261,11 +269,41 @@ class StatementExecutor:
         query_id = self._start_query("INSERTQUERY", plan, sink, stmt.text, config)
         return R.CommandStatus(stmt.text, f"Created query with ID {query_id}", query_id=query_id)
 
+    def _replaced_query(
+        self, stmt: ast.CreateAsSelect, source: C.DataSource, plan: Any
+    ) -> str | None:
+        """The id of the query CREATE OR REPLACE upgrades in place (stopped here, its offsets
+        and state committed for the new one to go on from), after checking that the source
+        and the query may be upgraded; None when there is none to replace."""
+        existing = self.catalog.source(stmt.name)
+        if existing is None:
+            return None
+        _check_upgrade(existing, source)
+        replaced = existing.created_by_query
+        if replaced is None or replaced not in self.catalog.queries:
+            return None
+        running = self.running.get(replaced)
+        if running is not None:
+            problem = query_upgrade_problem(running.plan, plan)
+            if problem is not None:
+                raise PlanError(problem)
+            self._close_query(replaced)
+        return replaced
+
     def _start_query(
-        self, prefix: str, plan: Any, sink: Any, sql: str, config: dict[str, str]
+        self,
+        prefix: str,
+        plan: Any,
+        sink: Any,
+        sql: str,
+        config: dict[str, str],
+        query_id: str | None = None,
     ) -> str:
-        query_id = f"{prefix}_{self.query_counter}"
-        self.query_counter += 1
+        """Start a persistent query: a new one, or the one `query_id` names, going on from
+        its committed offsets and state."""
+        if query_id is None:
+            query_id = f"{prefix}_{self.query_counter}"
+            self.query_counter += 1
         log = self.engine.log
         if log.topic(sink.topic) is None:
             try:
@@ -439,6 +477,12 @@ def session_statement(stmt: ast.Statement, variables: SessionVariables) -> R.Res
     if isinstance(stmt, ast.Show) and stmt.what == "VARIABLES":
         return R.VariableList(stmt.text, dict(variables))
     return None
+
+
+def _check_upgrade(existing: C.DataSource, replacement: C.DataSource) -> None:
+    problem = source_upgrade_problem(existing, replacement)
+    if problem is not None:
+        raise PlanError(f"Cannot upgrade data source: {problem}")
 
 
 def _schema_text(cols: list[tuple[str, Any, bool]]) -> str:
