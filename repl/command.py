@@ -79,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("--json", dest="json_out", help="write every case's result to this file")
     test.add_argument("--jobs", type=int, default=None, help="worker processes")
     add_kafka_arguments(test)
+    runner = sub.add_parser(
+        "test-runner", help="ksqlDB's ksql-test-runner: statements, input and expected output"
+    )
+    runner.add_argument("-s", "--sql-file", required=True, help="the SQL statements to test")
+    runner.add_argument("-i", "--input-file", help="a JSON file of the input records")
+    runner.add_argument("-o", "--output-file", required=True, help="the expected records")
+    runner.add_argument("-e", "--extension-dir", help="a directory of user-defined functions")
     run = sub.add_parser("run", help="execute saved .sql files on the in-process engine")
     run.add_argument("--data-dir", default="data")
     run.add_argument("--queries", action="append", default=[])
@@ -127,6 +134,10 @@ def run_command(args: argparse.Namespace) -> int:
         from server.qtt import run_tests
 
         return run_tests(args.paths, args.json_out, args.jobs, kafka_config(args))
+    if args.command == "test-runner":
+        from sqlengine.testing.ksql_test_runner import run_test_runner
+
+        return run_test_runner(args.sql_file, args.input_file, args.output_file, args.extension_dir)
     if args.command == "server":
         from server.serve import run_server  # the server's dependencies load only when serving
 

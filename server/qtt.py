@@ -37,6 +37,7 @@ from sqlengine.testing.runner import (
     refusal_config,
     run_case,
 )
+from sqlengine.testing.sql_tests import run_sql_test_files
 
 REST_TESTS_FOLDER = "rest-query-validation-tests"
 # Upstream's REST test server reads from the earliest offsets unless a case says otherwise.
@@ -85,8 +86,12 @@ def run_tests(
     jobs: int | None = None,
     backend: dict[str, str] | None = None,
 ) -> int:
-    results = run_cases(load_cases(paths), jobs, backend)
+    sql_files = [f for f in map(Path, paths) if f.suffix == ".sql"]
+    sql_files += [f for p in map(Path, paths) if p.is_dir() for f in sorted(p.glob("*.sql"))]
     counts: Counter[str] = Counter()
+    if sql_files:  # ksqlDB's SQL test files (run-ksql-test)
+        counts["passed"], counts["failed"] = run_sql_test_files(sql_files)
+    results = run_cases(load_cases([p for p in paths if not p.endswith(".sql")]), jobs, backend)
     for label, status, reason in results:
         counts[status] += 1
         if status == FAILED:

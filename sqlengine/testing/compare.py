@@ -137,6 +137,10 @@ def _same(expected: Any, actual: Any) -> bool:
     return expected == actual
 
 
+def _shown(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
 def compare_outputs(engine: Engine, outputs: list[dict[str, Any]]) -> None:
     by_topic: dict[str, list[dict[str, Any]]] = {}
     for out in outputs:
@@ -172,7 +176,14 @@ def compare_outputs(engine: Engine, outputs: list[dict[str, Any]]) -> None:
                 if got != exp["headers"]:
                     problems.append(f"headers {exp['headers']!r} != {got!r}")
             if problems:
-                raise CaseFailure(f"topic {topic} record #{i}: " + "; ".join(problems))
+                # ksqlDB's test runner's words, then what differs.
+                raise CaseFailure(
+                    f"Topic '{topic}', message {i}: Expected <{_shown(exp.get('key'))}, "
+                    f"{_shown(exp.get('value'))}> with timestamp={exp.get('timestamp')} but was "
+                    f"<{_shown(key)}, {_shown(value)}> with timestamp={rec.timestamp} ("
+                    + "; ".join(problems)
+                    + ")"
+                )
         if len(actual) > len(expected):
             extra = actual[len(expected)]
             raise CaseFailure(
