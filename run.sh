@@ -7,7 +7,7 @@ bash scripts/setup.sh
 host="${STREAMDB_HOST:-127.0.0.1}"
 port="${STREAMDB_PORT:-8088}"
 # The CLI finds this server by its argument or STREAMDB_URL (its default is port 8088).
-echo "streamdb serves ksqlDB's REST API at http://${host}:${port}" \
+echo "streamdb serves ksqlDB's REST API and its web console at http://${host}:${port}/" \
     "(the CLI: STREAMDB_URL=http://${host}:${port} .venv/bin/streamdb cli)"
 exec .venv/bin/streamdb server --host "$host" --port "$port" \
     --data-dir "${STREAMDB_DATA_DIR:-data}" --queries queries

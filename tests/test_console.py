@@ -237,6 +237,8 @@ def test_properties_are_set_as_in_the_cli(console: Page) -> None:
 
 def test_the_catalog_shows_sources_queries_and_latest_records(console: Page) -> None:
     catalog = console.locator("#catalog")
+    for section in ("Streams", "Tables", "Queries", "Types", "Topics"):
+        expect(catalog.locator(f'details[data-section="{section}"] > summary')).to_be_in_viewport()
     widgets = catalog.locator('li.source[data-name="WIDGETS"]')
     expect(widgets).to_contain_text("KAFKA/JSON · topic widgets · 1 partition")
     expect(catalog.locator('li.query[data-id="CSAS_WIDGETS_RED_3"]')).to_contain_text(
@@ -246,10 +248,11 @@ def test_the_catalog_shows_sources_queries_and_latest_records(console: Page) -> 
     detail = console.locator("#source-detail")
     expect(detail.locator("table.schema")).to_contain_text("WIDGET_WEIGHT_G")
     expect(detail.locator(".records")).to_contain_text("aa-101")
+    editor(console).fill("EXPLAIN CSAS_WIDGETS_HEAVY_4;")
     console.get_by_role("tab", name="Flow").click()
     console.locator('#flow-graph g[data-id="query:CSAS_WIDGETS_HEAVY_4"]').click()
     expect(console.locator("#flow-detail .topology")).to_contain_text("WIDGET_WEIGHT_G > 120")
-    console.screenshot(path=str(DOCS / "console-flow.png"))
+    console.screenshot(path=str(DOCS / "console-flow.png"), full_page=True)
 
 
 def test_terminate_and_drop_from_the_catalog(console: Page, server: LiveServer) -> None:

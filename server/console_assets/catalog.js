@@ -3,6 +3,7 @@
 import { element } from "./results.js";
 
 const RECORDS_SHOWN = 20;
+const RECORDS_READ = 500; // PRINT reads from the beginning: the latest of these are shown
 const PRINT_IDLE_MS = 800;
 
 // Everything the console knows of the server's catalog.
@@ -108,12 +109,14 @@ export class CatalogView {
     for (const cells of rows) body.insertRow().append(...cells.map((cell) => element("td", "", cell)));
     const records = element("pre", "records", "reading…");
     const heading = element("h3", "", `${source.type.toLowerCase()} ${source.name}`);
-    const facts = element("div", "facts", `${source.keyFormat}/${source.valueFormat} · topic ${source.topic} · ${source.partitions} partition(s) · ${statistics(source) || "no statistics"}`);
-    this.detail.replaceChildren(heading, facts, table, element("h4", "", `Latest records (PRINT '${source.topic}')`), records);
+    const facts = element("div", "facts", `${source.keyFormat}/${source.valueFormat} · topic ${source.topic} · ${source.partitions} partition(s) · ${statistics(source)}`);
+    const recordsTitle = element("h4", "", `Latest records (PRINT '${source.topic}')`);
+    this.detail.replaceChildren(heading, facts, table, recordsTitle, records);
     this.detail.hidden = false;
     try {
-      const printed = await this.api.print(source.topic, RECORDS_SHOWN, PRINT_IDLE_MS);
+      const printed = await this.api.print(source.topic, RECORDS_READ, PRINT_IDLE_MS);
       const values = printed.filter((line) => line.startsWith("rowtime:"));
+      if (values.length >= RECORDS_READ) recordsTitle.textContent += ` — the last ${RECORDS_SHOWN} of its first ${RECORDS_READ}`;
       records.textContent = values.length ? values.slice(-RECORDS_SHOWN).join("\n") : "(no records yet)";
     } catch (error) {
       records.textContent = error.message;

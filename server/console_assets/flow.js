@@ -48,6 +48,7 @@ export function drawFlow(svg, graph, onQuery) {
   const depth = depths(graph);
   const columns = [];
   for (const node of graph.nodes) (columns[depth.get(node.id)] ||= []).push(node);
+  orderColumns(columns.filter(Boolean), graph.edges);
   const place = new Map();
   columns.forEach((column, c) =>
     column.forEach((node, r) => place.set(node.id, { x: 10 + c * (NODE_W + GAP_X), y: 10 + r * (NODE_H + GAP_Y) })),
@@ -84,6 +85,25 @@ export function drawFlow(svg, graph, onQuery) {
     parts.push(group);
   }
   svg.replaceChildren(...parts);
+}
+
+// Fewer crossings: each column sorted by the mean row of what feeds it, then the first
+// column by the mean row of what it feeds.
+function orderColumns(columns, edges) {
+  const row = new Map();
+  const meanRow = (node, ends) => {
+    const rows = edges.filter((e) => e[ends[1]] === node.id && row.has(e[ends[0]])).map((e) => row.get(e[ends[0]]));
+    return rows.length ? rows.reduce((a, b) => a + b, 0) / rows.length : Number.MAX_SAFE_INTEGER;
+  };
+  const number = (column) => column.forEach((node, r) => row.set(node.id, r));
+  columns.forEach((column, c) => {
+    if (c > 0) column.sort((a, b) => meanRow(a, [0, 1]) - meanRow(b, [0, 1]));
+    number(column);
+  });
+  if (columns.length > 1) {
+    columns[0].sort((a, b) => meanRow(a, [1, 0]) - meanRow(b, [1, 0]));
+    number(columns[0]);
+  }
 }
 
 function arrowHead() {
