@@ -18,18 +18,29 @@ export class Api {
 
   headers(extra = {}) {
     const headers = { "Content-Type": "application/json", "X-Streamdb-Console": "1", ...extra };
-    if (this.login) headers.Authorization = "Basic " + btoa(`${this.login.user}:${this.login.password}`);
+    if (this.login) headers.Authorization = "Basic " + base64(`${this.login.user}:${this.login.password}`);
     return headers;
   }
 
   // fetch, asking for a login (again) while the server answers 401.
   async fetch(path, options = {}) {
     for (;;) {
+      const used = this.login;
       const response = await fetch(path, { ...options, headers: this.headers(options.headers) });
       if (response.status !== 401) return response;
-      this.login = await this.askLogin(this.login ? "That user and password were refused." : "");
-      sessionStorage.setItem(LOGIN_KEY, JSON.stringify(this.login));
+      if (this.login === used) await this.relogin(); // else another request logged in meanwhile
     }
+  }
+
+  // One login form at a time: requests refused together wait for the same answer.
+  relogin() {
+    this.pendingLogin ||= this.askLogin(this.login ? "That user and password were refused." : "")
+      .then((login) => {
+        this.login = login;
+        sessionStorage.setItem(LOGIN_KEY, JSON.stringify(login));
+      })
+      .finally(() => (this.pendingLogin = null));
+    return this.pendingLogin;
   }
 
   async json(path, body) {
@@ -98,6 +109,11 @@ export class Api {
   closeQuery(queryId) {
     return this.fetch("/close-query", { method: "POST", body: JSON.stringify({ queryId }) });
   }
+}
+
+// Base64 of the text's UTF-8 bytes (btoa alone takes Latin-1 only).
+function base64(text) {
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
 }
 
 // Feed the non-empty lines of a streamed body to onLines, a chunk's worth at a time.

@@ -132,8 +132,11 @@ export class Editor {
       const li = document.createElement("li");
       li.dataset.word = word;
       li.className = i === 0 ? "active" : "";
-      li.innerHTML = `<span></span><small>${kind}</small>`;
-      li.firstChild.textContent = word;
+      const label = document.createElement("span");
+      const note = document.createElement("small");
+      label.textContent = word;
+      note.textContent = kind;
+      li.append(label, note);
       li.addEventListener("mousedown", (event) => {
         event.preventDefault();
         this.accept(word);
