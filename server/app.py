@@ -49,6 +49,7 @@ from server.requests import (
     wants_json,
 )
 from server.schema_registry import create_registry_app
+from server.storage import storage_error
 from sqlengine import results as R
 from sqlengine.engine import Engine
 from sqlengine.properties import is_known_property, unknown_property_message
@@ -341,6 +342,7 @@ def create_app(engine: Engine) -> Starlette:
             ApiError: _api_error,
             QueryError: _query_error,
             HTTPException: _http_error,
+            OSError: storage_error,
             Exception: _server_error,
         },
     )

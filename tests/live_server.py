@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -43,6 +43,7 @@ def start_server(
     scheme: str = "http",
     verify: object = False,
     auth: tuple[str, str] | None = None,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> LiveServer:
     """Start `streamdb server` on 127.0.0.1 and wait until /healthcheck answers (any status:
     it may need credentials)."""
@@ -53,6 +54,7 @@ def start_server(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=preexec_fn,
     )
     url = f"{scheme}://127.0.0.1:{port}"
     deadline = time.monotonic() + START_SECONDS
