@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from repl import migrations
 from server.startup import exit_cleanly, sql_files
 from sqlengine.engine import Engine
 from sqlengine.results import Rows, StatementError
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_kafka_arguments(server)
     add_extension_argument(server)
+    migrations.add_arguments(
+        sub.add_parser("migrations", help="ksqlDB's ksql-migrations against a server")
+    )
     cli = sub.add_parser("cli", help="the interactive command line (a server, or --local)")
     cli.add_argument(
         "url", nargs="?", help="the server (default: $STREAMDB_URL, else http://localhost:8088)"
@@ -134,6 +138,8 @@ def run_command(args: argparse.Namespace) -> int:
         from server.qtt import run_tests
 
         return run_tests(args.paths, args.json_out, args.jobs, kafka_config(args))
+    if args.command == "migrations":
+        return migrations.run(args)
     if args.command == "test-runner":
         from sqlengine.testing.ksql_test_runner import run_test_runner
 
