@@ -500,6 +500,28 @@ class DropType(Statement):
 
 
 @dataclass(frozen=True)
+class CreateConnector(Statement):
+    """CREATE SOURCE|SINK CONNECTOR [IF NOT EXISTS] name WITH (...): Kafka Connect's property
+    names, as written (case kept)."""
+
+    kind: str  # SOURCE | SINK
+    name: str
+    properties: dict[str, Literal]
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropConnector(Statement):
+    name: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DescribeConnector(Statement):
+    name: str
+
+
+@dataclass(frozen=True)
 class AssertTopic(Statement):
     topic: str
     properties: dict[str, Literal] = field(default_factory=dict)

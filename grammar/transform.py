@@ -48,7 +48,7 @@ class AstBuilder(ExpressionBuilder):
     def _keyword(self, meta: Meta, c: list[Token]) -> str:
         return " ".join(t.value.upper() for t in c if t is not None)
 
-    show_what = describe_what = stream_or_table = pause_or_resume = _keyword
+    show_what = describe_what = stream_or_table = pause_or_resume = connector_kind = _keyword
     emit = time_unit = time_unit_arg = ordering = null_ordering = _keyword
 
     def or_replace(self, meta: Meta, c: list[Any]) -> bool:
@@ -185,6 +185,23 @@ class AstBuilder(ExpressionBuilder):
 
     def drop_type(self, meta: Meta, c: list[Any]) -> ast.DropType:
         return ast.DropType(name=c[1], if_exists=bool(c[0]), **self._pos(meta))
+
+    def create_connector(self, meta: Meta, c: list[Any]) -> ast.CreateConnector:
+        kind, if_not_exists, name, props = c
+        return ast.CreateConnector(
+            kind=kind,
+            name=name,
+            # Connect's property names are lower-case words (`kafka.topic`, `connection.url`)
+            properties={k.lower(): v for k, v in props.items()},
+            if_not_exists=bool(if_not_exists),
+            **self._pos(meta),
+        )
+
+    def drop_connector(self, meta: Meta, c: list[Any]) -> ast.DropConnector:
+        return ast.DropConnector(name=c[1], if_exists=bool(c[0]), **self._pos(meta))
+
+    def describe_connector(self, meta: Meta, c: list[Any]) -> ast.DescribeConnector:
+        return ast.DescribeConnector(name=c[0], **self._pos(meta))
 
     def create_type(self, meta: Meta, c: list[Any]) -> ast.CreateType:
         if_not_exists, name, type_ref = c
