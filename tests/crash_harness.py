@@ -99,9 +99,7 @@ def run_and_kill(data_dir: Path, queries: Path, next_n: int, rnd: random.Random)
 
 
 def kill(server: LiveServer) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGKILL)
-    server.process.communicate(timeout=60)
+    server.stop(signal.SIGKILL, timeout=60)
 
 
 def values(engine: Engine, topic: str) -> list[dict[str, Any]]:
@@ -167,10 +165,11 @@ def run(kills: int, data_dir: Path, seed: int = 14) -> Outcome:
     queries.write_text(SETUP)
     acknowledged: set[int] = set()
     next_n = 0
-    for _ in range(kills):
+    for kill_number in range(1, kills + 1):
         inserter = run_and_kill(data_dir / "data", queries, next_n, rnd)
         acknowledged |= inserter.acknowledged
         next_n = inserter.next_n
+        print(f"kill {kill_number}: {len(acknowledged)} acknowledged", file=sys.stderr)
     outcome = check(data_dir / "data", acknowledged)
     outcome.kills = kills
     return outcome
