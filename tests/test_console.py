@@ -1,9 +1,11 @@
 """The web console in a real browser: Debian's Chromium driven by Playwright against a real
 `streamdb server` on 127.0.0.1 with the saved orders and widgets queries. The README's
-screenshots (docs/console-*.png) are taken here."""
+screenshots are taken here: into docs/ (console-*.png) with STREAMDB_SCREENSHOTS=1, else into
+the test's temporary folder, so a plain run leaves the work tree as it was."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -57,6 +59,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     with live_server(data, "--queries", str(ROOT / "queries")) as served:
         ksql(served.url, (ROOT / "examples" / "seed.sql").read_text())
         yield served
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: docs/ when asked for (to refresh the README's), else a
+    temporary folder."""
+    if os.environ.get("STREAMDB_SCREENSHOTS") == "1":
+        return DOCS
+    return tmp_path
 
 
 @pytest.fixture
@@ -141,7 +152,7 @@ def test_create_a_stream_insert_rows_and_see_the_csas_in_the_flow_graph(console:
 
 
 def test_a_push_query_table_and_chart_grow_as_rows_arrive_through_rest(
-    console: Page, server: LiveServer
+    console: Page, server: LiveServer, screenshots: Path
 ) -> None:
     run(console, "SELECT order_id, customer_id, total_amount FROM orders EMIT CHANGES;")
     rows = console.locator("#results table.results tbody tr")
@@ -163,9 +174,17 @@ def test_a_push_query_table_and_chart_grow_as_rows_arrive_through_rest(
     expect(rows).to_have_count(7)
     expect(console.locator(".row-count")).to_have_text("7 rows")
     expect(console.locator(".row-rate")).to_contain_text("rows/s")
-    assert chart.evaluate("c => c.toDataURL()") != before
-    DOCS.mkdir(exist_ok=True)
-    console.screenshot(path=str(DOCS / "console-push-query.png"))
+    over_time = chart.evaluate("c => c.toDataURL()")
+    assert over_time != before
+    console.locator("select.chart-kind").select_option("bar")
+    per_order = chart.evaluate("c => c.toDataURL()")
+    assert per_order not in (before, over_time)
+    console.locator("select.chart-key").select_option("CUSTOMER_ID")  # 3 bars, not 7
+    assert chart.evaluate("c => c.toDataURL()") not in (before, over_time, per_order)
+    console.locator("select.chart-kind").select_option("line")
+    shot = screenshots / "console-push-query.png"
+    console.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
     console.locator("button.stop").click()
     expect(console.locator("button.stop")).to_be_disabled()
     expect(console.locator(".row-rate")).to_have_text("stopped")
@@ -180,14 +199,14 @@ def test_a_pull_query_is_a_table(console: Page) -> None:
     expect(console.locator("button.stop")).to_have_count(0)
 
 
-def test_an_error_is_marked_at_its_position(console: Page) -> None:
+def test_an_error_is_marked_at_its_position(console: Page, screenshots: Path) -> None:
     run(console, "SHOW STREAMS;\nSELECT order_id,\n       nosuch_column FROM orders EMIT CHANGES;")
     mark = console.locator("#editor .error-mark")
     expect(mark).to_have_text("nosuch_column")
     expect(console.locator("#results .error")).to_contain_text("Line 2, column 8")
     run(console, "SELECT * FRM orders;")
     expect(mark).to_have_text("FRM")
-    console.screenshot(path=str(DOCS / "console-error.png"))
+    console.screenshot(path=str(screenshots / "console-error.png"))
 
 
 def test_the_statement_at_the_cursor_runs(console: Page) -> None:
@@ -235,7 +254,9 @@ def test_properties_are_set_as_in_the_cli(console: Page) -> None:
     expect(console.locator(".row-count")).to_have_text("1 row")
 
 
-def test_the_catalog_shows_sources_queries_and_latest_records(console: Page) -> None:
+def test_the_catalog_shows_sources_queries_and_latest_records(
+    console: Page, screenshots: Path
+) -> None:
     catalog = console.locator("#catalog")
     for section in ("Streams", "Tables", "Queries", "Types", "Topics"):
         expect(catalog.locator(f'details[data-section="{section}"] > summary')).to_be_in_viewport()
@@ -252,7 +273,7 @@ def test_the_catalog_shows_sources_queries_and_latest_records(console: Page) -> 
     console.get_by_role("tab", name="Flow").click()
     console.locator('#flow-graph g[data-id="query:CSAS_WIDGETS_HEAVY_4"]').click()
     expect(console.locator("#flow-detail .topology")).to_contain_text("WIDGET_WEIGHT_G > 120")
-    console.screenshot(path=str(DOCS / "console-flow.png"), full_page=True)
+    console.screenshot(path=str(screenshots / "console-flow.png"), full_page=True)
 
 
 def test_terminate_and_drop_from_the_catalog(console: Page, server: LiveServer) -> None:

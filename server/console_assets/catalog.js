@@ -67,7 +67,7 @@ export class CatalogView {
     name.title = "Show its schema and latest records";
     name.addEventListener("click", () => this.showSource(source));
     const facts = `${source.keyFormat}/${source.valueFormat} · topic ${source.topic} · ${source.partitions} partition${source.partitions === 1 ? "" : "s"}`;
-    li.append(name, this.actionButton("Drop", `DROP ${source.type} \`${source.name}\`;`), element("div", "facts", facts));
+    li.append(name, this.actionButton("Drop", `DROP ${source.type} \`${source.name}\`;`), factsLine(facts));
     return li;
   }
 
@@ -80,7 +80,7 @@ export class CatalogView {
     li.append(
       element("span", "name", query.id),
       this.actionButton("Terminate", `TERMINATE ${query.id};`),
-      element("div", `facts state-${state.toLowerCase()}`, `${state} → ${query.sinks.join(", ")}${stats ? " · " + stats : ""}`),
+      factsLine(`${state} → ${query.sinks.join(", ")}${stats ? " · " + stats : ""}`, `state-${state.toLowerCase()}`),
     );
     return li;
   }
@@ -135,16 +135,23 @@ function statistics(source) {
   return parts.join(" · ");
 }
 
+// One line of facts, whole in its tooltip when the catalog's width cuts it.
+function factsLine(text, className = "") {
+  const line = element("div", `facts ${className}`.trim(), text);
+  line.title = text;
+  return line;
+}
+
 function typeItem(name, schema) {
   const li = element("li", "type");
-  li.append(element("span", "name", name), element("div", "facts", schemaText(schema)));
+  li.append(element("span", "name", name), factsLine(schemaText(schema)));
   return li;
 }
 
 function topicItem(topic) {
   const li = element("li", "topic");
   const partitions = topic.replicaInfo.length;
-  li.append(element("span", "name", topic.name), element("div", "facts", `${partitions} partition${partitions === 1 ? "" : "s"}`));
+  li.append(element("span", "name", topic.name), factsLine(`${partitions} partition${partitions === 1 ? "" : "s"}`));
   return li;
 }
 

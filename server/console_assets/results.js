@@ -34,9 +34,11 @@ export class ResultView {
     if (numeric.length) {
       this.chartColumn = select("chart-column", ["", ...numeric], (c) => (c ? `Chart ${c}` : "No chart"));
       this.chartKind = select("chart-kind", ["line", "bar"], (k) => (k === "line" ? "over time" : "per key"));
-      this.chartColumn.addEventListener("change", () => this.drawChart());
-      this.chartKind.addEventListener("change", () => this.drawChart());
-      bar.append(this.chartColumn, this.chartKind);
+      this.chartKey = select("chart-key", this.columns, (c) => `key ${c}`);
+      for (const control of [this.chartColumn, this.chartKind, this.chartKey]) {
+        control.addEventListener("change", () => this.drawChart());
+      }
+      bar.append(this.chartColumn, this.chartKind, this.chartKey);
     }
     return bar;
   }
@@ -103,7 +105,9 @@ export class ResultView {
     this.canvas.hidden = !column;
     if (!column) return;
     const index = this.columns.indexOf(column);
-    const series = this.chartKind.value === "line" ? this.overTime(index) : this.perKey(index);
+    const byKey = this.chartKind.value === "bar";
+    this.chartKey.hidden = !byKey;
+    const series = byKey ? this.perKey(index, this.columns.indexOf(this.chartKey.value)) : this.overTime(index);
     drawSeries(this.canvas, series, this.chartKind.value, column);
   }
 
@@ -111,9 +115,8 @@ export class ResultView {
     return this.points.map(([, row], i) => ({ label: String(i + 1), value: Number(row[index]) }));
   }
 
-  // The latest value per key: the first column that is not the charted one.
-  perKey(index) {
-    const keyIndex = index === 0 ? 1 : 0;
+  // The latest value per key (the value of the key column).
+  perKey(index, keyIndex) {
     const latest = new Map();
     for (const [, row] of this.points) latest.set(display(row[keyIndex]), Number(row[index]));
     return [...latest].map(([label, value]) => ({ label, value }));
