@@ -13,8 +13,10 @@
   seeks.
 - Timestamps: librdkafka stamps a record given timestamp 0 with the current time, so a
   record at the epoch (0) goes out as -1 (Kafka's "no timestamp") and -1 reads back as 0.
-- End offsets: the high watermark, or past the last record this client wrote or read if
-  that is further (a broker may lag in reporting it).
+- End offsets: past the last record this client wrote or read, or the high watermark if
+  that is further, confirmed by reading the tail (a broker may report it short).
+- Not yet: scale-out (every query runs on every server of a service id) and transactions
+  (processing is at least once; a tail ending in a transaction marker would not be read).
 - Consumer groups: a group's commit holds input offsets together with entries that are no
   Kafka partitions (a state store's changelog position, an exactly-once step number), and
   must be atomic. So the complete group state is one record, keyed by group, of the
