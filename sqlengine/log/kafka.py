@@ -16,7 +16,8 @@
 - End offsets: past the last record this client wrote or read, or the high watermark if
   that is further, confirmed by reading the tail (a broker may report it short).
 - Not yet: scale-out (every query runs on every server of a service id) and transactions
-  (processing is at least once; a tail ending in a transaction marker would not be read).
+  (processing is at least once; on a partition whose tail is a transaction marker,
+  end_offset would wait for a record that never comes, then time out).
 - Consumer groups: a group's commit holds input offsets together with entries that are no
   Kafka partitions (a state store's changelog position, an exactly-once step number), and
   must be atomic. So the complete group state is one record, keyed by group, of the
