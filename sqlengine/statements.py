@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlengine import catalog as C
 from sqlengine import ddl
 from sqlengine import results as R
 from sqlengine import types as T
+from sqlengine.connectors.statements import ConnectorStatements
 from sqlengine.engine_context import EngineContext
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
@@ -37,8 +39,14 @@ _PERSISTENT = (
     ast.CreateType,
     ast.DropType,
     ast.AlterSource,
+    ast.CreateConnector,
+    ast.DropConnector,
 )
 
+
+# Prefixes of the query ids streamdb generates, which a chosen QUERY_ID may not take.
+_RESERVED_QUERY_PREFIXES = ("INSERTQUERY_", "CTAS_", "CSAS_", "CST_")
+_QUERY_ID = re.compile(r"[A-Za-z0-9_]+")
 
 # What a recorded statement does to its stream, table or type: the action in its command id.
 _SOURCE_ACTIONS: dict[type, str] = {
@@ -63,6 +71,9 @@ def command_id(stmt: ast.Statement) -> str:
         return f"terminate/{stmt.query_id or 'ALL'}/execute"
     if isinstance(stmt, ast.PauseResume):
         return f"{stmt.action.lower()}/{stmt.query_id or 'ALL'}/execute"
+    if isinstance(stmt, ast.CreateConnector | ast.DropConnector):
+        action = "create" if isinstance(stmt, ast.CreateConnector) else "drop"
+        return f"connector/{stmt.name}/{action}"
     raise TypeError(f"{type(stmt).__name__} is not recorded as a command")
 
 
@@ -87,6 +98,8 @@ class StatementExecutor:
             ast.RunScript: self.run_script,
             ast.AlterSource: self.alter_source,
         }
+        self.connectors = ConnectorStatements(engine)
+        self.handlers.update(self.connectors.handlers)
 
     @property
     def catalog(self) -> C.Catalog:
@@ -96,6 +109,8 @@ class StatementExecutor:
         return isinstance(stmt, _PERSISTENT)
 
     def execute(self, stmt: ast.Statement, config: dict[str, str]) -> R.Result:
+        if isinstance(stmt, ast.Show) and stmt.what.upper() == "CONNECTORS":
+            return self.connectors.show(stmt)
         handler = self.handlers.get(type(stmt)) or self.introspection.handler(stmt)
         if handler is None:
             raise PlanError(f"Statement not supported: {type(stmt).__name__}")
@@ -266,8 +281,30 @@ class StatementExecutor:
         sink.topic = target.topic
         sink.key_format, sink.value_format = target.key_format, target.value_format
         sink.wrap_single_value = target.wrap_single_value
-        query_id = self._start_query("INSERTQUERY", plan, sink, stmt.text, config)
+        query_id = self._start_query(
+            "INSERTQUERY", plan, sink, stmt.text, config, self._chosen_query_id(stmt)
+        )
         return R.CommandStatus(stmt.text, f"Created query with ID {query_id}", query_id=query_id)
+
+    def _chosen_query_id(self, stmt: ast.InsertInto) -> str | None:
+        """The id INSERT INTO ... WITH (QUERY_ID='...') asks for, upper-cased and checked as
+        ksqlDB checks it; None when it asks for none."""
+        chosen = {k.upper(): v for k, v in stmt.properties.items()}.get("QUERY_ID")
+        if chosen is None:
+            return None
+        query_id = str(chosen.value).upper()
+        if query_id.startswith(_RESERVED_QUERY_PREFIXES):
+            raise PlanError(
+                "Query IDs must not start with a reserved query ID prefix "
+                f"({', '.join(_RESERVED_QUERY_PREFIXES)}). Got '{query_id}'."
+            )
+        if not _QUERY_ID.fullmatch(query_id):
+            raise PlanError(
+                f"Query IDs may contain only alphanumeric characters and '_'. Got: '{query_id}'"
+            )
+        if query_id in self.catalog.queries:
+            raise PlanError(f"Query ID '{query_id}' already exists.")
+        return query_id
 
     def _replaced_query(
         self, stmt: ast.CreateAsSelect, source: C.DataSource, plan: Any
@@ -279,6 +316,12 @@ class StatementExecutor:
         if existing is None:
             return None
         _check_upgrade(existing, source)
+        writers = sorted(self.catalog.writers_of(existing.name))
+        if len(writers) > 1:
+            raise PlanError(
+                f"REPLACE for sink {existing.name} is not supported because there are multiple "
+                f"queries writing into it: [{', '.join(writers)}]"
+            )
         replaced = existing.created_by_query
         if replaced is None or replaced not in self.catalog.queries:
             return None

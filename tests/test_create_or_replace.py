@@ -143,3 +143,17 @@ def test_unsupported_upgrades_are_named(tmp_path: Path) -> None:
         )
     assert len(engine.catalog.queries) == 2
     engine.close()
+
+
+def test_a_sink_with_several_writers_is_not_replaced(tmp_path: Path) -> None:
+    engine = Engine(tmp_path)
+    engine.execute(
+        PURCHASES + VALID + "INSERT INTO valid_purchases SELECT * FROM purchases WHERE cost > 100;"
+    )
+    with pytest.raises(R.StatementError) as refused:
+        engine.execute(RELAXED)
+    assert refused.value.message == (
+        "REPLACE for sink VALID_PURCHASES is not supported because there are multiple queries "
+        "writing into it: [CSAS_VALID_PURCHASES_0, INSERTQUERY_1]"
+    )
+    engine.close()
