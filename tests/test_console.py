@@ -310,3 +310,26 @@ def test_the_console_asks_for_the_login_the_server_requires(page: Page, tmp_path
         expect(page.locator("#server")).to_contain_text("streamdb")
         run(page, "SHOW STREAMS;")
         expect(page.locator("#results")).to_contain_text('"@type": "streams"')
+
+
+def test_statements_split_at_semicolons_outside_strings_names_and_comments(console: Page) -> None:
+    split = console.evaluate(
+        """async () => {
+            const sql = await import("/console/sql.js");
+            const text = "SELECT 'a;b', `c;d` FROM x; -- e;\\nSHOW STREAMS;\\n/* f; */";
+            return {
+                statements: sql.statements(text).map((s) => [s.start, s.text]),
+                atCaret: sql.statementAt(text, text.length).text,
+                kinds: ["SELECT 1 FROM t EMIT CHANGES;", "select * from t;", "PRINT 't';",
+                        "SET 'a'='b';", "DROP STREAM s;"].map(sql.statementKind),
+                position: sql.errorPosition("Line: 2, Col: 8: SELECT column 'X' cannot be resolved."),
+            };
+        }"""
+    )
+    assert split["statements"] == [
+        [0, "SELECT 'a;b', `c;d` FROM x;"],
+        [28, "-- e;\nSHOW STREAMS;"],
+    ]
+    assert split["atCaret"] == "-- e;\nSHOW STREAMS;"
+    assert split["kinds"] == ["push", "pull", "print", "set", "ksql"]
+    assert split["position"] == {"line": 2, "column": 8}

@@ -37,7 +37,11 @@ export class CatalogView {
     this.onError = onError;
   }
 
+  // Re-drawn only when something changed, keeping each section's open state and scroll.
   render(catalog) {
+    const drawn = JSON.stringify(catalog);
+    if (drawn === this.drawn) return;
+    this.drawn = drawn;
     const sections = [
       ["Streams", catalog.sources.filter((s) => s.type === "STREAM"), (s) => this.sourceItem(s)],
       ["Tables", catalog.sources.filter((s) => s.type === "TABLE"), (s) => this.sourceItem(s)],
@@ -46,6 +50,7 @@ export class CatalogView {
       ["Topics", catalog.topics, (t) => topicItem(t)],
     ];
     const open = new Set([...this.root.querySelectorAll("details[open]")].map((d) => d.dataset.section));
+    const scrolled = new Map([...this.root.querySelectorAll("details")].map((d) => [d.dataset.section, d.lastChild.scrollTop]));
     this.root.replaceChildren(
       ...sections.map(([title, items, render]) => {
         const details = element("details", "section");
@@ -58,6 +63,7 @@ export class CatalogView {
         return details;
       }),
     );
+    for (const details of this.root.querySelectorAll("details")) details.lastChild.scrollTop = scrolled.get(details.dataset.section) || 0;
   }
 
   sourceItem(source) {

@@ -20,6 +20,7 @@ const state = {
   properties: JSON.parse(localStorage.getItem(PROPERTIES_KEY) || '{"auto.offset.reset":"earliest"}'),
   history: JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]"),
   running: null, // {controller, queryId, view} of the open push query
+  flowDrawn: "", // the graph the flow tab shows, as JSON
 };
 
 const editor = new Editor($("#editor"), { onRun: runFromEditor, words: completionWords });
@@ -233,7 +234,11 @@ function refreshCatalog() {
     .then((catalog) => {
       state.catalog = catalog;
       catalogView.render(catalog);
-      drawFlow($("#flow-graph"), flowGraph(catalog), explainQuery);
+      const graph = flowGraph(catalog);
+      if (JSON.stringify(graph) !== state.flowDrawn) {
+        state.flowDrawn = JSON.stringify(graph);
+        drawFlow($("#flow-graph"), graph, explainQuery);
+      }
       $("#status").textContent = `${catalog.sources.length} sources · ${catalog.queries.length} queries`;
     })
     .catch((error) => ($("#status").textContent = `catalog: ${error.message}`))
@@ -242,6 +247,9 @@ function refreshCatalog() {
 }
 
 async function explainQuery(queryId) {
+  for (const node of document.querySelectorAll("#flow-graph .node")) {
+    node.classList.toggle("selected", node.dataset.id === `query:${queryId}`);
+  }
   const detail = $("#flow-detail");
   detail.replaceChildren(element("h3", "", `EXPLAIN ${queryId}`), element("pre", "topology", "…"));
   try {

@@ -61,7 +61,7 @@ export function statements(text) {
       const lead = text.slice(start, end).search(/\S/);
       return { start: start + Math.max(lead, 0), end, text: text.slice(start, end).trim() };
     })
-    .filter((s) => s.text && !/^(--[^\n]*\s*)*;?$/.test(s.text));
+    .filter((s) => tokenize(s.text).some((t) => t.type !== "space" && t.type !== "comment" && t.text !== ";"));
 }
 
 // The statement the caret at `offset` is in; after the last `;`, the one before it.
