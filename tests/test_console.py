@@ -333,3 +333,10 @@ def test_statements_split_at_semicolons_outside_strings_names_and_comments(conso
     assert split["atCaret"] == "-- e;\nSHOW STREAMS;"
     assert split["kinds"] == ["push", "pull", "print", "set", "ksql"]
     assert split["position"] == {"line": 2, "column": 8}
+
+
+def test_print_shows_a_topics_records(console: Page) -> None:
+    run(console, "PRINT 'orders' FROM BEGINNING LIMIT 2;")
+    results = console.locator("#results")
+    expect(results).to_contain_text("key: 301")
+    expect(results).to_contain_text("key: 302")

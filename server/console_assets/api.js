@@ -81,12 +81,13 @@ export class Api {
     });
   }
 
-  // POST /query with PRINT: the lines it printed until `limit` records or `idleMs` of quiet.
-  async print(topic, limit, idleMs) {
+  // POST /query with a PRINT statement: the lines it printed until its LIMIT or `idleMs` of
+  // quiet (four times that before the first line).
+  async print(statement, idleMs) {
     const controller = new AbortController();
     const response = await this.fetch("/query", {
       method: "POST",
-      body: JSON.stringify({ ksql: `PRINT '${topic.replace(/'/g, "''")}' FROM BEGINNING LIMIT ${limit};` }),
+      body: JSON.stringify({ ksql: statement }),
       signal: controller.signal,
     });
     if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));

@@ -120,7 +120,8 @@ export class CatalogView {
     this.detail.replaceChildren(heading, facts, table, recordsTitle, records);
     this.detail.hidden = false;
     try {
-      const printed = await this.api.print(source.topic, RECORDS_READ, PRINT_IDLE_MS);
+      const topic = source.topic.replace(/'/g, "''");
+      const printed = await this.api.print(`PRINT '${topic}' FROM BEGINNING LIMIT ${RECORDS_READ};`, PRINT_IDLE_MS);
       const values = printed.filter((line) => line.startsWith("rowtime:"));
       if (values.length >= RECORDS_READ) recordsTitle.textContent += ` — the last ${RECORDS_SHOWN} of its first ${RECORDS_READ}`;
       records.textContent = values.length ? values.slice(-RECORDS_SHOWN).join("\n") : "(no records yet)";

@@ -11,6 +11,7 @@ const HISTORY_KEY = "streamdb.console.history";
 const PROPERTIES_KEY = "streamdb.console.properties";
 const MAX_HISTORY = 100;
 const CATALOG_REFRESH_MS = 5000;
+const PRINT_IDLE_MS = 1500; // PRINT in the editor shows what arrived until this long a pause
 const $ = (selector) => document.querySelector(selector);
 
 const api = new Api(askLogin);
@@ -72,11 +73,9 @@ async function run(statement) {
       case "push":
         await runQuery(statement, properties);
         return true;
-      case "print": {
-        const topic = /PRINT\s+'?([^'\s;]+)'?/i.exec(statement.text);
-        showMessage((await api.print(topic ? topic[1] : "", 100, 1500)).join("\n") || "(nothing printed)");
+      case "print":
+        showMessage((await api.print(statement.text, PRINT_IDLE_MS)).join("\n") || "(nothing printed)");
         return true;
-      }
       default: {
         const entities = await api.ksql(statement.text, properties);
         showEntities(entities, statement.text);
