@@ -26,3 +26,12 @@ if [ ! -x /usr/bin/chromium ]; then
     echo "setup: tests/test_console.py needs Chromium: sudo apt-get install chromium" >&2
   fi
 fi
+# The JDBC connector tests (tests/test_connectors.py) start a real PostgreSQL from Debian's
+# packages, as the user postgres (PostgreSQL refuses to run as root).
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "setup: tests/test_connectors.py needs PostgreSQL: sudo apt-get install postgresql" >&2
+  fi
+fi

@@ -163,6 +163,8 @@ def entity(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[str, A
 
 
 def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[str, Any]:
+    if isinstance(result, R.Entity):
+        return dict(result.body)
     if isinstance(result, R.CommandStatus):
         return {
             "@type": "currentStatus",

@@ -248,6 +248,7 @@ class Engine:
         with self._lock:
             for q in self.executor.running.values():
                 q.close()
+            self.executor.connectors.close()
             self.materialized.close()
             self.log.close()
 

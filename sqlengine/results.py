@@ -157,6 +157,13 @@ class PrintedRecords(Result):
 
 
 @dataclass
+class Entity(Result):
+    """A result already in the shape of ksqlDB's REST entity (the connector statements')."""
+
+    body: dict[str, Any]
+
+
+@dataclass
 class Warning(Result):
     message: str
 
