@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from server.console import ASSETS, asset_path
 from tests.live_server import LiveServer, live_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,13 +103,22 @@ def test_the_editor_is_the_first_text_box_and_has_focus(console: Page) -> None:
 
 
 def test_assets_are_packaged_and_served_without_a_network(server: LiveServer) -> None:
+    """Every file of the console is served, and none loads anything from another host (the
+    SVG namespace is a name, not a request)."""
     page = httpx.get(server.url + "/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    for name in re.findall(r'(?:src|href)="(/console/[^"]+)"', page.text):
-        asset = httpx.get(server.url + name)
-        assert asset.status_code == 200, name
-    assert "http" not in re.sub(r"http://www\.w3\.org/2000/svg", "", page.text)
-    assert httpx.get(server.url + "/console/../app.py").status_code == 404
+    linked = set(re.findall(r'(?:src|href)="/console/([^"]+)"', page.text))
+    assert linked == {"console.css", "main.js"}
+    for path in sorted(ASSETS.iterdir()):
+        asset = httpx.get(f"{server.url}/console/{path.name}")
+        assert asset.status_code == 200, path.name
+        assert asset.text == path.read_text()
+        hosts = set(re.findall(r"//([\w-]+(?:\.[\w-]+)+)", asset.text)) - {"www.w3.org"}
+        assert not hosts, (path.name, hosts)
+    for outside in ("/console/", "/console/.hidden", "/console/nope.js", "/console.py"):
+        assert httpx.get(server.url + outside).status_code == 404, outside
+    assert asset_path("/console/../console.py") is None  # (an HTTP client resolves the dots)
+    assert asset_path("/console/..%2Fconsole.py") is None
 
 
 def test_create_a_stream_insert_rows_and_see_the_csas_in_the_flow_graph(console: Page) -> None:
