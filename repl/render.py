@@ -258,6 +258,34 @@ def _warning(e: dict[str, Any]) -> list[str]:
     return [f"WARNING: {e['message']}"]
 
 
+def _connector_created(e: dict[str, Any]) -> list[str]:
+    return [f"Created connector {e['info']['name']}"]
+
+
+def _connector_dropped(e: dict[str, Any]) -> list[str]:
+    return [f'Dropped connector "{e["connectorName"]}"']
+
+
+def _connectors(e: dict[str, Any]) -> list[str]:
+    rows = [[c["name"], c["type"], c["className"], c["state"]] for c in e["connectors"]]
+    return boxed(["Connector Name", "Type", "Class", "Status"], rows)
+
+
+def _connector(e: dict[str, Any]) -> list[str]:
+    status = e["status"]
+    lines = labelled(
+        [
+            ("Name", status["name"]),
+            ("Class", e["connectorClass"]),
+            ("Type", status["type"]),
+            ("State", status["connector"]["state"]),
+            ("WorkerId", status["connector"]["worker_id"]),
+        ]
+    )
+    tasks = [[str(t["id"]), t["state"], t.get("trace", "")] for t in status["tasks"]]
+    return [*lines, "", *boxed(["Task ID", "State", "Error Trace"], tasks)]
+
+
 _RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "currentStatus": _status,
     "streams": _sources,
@@ -274,6 +302,10 @@ _RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "variables": _variables,
     "queryDescription": _explain,
     "warning_entity": _warning,
+    "connector_info": _connector_created,
+    "drop_connector": _connector_dropped,
+    "connector_list": _connectors,
+    "connector_description": _connector,
 }
 
 

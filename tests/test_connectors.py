@@ -20,9 +20,11 @@ import httpx
 import psycopg
 import pytest
 
+from repl.render import entity_lines
+from server.entities import entity
 from server.serve import background_server, free_port
 from sqlengine.engine import Engine
-from sqlengine.results import Entity, Rows
+from sqlengine.results import Entity, Rows, StatementError
 
 DATAGEN = "io.confluent.kafka.connect.datagen.DatagenConnector"
 TIMEOUT = 15.0
@@ -263,5 +265,34 @@ def test_jdbc_postgresql_sink_follows_the_table(tmp_path: Path, postgres: str) -
         eventually(lambda: pg_rows() == [("a", 10), ("b", 25)], "the upserted row")
         engine.execute("INSERT INTO moves (acct, amount) VALUES ('a', -10);")
         eventually(lambda: pg_rows() == [("b", 25)], "the deleted row")
+    finally:
+        engine.close()
+
+
+def test_the_cli_prints_connectors(tmp_path: Path) -> None:
+    engine = Engine(tmp_path / "data")
+    try:
+        shown = []
+        for sql in (
+            f"CREATE SOURCE CONNECTOR gen WITH ('connector.class'='{DATAGEN}', "
+            "'kafka.topic'='users', 'quickstart'='users', 'iterations'=1);",
+            "SHOW CONNECTORS;",
+            "DESCRIBE CONNECTOR gen;",
+            "DROP CONNECTOR gen;",
+        ):
+            (result,) = engine.execute(sql)
+            shown.append(entity_lines(entity(result, engine.catalog.source, 0)))
+        assert shown[0] == ["Created connector GEN"]
+        assert shown[1][0].split("|")[0].strip() == "Connector Name"
+        assert shown[1][2].split("|")[0].strip() == "GEN"
+        assert "State                : RUNNING" in shown[2]
+        assert shown[3] == ['Dropped connector "GEN"']
+        with pytest.raises(StatementError, match="Connector NOPE does not exist"):
+            engine.execute("DROP CONNECTOR nope;")
+        with pytest.raises(StatementError, match="unknown quickstart 'planes'"):
+            engine.execute(
+                f"CREATE SOURCE CONNECTOR bad WITH ('connector.class'='{DATAGEN}', "
+                "'kafka.topic'='x', 'quickstart'='planes');"
+            )
     finally:
         engine.close()
