@@ -307,6 +307,12 @@ def test_the_console_asks_for_the_login_the_server_requires(page: Page, tmp_path
     with live_server(
         tmp_path / "data", "--config", str(config), auth=("alice", "alice-secret")
     ) as served:
+        assert httpx.get(served.url + "/").status_code == 200  # the page holds no data
+        plain = httpx.get(served.url + "/info")
+        from_console = httpx.get(served.url + "/info", headers={"X-Streamdb-Console": "1"})
+        assert plain.status_code == from_console.status_code == 401
+        assert plain.headers["www-authenticate"].startswith("Basic")
+        assert "www-authenticate" not in from_console.headers  # no native dialog: the form asks
         page.goto(served.url + "/")
         dialog = page.locator("dialog#login")
         expect(dialog).to_be_visible()
