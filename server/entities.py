@@ -303,7 +303,7 @@ def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[
                 "executionPlan": result.plan,
                 "overriddenProperties": {},
                 "ksqlHostQueryStatus": {},
-                "queryType": "PERSISTENT" if result.query_id else "PUSH",
+                "queryType": result.query_type,
                 "queryErrors": [],
                 "tasksMetadata": [],
                 "state": "RUNNING" if result.query_id else None,

@@ -192,6 +192,7 @@ class Introspection:
                 topology.describe(running.execution_modes(), _tasks(running)),
                 [s.name for s in topology.sources],
                 [info.sink] if info.sink else [],
+                "PERSISTENT",
             )
         inner = stmt.statement
         query = getattr(inner, "query", None)
@@ -201,7 +202,9 @@ class Introspection:
             # A pull query: how it runs (key lookup, store scan, DuckDB's plan).
             pulled = self.pulls.prepare(inner.text, inner, config)
             sources = pulled.plan.source_names
-            return R.ExplainResult(stmt.text, None, inner.text, pulled.explain(), "", sources, [])
+            return R.ExplainResult(
+                stmt.text, None, inner.text, pulled.explain(), "", sources, [], "PULL"
+            )
         sink_name = getattr(inner, "name", None) or getattr(inner, "target", None)
         plan = plan_select(query, self.catalog, sink_name)
         topology = physical_plan("<transient>", plan, None, sink_name)

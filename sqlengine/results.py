@@ -141,6 +141,7 @@ class ExplainResult(Result):
     topology: str = ""  # the physical plan: operators, stores, topics, tasks
     sources: list[str] = field(default_factory=list)
     sinks: list[str] = field(default_factory=list)
+    query_type: str = "PUSH"  # PERSISTENT (a running query), PUSH or PULL
 
 
 @dataclass

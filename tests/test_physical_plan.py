@@ -38,7 +38,7 @@ def test_explain_lists_what_each_running_query_owns(tmp_path: Path) -> None:
             assert store in topology, (query_id, store)
         listed = topology.count("_confluent-ksql-default_query_")
         assert listed == len(query.internal_topics()), topology
-        assert result.sinks and result.sources
+        assert result.sinks and result.sources and result.query_type == "PERSISTENT"
     by_sink = {info.sink: qid for qid, info in engine.catalog.queries.items()}
     heavy = engine.execute(f"EXPLAIN {by_sink['HEAVY']};")[0].topology
     assert "Processor: FILTER-0000000001 ((WEIGHT_G > 100)" in heavy
@@ -63,4 +63,7 @@ def test_explain_of_a_statement_shows_its_topology_before_it_runs(tmp_path: Path
     assert "JOIN-0000000001 (LEFT stream-table with ITEMS" in result.topology
     assert "Sink: SINK-0000000004 (stream S2)" in result.topology
     assert result.sources == ["WIDGETS", "ITEMS"] and result.sinks == ["S2"]
+    assert result.query_type == "PUSH"  # not running: as a transient query would
+    (pull,) = engine.execute("EXPLAIN SELECT * FROM per_make;")
+    assert pull.query_type == "PULL"
     engine.close()
