@@ -52,7 +52,7 @@ class InsertTarget:
         if not isinstance(row, dict):
             raise ValueError("Each row must be a JSON object")
         values = {self._column(k).name: v for k, v in row.items()}
-        coerced = [serde.json_to_value(values.get(c.name), c.type) for c in self.columns]
+        coerced = [serde.api_json_to_value(values.get(c.name), c.type) for c in self.columns]
         self.encoder.write([(int(time.time() * 1000), *coerced, ())], set())
 
 

@@ -226,6 +226,34 @@ def test_inserts_stream_acks_each_row_and_errors_bad_ones(server: Server) -> Non
     assert [r["row"]["columns"] for r in pulled.json()[1:-1]] == [[1, 3], [3, None]]
 
 
+def test_inserts_stream_takes_temporal_values_as_the_api_returns_them(server: Server) -> None:
+    """A client writes back what it read: TIMESTAMP, DATE and TIME as ISO text (or numbers)."""
+    server.ksql(
+        "CREATE STREAM events (id INT KEY, happened TIMESTAMP, on_day DATE, clock TIME) WITH "
+        "(kafka_topic='events', value_format='JSON', partitions=1);"
+    )
+    lines = [
+        {"target": "EVENTS"},
+        {"ID": 1, "HAPPENED": "2019-07-09T01:00:00.000", "ON_DAY": "2021-01-01", "CLOCK": "01:00"},
+        {"ID": 2, "HAPPENED": 1562634000000, "ON_DAY": 18628, "CLOCK": 3600000},
+        {"ID": 3, "HAPPENED": "yesterday"},
+    ]
+    body = b"\n".join(orjson.dumps(line) for line in lines)
+    resp = httpx.post(f"{server.url}/inserts-stream", content=body, timeout=TIMEOUT)
+    statuses = [orjson.loads(line).get("status", line) for line in resp.text.splitlines()]
+    assert statuses == ["ok", "ok", "error"]
+    pulled = httpx.post(
+        f"{server.url}/query",
+        json={"ksql": "SELECT * FROM events;", "streamsProperties": {}},
+        timeout=TIMEOUT,
+    )
+    rows = [r["row"]["columns"] for r in pulled.json()[1:-1]]
+    assert rows == [
+        [1, "2019-07-09T01:00:00.000", "2021-01-01", "01:00:00"],
+        [2, "2019-07-09T01:00:00.000", "2021-01-01", "01:00:00"],
+    ]
+
+
 def test_inserts_stream_unknown_target(server: Server) -> None:
     resp = httpx.post(
         f"{server.url}/inserts-stream", content=b'{"target": "NOPE"}\n', timeout=TIMEOUT

@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sqlengine.codegen_ops import parse_date, parse_time, parse_timestamp
 from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.serde.base import (
     DELIMITED,
@@ -66,7 +67,7 @@ from sqlengine.serde.registry_serde import (
     schema_decoder,
     subject_of,
 )
-from sqlengine.types import SqlType
+from sqlengine.types import Base, SqlType
 
 __all__ = [
     "SCHEMA_FORMATS",
@@ -76,6 +77,7 @@ __all__ = [
     "check_format",
     "check_properties",
     "inferred_columns",
+    "api_json_to_value",
     "json_to_value",
     "make_deserializer",
     "make_json_encoder",
@@ -173,6 +175,27 @@ def json_to_value(obj: Any, t: SqlType) -> Any:
         return json_reader(t)(obj)
     except CoercionError as e:
         raise SerdeError(str(e)) from None
+
+
+# DATE, TIME and TIMESTAMP as ISO text (what `value_to_api_json` writes), by type base.
+_TEMPORAL_PARSERS: dict[Base, Callable[[str], int]] = {
+    Base.DATE: parse_date,
+    Base.TIME: parse_time,
+    Base.TIMESTAMP: parse_timestamp,
+}
+
+
+def api_json_to_value(obj: Any, t: SqlType) -> Any:
+    """A column's value from a REST request's JSON (/inserts-stream): as `json_to_value`,
+    and a DATE, TIME or TIMESTAMP also as the ISO text the API returns it as, so a client
+    can write back what it read."""
+    parse = _TEMPORAL_PARSERS.get(t.base)
+    if parse is not None and isinstance(obj, str) and not obj.strip().lstrip("-").isdigit():
+        try:
+            return parse(obj)
+        except ValueError as e:
+            raise SerdeError(f"Can't convert type. sourceType: TextNode, requiredType: {t}") from e
+    return json_to_value(obj, t)
 
 
 def value_to_json(v: Any, t: SqlType) -> Any:
