@@ -249,6 +249,9 @@ def test_completion_offers_keywords_functions_sources_and_columns(console: Page)
     box.press_sequentially(" EMI")
     expect(popup.locator('li[data-word="EMIT"]')).to_have_count(1)
     assert box.input_value() == "SELECT WIDGET_WEIGHT_G, UCASE(colour) FROM widg EMI"
+    box.press("Escape")
+    box.press_sequentially(" WHERE colour = 'RE")  # inside a string: nothing to complete
+    expect(popup).to_be_hidden()
     expect(console.locator("#editor .tok-keyword").first).to_have_text("SELECT")
 
 
@@ -288,7 +291,10 @@ def test_the_catalog_shows_sources_queries_and_latest_records(
 
 def test_terminate_and_drop_from_the_catalog(console: Page, server: LiveServer) -> None:
     ksql(server.url, "CREATE STREAM spare AS SELECT * FROM payments EMIT CHANGES;")
+    ksql(server.url, "CREATE TYPE address AS STRUCT<street VARCHAR, zip INT>;")
     console.locator("#refresh").click()
+    address = console.locator('#catalog li.type[data-name="ADDRESS"]')
+    expect(address).to_contain_text("STRUCT<STREET STRING, ZIP INT>")
     query = console.locator('#catalog li.query[data-id^="CSAS_SPARE"]')
     console.on("dialog", lambda dialog: dialog.accept())
     query.get_by_role("button", name="Terminate").click()
@@ -297,6 +303,9 @@ def test_terminate_and_drop_from_the_catalog(console: Page, server: LiveServer) 
     source.get_by_role("button", name="Drop").click()
     expect(source).to_have_count(0)
     assert "SPARE" not in str(ksql(server.url, "SHOW STREAMS;"))
+    address.get_by_role("button", name="Drop").click()
+    expect(address).to_have_count(0)
+    assert ksql(server.url, "SHOW TYPES;")[0]["types"] == {}
 
 
 def test_the_console_asks_for_the_login_the_server_requires(page: Page, tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ export class CatalogView {
       ["Streams", catalog.sources.filter((s) => s.type === "STREAM"), (s) => this.sourceItem(s)],
       ["Tables", catalog.sources.filter((s) => s.type === "TABLE"), (s) => this.sourceItem(s)],
       ["Queries", catalog.queries, (q) => this.queryItem(q, catalog)],
-      ["Types", Object.entries(catalog.types), ([name, schema]) => typeItem(name, schema)],
+      ["Types", Object.entries(catalog.types), ([name, schema]) => this.typeItem(name, schema)],
       ["Topics", catalog.topics, (t) => topicItem(t)],
     ];
     const open = new Set([...this.root.querySelectorAll("details[open]")].map((d) => d.dataset.section));
@@ -88,6 +88,13 @@ export class CatalogView {
       this.actionButton("Terminate", `TERMINATE ${query.id};`),
       factsLine(`${state} → ${query.sinks.join(", ")}${stats ? " · " + stats : ""}`, `state-${state.toLowerCase()}`),
     );
+    return li;
+  }
+
+  typeItem(name, schema) {
+    const li = element("li", "type");
+    li.dataset.name = name;
+    li.append(element("span", "name", name), this.actionButton("Drop", `DROP TYPE \`${name}\`;`), factsLine(schemaText(schema)));
     return li;
   }
 
@@ -149,11 +156,6 @@ function factsLine(text, className = "") {
   return line;
 }
 
-function typeItem(name, schema) {
-  const li = element("li", "type");
-  li.append(element("span", "name", name), factsLine(schemaText(schema)));
-  return li;
-}
 
 function topicItem(topic) {
   const li = element("li", "topic");

@@ -120,6 +120,8 @@ export class Editor {
   complete(explicit) {
     const { prefix } = this.wordBeforeCaret();
     if (!prefix && !explicit) return this.closePopup();
+    const last = tokenize(this.text.slice(0, this.textarea.selectionStart)).pop();
+    if (!explicit && ["string", "comment", "quoted"].includes(last.type)) return this.closePopup();
     const upper = prefix.toUpperCase();
     const seen = new Set();
     const matches = this.words().filter(({ word }) => {
