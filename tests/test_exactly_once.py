@@ -16,12 +16,14 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import orjson
 
 from sqlengine.engine import Engine
+from sqlengine.testing.kafka_broker import TansuBroker
 
 SETUP = """
 CREATE STREAM src (id STRING KEY, n BIGINT, w INT)
@@ -37,15 +39,17 @@ _CHILD = textwrap.dedent(
     from sqlengine.engine import Engine
 
     data_dir, start, setup, batch = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    engine = Engine(data_dir, {"ksql.streams.num.stream.threads": "2"})
-    if engine.log.topic("src") is None:
+    config = orjson.loads(sys.argv[5])
+    engine = Engine(data_dir, {"ksql.streams.num.stream.threads": "2", **config})
+    if not engine.catalog.queries:
         engine.execute(setup)
+    src = engine.catalog.source("SRC").topic
     engine.start(poll_interval=0.01)
     n = start
     while True:
         ids = range(n, n + batch)
         engine.log.append_batch(
-            "src",
+            src,
             [f"k{i % 53}".encode() for i in ids],
             [orjson.dumps({"n": i, "w": i % 7}) for i in ids],
             list(ids),
@@ -57,11 +61,22 @@ _CHILD = textwrap.dedent(
 )
 
 
-def _run_and_kill(data_dir: Path, start: int, rnd: random.Random) -> int:
-    """Starts an engine appending from `start`, kills it at a random moment; returns the
-    end of what it acknowledged."""
+def _run_and_kill(
+    data_dir: Path, start: int, rnd: random.Random, config: dict[str, str], setup: str
+) -> int:
+    """Starts an engine (`config`: its log) appending from `start`, kills it at a random
+    moment; returns the end of what it acknowledged."""
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(data_dir), str(start), SETUP, str(BATCH)],
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(data_dir),
+            str(start),
+            setup,
+            str(BATCH),
+            orjson.dumps(config).decode(),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
@@ -96,26 +111,51 @@ def _values(engine: Engine, topic: str) -> list[dict[str, object]]:
 
 
 def test_kill_9_mid_ingest_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    kill_9_mid_ingest(tmp_path, {}, SETUP)
+
+
+def test_kill_9_mid_ingest_on_kafka_loses_and_doubles_nothing(
+    tmp_path: Path, kafka_broker: TansuBroker
+) -> None:
+    """The same on a Kafka broker: the data dir keeps only local state."""
+    suffix = uuid.uuid4().hex[:8]
+    config = {
+        "bootstrap.servers": kafka_broker.bootstrap_servers,
+        "ksql.service.id": f"eos_{suffix}_",
+    }
+    setup = (
+        SETUP.replace("kafka_topic='src'", f"kafka_topic='src_{suffix}'")
+        .replace("CREATE STREAM out AS", f"CREATE STREAM out WITH (kafka_topic='out_{suffix}') AS")
+        .replace(
+            "CREATE TABLE counts AS", f"CREATE TABLE counts WITH (kafka_topic='c_{suffix}') AS"
+        )
+    )
+    kill_9_mid_ingest(tmp_path, config, setup)
+
+
+def kill_9_mid_ingest(tmp_path: Path, config: dict[str, str], setup: str) -> None:
     rnd = random.Random(9)
     next_n = 0
     acknowledged: list[range] = []
     for _ in range(5):
-        end = _run_and_kill(tmp_path, next_n, rnd)
+        end = _run_and_kill(tmp_path, next_n, rnd, config, setup)
         acknowledged.append(range(next_n, end))
         next_n = end
         # The next run appends after whatever the log holds (acknowledged or not).
-        engine = Engine(tmp_path)
-        next_n = max([next_n] + [int(v["n"]) + 1 for v in _values(engine, "src")])
+        engine = Engine(tmp_path, config)
+        src = engine.catalog.source("SRC").topic  # type: ignore[union-attr]
+        next_n = max([next_n] + [int(v["n"]) + 1 for v in _values(engine, src)])
         engine.close()
 
-    engine = Engine(tmp_path, {"ksql.streams.num.stream.threads": "2"})
+    engine = Engine(tmp_path, {"ksql.streams.num.stream.threads": "2", **config})
     engine.run_until_idle()
-    source = [int(v["n"]) for v in _values(engine, "src")]
+    source = [int(v["n"]) for v in _values(engine, src)]
     assert len(source) == len(set(source)), "the source holds a record twice"
     missing = {n for acked in acknowledged for n in acked} - set(source)
     assert not missing, f"{len(missing)} acknowledged records lost"
 
-    outputs = Counter(int(v["N"]) for v in _values(engine, "OUT"))
+    out = engine.catalog.source("OUT").topic  # type: ignore[union-attr]
+    outputs = Counter(int(v["N"]) for v in _values(engine, out))
     doubled = [n for n, k in outputs.items() if k > 1]
     assert not doubled, f"{len(doubled)} outputs written twice, e.g. {doubled[:5]}"
     assert set(outputs) == set(source)
