@@ -15,9 +15,9 @@
   record at the epoch (0) goes out as -1 (Kafka's "no timestamp") and -1 reads back as 0.
 - End offsets: past the last record this client wrote or read, or the high watermark if
   that is further, confirmed by reading the tail (a broker may report it short).
-- Not yet: scale-out (every query runs on every server of a service id) and transactions
-  (processing is at least once; on a partition whose tail is a transaction marker,
-  end_offset would wait for a record that never comes, then time out).
+- Not yet: scale-out (every query runs on every server of a service id) and Kafka
+  transactions (on a partition whose tail is a transaction marker, end_offset would wait
+  for a record that never comes, then time out).
 - Consumer groups: a group's commit holds input offsets together with entries that are no
   Kafka partitions (a state store's changelog position, an exactly-once step number), and
   must be atomic. So the complete group state is one record, keyed by group, of the
