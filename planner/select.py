@@ -80,6 +80,11 @@ def plan_select(
     if partitioning is None:
         _assign_keys(outputs, source, sink_name)
         outputs.sort(key=lambda o: not o.is_key)
+        if sink_name is not None and not _new_planner(config or {}):
+            # ksqlDB's default (old) planner keeps a sink's key columns in the source's
+            # order, however the projection orders them.
+            source_keys = [c.name for c in source.key_columns]
+            outputs.sort(key=lambda o: source_keys.index(o.expr.name) if o.is_key else 1 << 30)
     else:
         has_star = any(isinstance(i, ast.SelectStar) for i in query.select)
         named = [(o.name, o.expr) for o in outputs]
@@ -91,6 +96,10 @@ def plan_select(
         outputs, node, C.ROWTIME, [ast.ColumnRef(c) for c in _passed_through(source)]
     )
     return QueryPlan(project, source, outputs, query.where, select_order, partitioning=partitioning)
+
+
+def _new_planner(config: dict[str, str]) -> bool:
+    return config.get("ksql.new.query.planner.enabled", "false").lower() == "true"
 
 
 def check_pull_only_clauses(query: ast.Query) -> None:
