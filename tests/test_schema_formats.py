@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sqlengine import types as T
@@ -55,9 +56,33 @@ def test_avro_names_and_optional_fields() -> None:
     cols = [("K", T.STRING), ("ADDRESS", T.Struct((T.Field("CITY", T.STRING),)))]
     make_serializer(FormatInfo("AVRO"), cols, is_key=False, topic="t", registry=registry)
     schema = registry.latest("t-value").schema  # type: ignore[union-attr]
-    assert '"name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"' in schema
+    # As ksqlDB registers it (Kafka Connect's converter): name and namespace apart, and
+    # every record's connect.name.
+    assert '"name":"KsqlDataSourceSchema","namespace":"io.confluent.ksql.avro_schemas"' in schema
+    assert '"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"' in schema
     assert '"name":"KsqlDataSourceSchema_ADDRESS"' in schema
+    assert '"connect.name":"io.confluent.ksql.avro_schemas.KsqlDataSourceSchema_ADDRESS"' in schema
     assert '["null","string"]' in schema
+
+
+def test_an_unwrapped_struct_key_is_a_record_named_after_the_topic() -> None:
+    registry = LocalSchemaRegistry()
+    cols = [("K", T.Struct((T.Field("A", T.INTEGER), T.Field("B", T.INTEGER))))]
+    avro = make_serializer(
+        FormatInfo("AVRO"), cols, is_key=True, topic="LEFT_TABLE", registry=registry
+    )
+    assert avro([{"A": 1, "B": 2}]) is not None
+    schema = orjson.loads(registry.latest("LEFT_TABLE-key").schema)  # type: ignore[union-attr]
+    assert schema == {
+        "type": "record",
+        "name": "LeftTableKey",
+        "namespace": "io.confluent.ksql.avro_schemas",
+        "fields": [
+            {"name": "A", "type": ["null", "int"], "default": None},
+            {"name": "B", "type": ["null", "int"], "default": None},
+        ],
+        "connect.name": "io.confluent.ksql.avro_schemas.LeftTableKey",
+    }
 
 
 def test_single_key_is_unwrapped_in_avro_and_wrapped_in_protobuf() -> None:

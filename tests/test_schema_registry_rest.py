@@ -115,7 +115,10 @@ def test_client_registers_avro_and_protobuf_that_create_stream_infers(
     _ok(server, "CREATE STREAM big_orders AS SELECT id, item, price * 2 AS doubled FROM orders;")
     sink = client.get_latest_version("BIG_ORDERS-value")
     written = orjson.loads(sink.schema.schema_str)
-    assert written["name"] == "io.confluent.ksql.avro_schemas.KsqlDataSourceSchema"
+    assert (written["namespace"], written["name"]) == (
+        "io.confluent.ksql.avro_schemas",
+        "KsqlDataSourceSchema",
+    )
     assert [f["name"] for f in written["fields"]] == ["ID", "ITEM", "DOUBLED"]
 
     _ok(

@@ -81,15 +81,62 @@ def _record(name: str, fields: list[tuple[str, T.SqlType]]) -> dict[str, Any]:
     }
 
 
+def _connect_record(name: str, fields: list[tuple[str, T.SqlType]]) -> dict[str, Any]:
+    """A record as Kafka Connect's Avro converter writes ksqlDB's schemas: its name split
+    from its namespace (ksqlDB's unless `name` is a full name), with its connect.name; a
+    record nested in it is named after it and the field (`KsqlDataSourceSchema_ADDRESS`)."""
+    namespace, _, short = name.rpartition(".")
+    namespace = namespace or AVRO_NAMESPACE
+    return {
+        "type": "record",
+        "name": short,
+        "namespace": namespace,
+        "fields": [
+            {
+                "name": n,
+                "type": _optional(_connect_type(t, f"{short}_{n}", namespace)),
+                "default": None,
+            }
+            for n, t in fields
+        ],
+        "connect.name": f"{namespace}.{short}",
+    }
+
+
+def _connect_type(t: T.SqlType, name: str, namespace: str) -> Any:
+    if isinstance(t, T.Struct):
+        nested = _connect_record(f"{namespace}.{name}", [(f.name, f.type) for f in t.fields])
+        del nested["namespace"]  # inherited from the enclosing record
+        return nested
+    if isinstance(t, T.Array):
+        return {"type": "array", "items": _optional(_connect_type(t.element, name, namespace))}
+    if isinstance(t, T.Map):
+        return {"type": "map", "values": _optional(_connect_type(t.value, name, namespace))}
+    return _avro_type(t, name)
+
+
+def key_record_name(topic: str) -> str:
+    """ksqlDB's name for the record of a STRUCT key written to `topic`: `OutputKey` for
+    OUTPUT, `LeftTableKey` for LEFT_TABLE."""
+    return "".join(part.capitalize() for part in topic.split("_") if part) + "Key"
+
+
 def derive_avro(
-    columns: list[tuple[str, T.SqlType]], *, unwrap: bool, full_name: str | None
+    columns: list[tuple[str, T.SqlType]],
+    *,
+    unwrap: bool,
+    full_name: str | None,
+    key_name: str | None = None,
 ) -> AvroSchema:
-    """ksqlDB's Avro schema for `columns` (a bare optional type when unwrapped)."""
+    """ksqlDB's Avro schema for `columns` (a bare optional type when unwrapped; an unwrapped
+    STRUCT key a record named `key_name`)."""
+    if unwrap and key_name is not None and isinstance(columns[0][1], T.Struct):
+        fields = [(f.name, f.type) for f in columns[0][1].fields]
+        return AvroSchema(_connect_record(key_name, fields))
     if unwrap:
         schema: Any = _optional(_avro_type(columns[0][1], AVRO_RECORD))
     else:
-        name = full_name or f"{AVRO_NAMESPACE}.{AVRO_RECORD}"
-        schema = _record(name, columns)
+        schema = _connect_record(full_name or f"{AVRO_NAMESPACE}.{AVRO_RECORD}", columns)
     return AvroSchema(schema)
 
 

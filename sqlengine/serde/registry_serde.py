@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlengine.schema_registry import RegisteredSchema, RegistryError, SchemaRegistry
-from sqlengine.serde.avro_format import derive_avro, parse_avro
+from sqlengine.serde.avro_format import derive_avro, key_record_name, parse_avro
 from sqlengine.serde.base import (
     AVRO,
     JSON_SR,
@@ -55,12 +55,17 @@ def unwraps(name: str, columns: Columns, *, is_key: bool, wrap_single: bool) -> 
     return len(columns) == 1 and (is_key or not wrap_single)
 
 
-def derive_schema(fmt: FormatInfo, columns: Columns, *, unwrap: bool) -> PhysicalSchema:
-    """ksqlDB's schema of `columns` in format `fmt`."""
+def derive_schema(
+    fmt: FormatInfo, columns: Columns, *, unwrap: bool, key_topic: str | None = None
+) -> PhysicalSchema:
+    """ksqlDB's schema of `columns` in format `fmt` (of the key of `key_topic`, if given)."""
     name = fmt.name.upper()
     full_name = fmt.properties.get("fullSchemaName")
     if name == AVRO:
-        return derive_avro(columns, unwrap=unwrap, full_name=full_name)
+        key_name = None
+        if key_topic is not None:
+            key_name = full_name or key_record_name(key_topic)
+        return derive_avro(columns, unwrap=unwrap, full_name=full_name, key_name=key_name)
     if name == JSON_SR:
         return derive_json_schema(columns, unwrap=unwrap)
     text = derive_proto_text(
@@ -108,7 +113,8 @@ def writer_schema(
         return parse_registered(registered, registry, fmt.properties.get("fullSchemaName")), int(
             given
         )
-    schema = derive_schema(fmt, columns, unwrap=unwrap)
+    key_topic = subject.removesuffix("-key") if subject.endswith("-key") else None
+    schema = derive_schema(fmt, columns, unwrap=unwrap, key_topic=key_topic)
     try:
         return schema, registry.register(subject, schema.schema_type, schema.text)
     except RegistryError as exc:
