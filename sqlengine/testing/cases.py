@@ -15,6 +15,7 @@ class Case:
     file: Path
     name: str
     format: str | None  # the `format` entry this run substitutes for {FORMAT}
+    # (a `config` entry substitutes for {CONFIG} in `spec`; it adds nothing to the label)
     spec: dict[str, Any]
 
     @property
@@ -27,13 +28,13 @@ class Case:
         return self.spec.get("enabled", True) is not False
 
 
-def _substitute(obj: Any, fmt: str) -> Any:
+def _substitute(obj: Any, placeholder: str, value: str) -> Any:
     if isinstance(obj, str):
-        return obj.replace("{FORMAT}", fmt)
+        return obj.replace(placeholder, value)
     if isinstance(obj, list):
-        return [_substitute(o, fmt) for o in obj]
+        return [_substitute(o, placeholder, value) for o in obj]
     if isinstance(obj, dict):
-        return {k: _substitute(v, fmt) for k, v in obj.items()}
+        return {k: _substitute(v, placeholder, value) for k, v in obj.items()}
     return obj
 
 
@@ -50,6 +51,10 @@ def load_cases(paths: Iterable[str | Path]) -> list[Case]:
         for spec in orjson.loads(file.read_bytes()).get("tests", []):
             formats = spec.get("format") or [None]
             for fmt in formats:
-                body = _substitute(spec, fmt) if fmt else spec
-                cases.append(Case(file, spec["name"], fmt, body))
+                body = _substitute(spec, "{FORMAT}", fmt) if fmt else spec
+                # A `config` list runs the case once per entry, {CONFIG} replaced by it; the
+                # runs share the case's label, which passes only when every run does.
+                for config in spec.get("config") or [None]:
+                    run = _substitute(body, "{CONFIG}", config) if config else body
+                    cases.append(Case(file, spec["name"], fmt, run))
     return cases

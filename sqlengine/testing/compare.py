@@ -160,21 +160,22 @@ def compare_outputs(engine: Engine, outputs: list[dict[str, Any]]) -> None:
             key = _decode_key(source, raw_key, registry)
             value = _decode_value(source, rec.value, registry)
             problems = []
-            if "window" in exp and exp["window"] != window:
-                problems.append(f"window {exp['window']!r} != {window!r}")
+            # As upstream: a windowed record must state its window, an unwindowed one none.
+            if exp.get("window") != window:
+                problems.append(f"window {exp.get('window')!r} != {window!r}")
             if not _same(exp.get("key"), key):
                 problems.append(f"key {exp.get('key')!r} != {key!r}")
             if not _same(exp.get("value"), value):
                 problems.append(f"value {exp.get('value')!r} != {value!r}")
             if "timestamp" in exp and exp["timestamp"] != rec.timestamp:
                 problems.append(f"timestamp {exp['timestamp']} != {rec.timestamp}")
-            if "headers" in exp:
-                got = [
-                    {"KEY": k, "VALUE": None if v is None else base64.b64encode(v).decode()}
-                    for k, v in rec.headers
-                ]
-                if got != exp["headers"]:
-                    problems.append(f"headers {exp['headers']!r} != {got!r}")
+            # A record with no headers listed must have none.
+            got = [
+                {"KEY": k, "VALUE": None if v is None else base64.b64encode(v).decode()}
+                for k, v in rec.headers
+            ]
+            if got != exp.get("headers", []):
+                problems.append(f"headers {exp.get('headers', [])!r} != {got!r}")
             if problems:
                 # ksqlDB's test runner's words, then what differs.
                 raise CaseFailure(
@@ -208,6 +209,48 @@ def _normalized_schema(text: str) -> list[tuple[str, str, str | None]]:
     return out
 
 
+def _check_topic_formats(engine: Engine, exp: dict[str, Any]) -> None:
+    """A `post` topic's key and value formats (name and features) as the source over the
+    topic has them, and the schemas registered for it, as upstream checks them."""
+    source = _source_for_topic(engine, exp["name"])
+    for side, is_key in (("key", True), ("value", False)):
+        want = exp.get(f"{side}Format")
+        if want is not None and source is not None:
+            fmt = source.key_format if is_key else source.value_format
+            features = source.key_features if is_key else source.value_features
+            name = want.get("format") if isinstance(want, dict) else want
+            if name is not None and name.upper() != fmt.name:
+                raise CaseFailure(f"post: topic {exp['name']} {side} format {fmt.name} != {name}")
+            wanted = sorted(want.get("features", [])) if isinstance(want, dict) else []
+            if wanted != sorted(features):
+                raise CaseFailure(
+                    f"post: topic {exp['name']} {side} features {features} != {wanted}"
+                )
+        schema = exp.get(f"{side}Schema")
+        if schema is not None:
+            registered = engine.schema_registry.latest(f"{exp['name']}-{side}")
+            if registered is None or not _same_schema(schema, registered.schema):
+                shown = None if registered is None else registered.schema
+                raise CaseFailure(
+                    f"post: topic {exp['name']} {side} schema {shown!r} != {schema!r}"
+                )
+
+
+def _same_schema(expected: Any, registered: str) -> bool:
+    """A registered schema against the corpus's: JSON schemas (AVRO, JSON_SR) as parsed
+    JSON, PROTOBUF as text with blank lines and surrounding spaces ignored."""
+    if isinstance(expected, dict | list):
+        try:
+            return orjson.loads(registered) == expected
+        except orjson.JSONDecodeError:
+            return False
+
+    def lines(text: str) -> list[str]:
+        return [line.strip() for line in text.strip().splitlines() if line.strip()]
+
+    return lines(str(expected)) == lines(registered)
+
+
 def check_post(engine: Engine, post: dict[str, Any] | None) -> None:
     if not post:
         return
@@ -218,8 +261,8 @@ def check_post(engine: Engine, post: dict[str, Any] | None) -> None:
         if "type" in exp and exp["type"].upper() != source.kind:
             raise CaseFailure(f"post: {source.name} is a {source.kind}, expected {exp['type']}")
         if "schema" in exp:
-            want = sorted(_normalized_schema(exp["schema"]))
-            got = sorted(_normalized_schema(source.schema_text()))
+            want = _normalized_schema(exp["schema"])  # in column order, as upstream
+            got = _normalized_schema(source.schema_text())
             if want != got:
                 raise CaseFailure(
                     f"post: {source.name} schema {source.schema_text()!r} != {exp['schema']!r}"
@@ -248,6 +291,7 @@ def check_post(engine: Engine, post: dict[str, Any] | None) -> None:
             raise CaseFailure(
                 f"post: topic {exp['name']} has {info.partitions} partitions, expected {exp['partitions']}"
             )
+        _check_topic_formats(engine, exp)
     blacklist = topics.get("blacklist")
     if blacklist:
         for name in names:
