@@ -128,7 +128,9 @@ def _run(case: Case, data_dir: str) -> None:
             for stmt in engine.parse("\n".join(spec.get("statements", []))):
                 if isinstance(stmt, ast.RunScript):  # a CLI command, unknown to the server
                     error = unknown_statement_error(stmt)
-                    raise StatementError(error.message, stmt.text, stmt.line, stmt.column)
+                    raise StatementError(
+                        error.message, stmt.text, stmt.line, stmt.column
+                    ) from error
                 engine.execute_statement(stmt, {})
             for record in spec.get("inputs", []):
                 produce(engine, record)
@@ -141,6 +143,7 @@ def _run(case: Case, data_dir: str) -> None:
                 raise CaseFailure(
                     f"expected error containing {message!r}, got {str(exc)!r}"
                 ) from exc
+            check_error_type(expected_error.get("type"), exc)
             return
         if expected_error is not None:
             raise CaseFailure(f"expected error {expected_error.get('message', '')!r}, none raised")
@@ -148,6 +151,35 @@ def _run(case: Case, data_dir: str) -> None:
         check_post(engine, spec.get("post"))
     finally:
         engine.close()
+
+
+# ksqlDB's exception classes a case may expect, with the classes each is an instance of.
+_ERROR_CLASSES = {
+    "KsqlStatementException": {"KsqlStatementException", "KsqlException"},
+    "ParseFailedException": {"ParseFailedException", "KsqlException"},
+    "StreamsException": {"StreamsException"},
+}
+
+
+def error_class(exc: Exception) -> str:
+    """The ksqlDB exception class of a failure: a statement that does not parse fails with
+    ParseFailedException, one that cannot run with KsqlStatementException, a query that
+    fails while processing with Kafka Streams' StreamsException."""
+    if isinstance(exc, QueryFailure):
+        return "StreamsException"
+    if isinstance(exc.__cause__, ParseError):
+        return "ParseFailedException"
+    return "KsqlStatementException"
+
+
+def check_error_type(expected: str | None, exc: Exception) -> None:
+    """As upstream: the failure must be an instance of the expected exception class."""
+    if expected is None:
+        return
+    wanted = expected.rsplit(".", 1)[-1]
+    actual = error_class(exc)
+    if wanted not in _ERROR_CLASSES[actual]:
+        raise CaseFailure(f"expected a {wanted}, got a {actual}: {exc}") from exc
 
 
 def create_case_topics(engine: Engine, spec: dict[str, Any], default_partitions: int = 1) -> None:
