@@ -296,3 +296,33 @@ def test_the_cli_prints_connectors(tmp_path: Path) -> None:
             )
     finally:
         engine.close()
+
+
+def test_jdbc_source_in_timestamp_mode_resumes_after_restart(tmp_path: Path) -> None:
+    database = tmp_path / "audit.db"
+    with sqlite3.connect(database) as db:
+        db.execute("CREATE TABLE audit (who TEXT, at INTEGER)")
+        db.executemany("INSERT INTO audit VALUES (?, ?)", [("ann", 100), ("bob", 200)])
+    create = (
+        "CREATE SOURCE CONNECTOR audit_in WITH ("
+        "'connector.class'='JdbcSourceConnector', "
+        f"'connection.url'='jdbc:sqlite:{database}', 'mode'='timestamp', "
+        "'timestamp.column.name'='at', 'table.whitelist'='audit', 'poll.interval.ms'=20);"
+    )
+    engine = Engine(tmp_path / "data")
+    engine.start()
+    try:
+        engine.execute(create)
+        eventually(lambda: engine.log.end_offset("audit", 0) == 2, "two polled rows")
+    finally:
+        engine.close()
+    with sqlite3.connect(database) as db:
+        db.execute("INSERT INTO audit VALUES ('cat', 300)")
+    engine = Engine(tmp_path / "data")  # replays the connector, which resumes after at=200
+    engine.start()
+    try:
+        eventually(lambda: engine.log.end_offset("audit", 0) == 3, "only the new row")
+        time.sleep(0.2)
+        assert engine.log.end_offset("audit", 0) == 3
+    finally:
+        engine.close()
