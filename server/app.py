@@ -32,12 +32,14 @@ from server.limits import Limits, RequestSizeLimit
 from server.openapi import openapi_endpoint
 from server.printing import TopicPrinter, open_printer
 from server.queries import (
+    PROTOBUF_MEDIA_TYPE,
     OpenQuery,
     QueryError,
     QueryRegistry,
     cached_pull,
     open_query,
     pull_response,
+    pull_response_protobuf,
     query_response,
     query_stream_response,
 )
@@ -171,6 +173,9 @@ class Endpoints:
         if isinstance(opened, TopicPrinter):
             return StreamingResponse(opened.stream(), media_type="text/plain")
         if opened.push is None:  # a pull query's rows are all there: one body, no streaming
+            if PROTOBUF_MEDIA_TYPE in request.headers.get("accept", ""):
+                body = pull_response_protobuf(opened)
+                return Response(body, media_type=PROTOBUF_MEDIA_TYPE)
             return Response(pull_response(opened), media_type="application/json")
         self.queries.add(opened.push)
         return StreamingResponse(

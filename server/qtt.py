@@ -12,6 +12,7 @@ up; then each SELECT goes to /query. Responses are matched field by field agains
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import re
 from collections import Counter
@@ -21,10 +22,14 @@ from typing import Any
 
 import httpx
 import orjson
+from google.protobuf import message_factory, text_format
 
 from server.app import create_app
+from server.queries import PROTOBUF_MEDIA_TYPE
 from server.requests import property_map
 from sqlengine.engine import Engine
+from sqlengine.serde.protobuf_format import ProtobufSchema
+from sqlengine.serde.protobuf_schema import proto_file
 from sqlengine.testing.cases import Case, load_cases
 from sqlengine.testing.compare import CaseFailure, compare_outputs
 from sqlengine.testing.runner import (
@@ -151,6 +156,9 @@ async def _run(case: Case, data_dir: str) -> None:
             if not wait_for_query:
                 runner.produce_inputs()
             errors = 0
+            # With testPullWithProtoFormat each query is asked again in the protobuf form;
+            # those responses follow all the others, as upstream lists them.
+            proto_responses: list[tuple[str, Any]] = []
             for i, sql in enumerate(queries):
                 if wait_for_query and i == 0:
                     resp = await runner.query_then_produce(sql)
@@ -161,6 +169,10 @@ async def _run(case: Case, data_dir: str) -> None:
                     errors += 1
                     continue
                 responses.append(("query", resp.json()))
+                if spec.get("testPullWithProtoFormat"):
+                    proto = await runner.post("/query", {"ksql": sql}, PROTOBUF_MEDIA_TYPE)
+                    proto_responses.append(("queryProto", _protobuf_rows(proto.json())))
+            responses += proto_responses
         if expected_error is not None and not errors:
             raise CaseFailure(f"expected error {expected_error.get('message', '')!r}, none raised")
         compare_outputs(engine, spec.get("outputs", []))
@@ -184,8 +196,12 @@ class _CaseRun:
         self.spec = spec
         self.properties = properties
 
-    async def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        request = self.client.post(path, json={**body, "streamsProperties": self.properties})
+    async def post(
+        self, path: str, body: dict[str, Any], accept: str | None = None
+    ) -> httpx.Response:
+        headers = {"Accept": accept} if accept else {}
+        json = {**body, "streamsProperties": self.properties}
+        request = self.client.post(path, json=json, headers=headers)
         try:
             return await asyncio.wait_for(request, QUERY_TIMEOUT)
         except TimeoutError as exc:
@@ -206,6 +222,23 @@ class _CaseRun:
             await asyncio.sleep(0.005)
         await asyncio.to_thread(self.produce_inputs)
         return await request
+
+
+def _protobuf_rows(elements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A protobuf /query response as upstream's runner shows it: each row's message in
+    Protobuf's text format, read with the header's schema."""
+    if not elements or "header" not in elements[0]:
+        return elements
+    proto = elements[0]["header"]["protoSchema"]
+    schema = ProtobufSchema(proto, proto_file(proto), None, framed=False)
+    message_class = message_factory.GetMessageClass(schema.descriptor)
+    shown = []
+    for element in elements:
+        if "row" in element:
+            message = message_class.FromString(base64.b64decode(element["row"]["protobufBytes"]))
+            element = {"row": text_format.MessageToString(message)}
+        shown.append(element)
+    return shown
 
 
 def _check_error(

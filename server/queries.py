@@ -8,6 +8,7 @@ never waits on them; a closed or disconnected query stops within one poll interv
 
 from __future__ import annotations
 
+import base64
 import functools
 import itertools
 import threading
@@ -31,6 +32,8 @@ from sqlengine.push import (
     PushRow,
     QueryColumn,
 )
+from sqlengine.serde.protobuf_format import ProtobufSchema
+from sqlengine.serde.protobuf_schema import derive_proto_text, proto_file
 
 POLL_SECONDS = 0.2
 # How long a /query push response stays silent before a newline tells the client (and us, by
@@ -193,6 +196,29 @@ def _final(query: OpenQuery) -> bytes:
 def pull_response(query: OpenQuery) -> bytes:
     """/query for a pull query: its rows are all there, so one JSON array."""
     elements = [_header(query), *(_row(query, row) for row in query.rows), _final(query)]
+    return b"[" + b",\n".join(e for e in elements if e) + b"]\n"
+
+
+PROTOBUF_MEDIA_TYPE = "application/vnd.ksql.v1+protobuf"
+
+
+def pull_response_protobuf(query: OpenQuery) -> bytes:
+    """/query for a pull query in ksqlDB's protobuf form (Accept: PROTOBUF_MEDIA_TYPE): the
+    header carries the rows' .proto schema, each row its message's bytes in base64."""
+    columns = [(c.name, c.type) for c in query.columns]
+    proto = derive_proto_text(columns, full_name=None, nullable=None)
+    write = ProtobufSchema(proto, proto_file(proto), None, framed=False).writer()
+    schema = _schema(tuple(query.columns), query.table_pull)
+    header = {"queryId": query.query_id, "schema": schema, "protoSchema": proto}
+    elements = [orjson.dumps({"header": header})]
+    for row in query.rows:
+        message = write(
+            {name: value for (name, _), value in zip(columns, row.columns, strict=True)}
+        )
+        elements.append(
+            orjson.dumps({"row": {"protobufBytes": base64.b64encode(message).decode()}})
+        )
+    elements.append(_final(query))
     return b"[" + b",\n".join(e for e in elements if e) + b"]\n"
 
 
