@@ -118,7 +118,7 @@ def _resolve_call(
             if not isinstance(a, ast.Literal):
                 raise PlanError(
                     f"Parameter {pos} passed to function {call.name.upper()} must be a literal "
-                    f"constant, but was expression: '{format_expr(a)}'",
+                    f"constant, but was expression: '{format_expr(_unqualified(a))}'",
                     "plain",
                 )
         args = list(call.args[:split])

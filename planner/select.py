@@ -78,7 +78,7 @@ def plan_select(
     outputs = _select_outputs(items, Scope(node.columns))
     select_order = [o.name for o in outputs]
     if partitioning is None:
-        _assign_keys(outputs, source, sink_name)
+        _assign_keys(outputs, source, sink_name, _new_planner(config or {}))
         outputs.sort(key=lambda o: not o.is_key)
         if sink_name is not None and not _new_planner(config or {}):
             # ksqlDB's default (old) planner keeps a sink's key columns in the source's
@@ -199,8 +199,14 @@ def _select_outputs(items: list[tuple[str, ast.Expr, bool]], scope: Scope) -> li
     return outputs
 
 
-def _assign_keys(outputs: list[OutputColumn], source: C.DataSource, sink_name: str | None) -> None:
-    """A stateless query keeps its source's key: every key column must be selected once.
+def _assign_keys(
+    outputs: list[OutputColumn],
+    source: C.DataSource,
+    sink_name: str | None,
+    new_planner: bool = False,
+) -> None:
+    """A stateless query keeps its source's key: every key column must be selected once
+    (ksqlDB's new planner lets a stream's query select none, writing a keyless stream).
     A transient query's window bounds are key columns too, as ksqlDB shows them."""
     key_names = [c.name for c in source.key_columns]
     if sink_name is None:
@@ -220,7 +226,8 @@ def _assign_keys(outputs: list[OutputColumn], source: C.DataSource, sink_name: s
         for k in key_names[: len(source.key_columns)]
         if not any(o.is_key and o.expr.name == k for o in outputs)
     ]  # type: ignore[attr-defined]
-    if missing and sink_name is not None:
+    keyless = new_planner and source.kind == "STREAM" and not any(o.is_key for o in outputs)
+    if missing and sink_name is not None and not keyless:
         cols = " and ".join(key_names)
         noun = "column" if len(key_names) == 1 else "columns"
         raise PlanError(
