@@ -72,8 +72,7 @@ export class CatalogView {
     const name = element("button", "name", source.name);
     name.title = "Show its schema and latest records";
     name.addEventListener("click", () => this.showSource(source));
-    const facts = `${source.keyFormat}/${source.valueFormat} · topic ${source.topic} · ${source.partitions} partition${source.partitions === 1 ? "" : "s"}`;
-    li.append(name, this.actionButton("Drop", `DROP ${source.type} \`${source.name}\`;`), factsLine(facts));
+    li.append(name, this.actionButton("Drop", `DROP ${source.type} \`${source.name}\`;`), factsLine(sourceFacts(source)));
     return li;
   }
 
@@ -122,7 +121,7 @@ export class CatalogView {
     for (const cells of rows) body.insertRow().append(...cells.map((cell) => element("td", "", cell)));
     const records = element("pre", "records", "reading…");
     const heading = element("h3", "", `${source.type.toLowerCase()} ${source.name}`);
-    const facts = element("div", "facts", `${source.keyFormat}/${source.valueFormat} · topic ${source.topic} · ${source.partitions} partition(s) · ${statistics(source)}`);
+    const facts = element("div", "facts", `${sourceFacts(source)} · ${statistics(source)}`);
     const recordsTitle = element("h4", "", `Latest records (PRINT '${source.topic}')`);
     this.detail.replaceChildren(heading, facts, table, recordsTitle, records);
     this.detail.hidden = false;
@@ -136,6 +135,14 @@ export class CatalogView {
       records.textContent = error.message;
     }
   }
+}
+
+function sourceFacts(source) {
+  return `${source.keyFormat}/${source.valueFormat} · topic ${source.topic} · ${plural(source.partitions, "partition")}`;
+}
+
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
 }
 
 function statistics(source) {
@@ -159,8 +166,7 @@ function factsLine(text, className = "") {
 
 function topicItem(topic) {
   const li = element("li", "topic");
-  const partitions = topic.replicaInfo.length;
-  li.append(element("span", "name", topic.name), factsLine(`${partitions} partition${partitions === 1 ? "" : "s"}`));
+  li.append(element("span", "name", topic.name), factsLine(plural(topic.replicaInfo.length, "partition")));
   return li;
 }
 
