@@ -230,6 +230,17 @@ def test_the_statement_at_the_cursor_runs(console: Page) -> None:
     expect(console.locator("#results")).to_contain_text('"@type": "tables"')
     console.get_by_role("tab", name="History").click()
     expect(console.locator("#history li")).to_have_text(["SHOW TABLES;", "SHOW TOPICS;"])
+    box.press("Control+ArrowUp")
+    expect(box).to_have_value("SHOW TABLES;")
+    box.press("Control+ArrowUp")
+    expect(box).to_have_value("SHOW TOPICS;")
+    box.press("Control+ArrowUp")  # the oldest stays
+    expect(box).to_have_value("SHOW TOPICS;")
+    box.press("Control+ArrowDown")
+    box.press("Control+ArrowDown")
+    expect(box).to_have_value("")
+    console.locator("#history button", has_text="SHOW TOPICS;").click()
+    expect(box).to_have_value("SHOW TOPICS;")
 
 
 def test_completion_offers_keywords_functions_sources_and_columns(console: Page) -> None:

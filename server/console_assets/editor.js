@@ -6,8 +6,9 @@ import { tokenize } from "./sql.js";
 const MAX_SUGGESTIONS = 12;
 
 export class Editor {
-  constructor(root, { onRun, words }) {
+  constructor(root, { onRun, onHistory, words }) {
     this.onRun = onRun; // (text, start) => void: the statement(s) to run and where they start
+    this.onHistory = onHistory; // (step) => void: Ctrl+Up (+1, older) and Ctrl+Down walk the history
     this.words = words; // () => [{word, kind}]: what completion offers besides keywords
     this.error = null; // {start, end, message}
     this.textarea = root.querySelector("textarea");
@@ -88,6 +89,12 @@ export class Editor {
       this.closePopup();
       const selected = this.selection();
       this.onRun(selected ? selected.text : null, selected ? selected.start : null);
+      return;
+    }
+    if ((event.key === "ArrowUp" || event.key === "ArrowDown") && event.ctrlKey) {
+      event.preventDefault();
+      this.closePopup();
+      this.onHistory(event.key === "ArrowUp" ? 1 : -1);
       return;
     }
     if (event.key === " " && event.ctrlKey) {

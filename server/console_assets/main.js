@@ -24,7 +24,7 @@ const state = {
   flowDrawn: "", // the graph the flow tab shows, as JSON
 };
 
-const editor = new Editor($("#editor"), { onRun: runFromEditor, words: completionWords });
+const editor = new Editor($("#editor"), { onRun: runFromEditor, onHistory: recall, words: completionWords });
 const catalogView = new CatalogView($("#catalog"), $("#source-detail"), api, {
   onChanged: refreshCatalog,
   onError: (statement, error) => showError(error.message),
@@ -181,7 +181,16 @@ function showEntities(entities, text) {
 
 // ------------------------------------------------------------------ history and properties
 
+// Ctrl+Up puts the statement run before the one shown in the editor, Ctrl+Down the one after
+// (past the newest, the editor is emptied).
+let recalled = -1; // the history entry the editor shows, -1 for none
+function recall(step) {
+  recalled = Math.max(-1, Math.min(state.history.length - 1, recalled + step));
+  editor.text = recalled < 0 ? "" : state.history[recalled];
+}
+
 function remember(text) {
+  recalled = -1;
   state.history = [text, ...state.history.filter((t) => t !== text)].slice(0, MAX_HISTORY);
   localStorage.setItem(HISTORY_KEY, JSON.stringify(state.history));
   renderHistory();
