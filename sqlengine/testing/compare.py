@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,7 @@ def _decode_value(
     if source is not None and source.value_format.name in serde.SCHEMA_FORMATS:
         return _decode_schema_format(source, raw, registry, is_key=False)
     if source is None or source.value_format.name == "JSON":
-        return orjson.loads(raw)
+        return _json_exact(raw)
     if source.value_format.name == "DELIMITED":
         return raw.decode()
     cols = [(c.name, c.type) for c in source.value_columns]
@@ -115,12 +116,22 @@ def _decode_value(
     return raw.decode(errors="replace")
 
 
+def _json_exact(raw: bytes) -> Any:
+    """A JSON record with its numbers as written: a DECIMAL keeps its scale (3.40)."""
+    return json.loads(raw, parse_float=Decimal)
+
+
 def _same(expected: Any, actual: Any) -> bool:
     """JSON equality with numbers compared by value (1 == 1.0 == 1.00)."""
     if isinstance(expected, bool) or isinstance(actual, bool):
         return expected is actual or expected == actual and type(expected) is type(actual)
     if isinstance(expected, str) and isinstance(actual, Decimal):
-        return expected == str(actual)  # the corpus writes AVRO decimals as their text
+        # The corpus writes decimals as their text: equal by value and scale, as BigDecimal.
+        try:
+            written = Decimal(expected)
+        except ArithmeticError:
+            return False
+        return written == actual and written.as_tuple().exponent == actual.as_tuple().exponent
     if isinstance(expected, int | float | Decimal) and isinstance(actual, int | float | Decimal):
         return Decimal(str(expected)) == Decimal(str(actual))
     if isinstance(expected, dict) and isinstance(actual, dict):
