@@ -1,5 +1,6 @@
 """20 SIGKILLs of a server while a client inserts and a CSAS, a windowed CTAS and a join run
-(tests/crash_harness.py; `python -m tests.crash_harness --kills 100` runs the long version)."""
+(tests/crash_harness.py, which checks the outcome; `python -m tests.crash_harness --kills
+100` runs the long version)."""
 
 from __future__ import annotations
 
