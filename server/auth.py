@@ -19,14 +19,13 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
-from pathlib import Path
 
 import crypt_r
 import orjson
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.startup import StartupError
+from server.startup import StartupError, read_lines
 
 METHOD = "authentication.method"
 USERS_FILE = "authentication.users.file"
@@ -73,16 +72,8 @@ def deobfuscate(text: str) -> str:
 
 
 def read_users(path: str) -> dict[str, User]:
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-        raise StartupError(f"cannot read the {USERS_FILE} {path}: {reason}") from exc
     users: dict[str, User] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith(("#", "!")):
-            continue
+    for number, line in read_lines(path, USERS_FILE):
         name, separator, rest = line.partition(":")
         if "=" in name or not separator:  # Java properties take `name=value` too
             name, separator, rest = line.partition("=")

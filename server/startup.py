@@ -18,19 +18,23 @@ class StartupError(Exception):
     """A start-up mistake: the message is the one line streamdb prints before exiting."""
 
 
+def read_lines(path: str, what: str) -> list[tuple[int, str]]:
+    """The numbered lines of a properties-style file that are neither blank nor `#`/`!`
+    comments; `what` names the file in the error when it cannot be read."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StartupError(f"cannot read the {what} {path}: {_reason(exc)}") from exc
+    stripped = ((number, line.strip()) for number, line in enumerate(text.splitlines(), 1))
+    return [(n, line) for n, line in stripped if line and not line.startswith(("#", "!"))]
+
+
 def read_config(path: str | None) -> dict[str, str]:
     """A Java-style properties file: `name=value` (or `name: value`) lines, `#`/`!` comments."""
     if path is None:
         return {}
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StartupError(f"cannot read the --config file {path}: {_reason(exc)}") from exc
     config: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith(("#", "!")):
-            continue
+    for number, line in read_lines(path, "--config file"):
         separator = min((line.find(c) for c in "=:" if c in line), default=-1)
         if separator <= 0:
             raise StartupError(f"{path}: line {number}: expected `name=value`, found {line[:60]!r}")
