@@ -326,3 +326,32 @@ def test_jdbc_source_in_timestamp_mode_resumes_after_restart(tmp_path: Path) -> 
         assert engine.log.end_offset("audit", 0) == 3
     finally:
         engine.close()
+
+
+def test_datagen_avro_values_declare_the_stream(tmp_path: Path) -> None:
+    engine = Engine(tmp_path / "data")
+    engine.start()
+    try:
+        engine.execute(
+            f"CREATE SOURCE CONNECTOR trades WITH ('connector.class'='{DATAGEN}', "
+            "'kafka.topic'='trades', 'quickstart'='stock_trades', 'iterations'=5, "
+            "'max.interval'=5, 'value.converter'='io.confluent.connect.avro.AvroConverter');"
+            "CREATE STREAM trades WITH (kafka_topic='trades', value_format='AVRO');"
+        )
+        (described,) = engine.execute("DESCRIBE trades;")
+        assert [c[:2] for c in described.columns] == [  # type: ignore[attr-defined]
+            ("SIDE", "STRING"),
+            ("QUANTITY", "BIGINT"),
+            ("SYMBOL", "STRING"),
+            ("PRICE", "BIGINT"),
+            ("ACCOUNT", "STRING"),
+            ("USERID", "STRING"),
+        ]
+        eventually(lambda: engine.log.end_offset("trades", 0) == 5, "five generated trades")
+        (result,) = engine.execute(
+            "SELECT SIDE FROM trades EMIT CHANGES LIMIT 5;", {"auto.offset.reset": "earliest"}
+        )
+        assert isinstance(result, Rows) and len(result.rows) == 5
+        assert {side for (side,) in result.rows} <= {"BUY", "SELL"}
+    finally:
+        engine.close()

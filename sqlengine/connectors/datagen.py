@@ -2,7 +2,7 @@
 random records of a quickstart's schema, as ksqlDB's tutorials use them, one every up to
 `max.interval` ms, `iterations` of them in all (-1 or absent: without end), to `kafka.topic`.
 Values are JSON (JsonConverter, schemas off) or, with `value.converter` AvroConverter, Avro
-with the schema registered in the engine's registry; keys are the quickstart's key field as
+with the schema registered in the engine's registry (field names upper-cased); keys are the quickstart's key field as
 text (StringConverter)."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from sqlengine import serde
+from sqlengine import types as T
 from sqlengine.connectors.base import ConnectorContext, ConnectorError
 
 Generator = Callable[[random.Random, int], dict[str, Any]]
@@ -119,6 +121,41 @@ QUICKSTARTS: dict[str, tuple[Generator, str]] = {
 }
 
 
+def _sql_type(value: Any) -> T.SqlType:
+    if isinstance(value, dict):
+        return T.Struct(tuple(T.Field(k.upper(), _sql_type(v)) for k, v in value.items()))
+    return {bool: T.BOOLEAN, int: T.BIGINT, float: T.DOUBLE}.get(type(value), T.STRING)
+
+
+def _upper(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k.upper(): _upper(v) for k, v in value.items()}
+    return value
+
+
+def _avro_encoder(
+    context: ConnectorContext, topic: str, sample: dict[str, Any]
+) -> Callable[[dict[str, Any]], bytes]:
+    """Avro values whose schema (the quickstart's fields, upper-cased as ksqlDB's columns)
+    is registered in the engine's schema registry under `<topic>-value`, so that a stream
+    declared without columns (value_format='AVRO') reads them."""
+    columns = [(name.upper(), _sql_type(value)) for name, value in sample.items()]
+    serialize = serde.make_serializer(
+        serde.FormatInfo("AVRO"),
+        columns,
+        is_key=False,
+        topic=topic,
+        registry=context.schema_registry,
+    )
+
+    def encode(record: dict[str, Any]) -> bytes:
+        data = serialize([_upper(record[name]) for name in sample])
+        assert data is not None
+        return data
+
+    return encode
+
+
 class DatagenTask:
     def __init__(self, context: ConnectorContext) -> None:
         self.context = context
@@ -132,15 +169,19 @@ class DatagenTask:
         self.topic = context.require("kafka.topic")
         self.iterations = context.number("iterations", -1)
         self.max_interval_ms = context.number("max.interval", 500)
-        converter = context.properties.get("value.converter", "")
-        if "avro" in converter.lower():
-            raise ConnectorError(
-                f"Connector {context.name}: value.converter {converter} is not supported here; "
-                "use org.apache.kafka.connect.json.JsonConverter (the default)"
-            )
         self.rng = random.Random()
         self.next_at = 0.0
         context.ensure_topic(self.topic)
+        self.encode: Callable[[dict[str, Any]], bytes] = orjson.dumps
+        converter = context.properties.get("value.converter", "")
+        if "avro" in converter.lower():
+            self.encode = _avro_encoder(context, self.topic, self.generate(self.rng, 0))
+        elif converter and "json" not in converter.lower():
+            raise ConnectorError(
+                f"Connector {context.name}: value.converter {converter} is not supported; use "
+                "org.apache.kafka.connect.json.JsonConverter (the default) or "
+                "io.confluent.connect.avro.AvroConverter"
+            )
 
     @property
     def topics(self) -> list[str]:
@@ -153,7 +194,7 @@ class DatagenTask:
         record = self.generate(self.rng, produced + 1)
         key = str(record[self.key_field]).encode()
         now = int(time.time() * 1000)
-        self.context.log.append_batch(self.topic, [key], [orjson.dumps(record)], [now])
+        self.context.log.append_batch(self.topic, [key], [self.encode(record)], [now])
         self.context.offsets["produced"] = produced + 1
         self.next_at = time.monotonic() + self.rng.uniform(0, self.max_interval_ms) / 1000
         return 1
