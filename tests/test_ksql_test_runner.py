@@ -79,3 +79,26 @@ def test_sql_test_failures_name_the_assert(tmp_path: Path) -> None:
     assert run.returncode == 1
     assert run.stdout.count(">>> Test passed!") == 3
     assert "3 passed, 3 failed, 0 skipped" in run.stdout
+
+
+def test_test_runner_loads_an_extension_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "shout.py").write_text(
+        "from sqlengine.udf import udf\n\n\n"
+        "@udf()\ndef runner_shout(text: str) -> str:\n    return text.upper() + '!'\n"
+    )
+    (tmp_path / "s.sql").write_text(
+        "CREATE STREAM words (k INT KEY, w STRING) WITH (kafka_topic='w', value_format='JSON');\n"
+        "CREATE STREAM loud AS SELECT k, RUNNER_SHOUT(w) AS w FROM words;\n"
+    )
+    (tmp_path / "in.json").write_text(
+        '{"inputs": [{"topic": "w", "key": 1, "value": {"W": "hi"}, "timestamp": 0}]}'
+    )
+    (tmp_path / "out.json").write_text(
+        '{"outputs": [{"topic": "LOUD", "key": 1, "value": {"W": "HI!"}, "timestamp": 0}]}'
+    )
+    files = [str(tmp_path / n) for n in ("s.sql", "in.json", "out.json")]
+    assert run_test_runner(*files, extension_dir=str(tmp_path / "ext")) == 0
+    assert capsys.readouterr().out.strip() == ">>> Test passed!"
