@@ -118,6 +118,7 @@ class JoinQuery(PersistentQuery):
         exprs = [plan.where, *project] if plan.where is not None else project
         self.stage = compile_stage(None, exprs, scope, self._on_error)
         self.output = output
+        self.guard = ctx.output_guard(self.group, output)
         # One stream enriched from one table takes the direct path (`_lookup_join`).
         single = self.ops[0] if len(self.ops) == 1 else None
         self.lookup_join = (
@@ -158,18 +159,24 @@ class JoinQuery(PersistentQuery):
             for (topic, partition), offset in self.offsets.items():
                 if topic != js.source.topic:
                     continue
-                batch = self.log.read(topic, partition, offset, max_records)
-                if len(batch):
+                limit = max_records
+                if self.guard is not None:
+                    limit = self.guard.read_limit(topic, partition, offset, max_records)
+                batch = self.log.read(topic, partition, offset, limit) if limit else None
+                if batch is not None and len(batch):
                     reads.append((i, batch))
         if not reads:
             return 0
         read = {(b.topic, b.partition): b.next_offset for _, b in reads}
+        # A step's output depends only on its batches and the state committed before it,
+        # so a replayed step writes the same records in the same order.
+        step = self.guard.begin_step(read) if self.guard is not None else {}
         if not self._run_vectorized(reads):
             self._run_per_record(reads)
         for store in self.stores:
             store.flush()
         self.offsets.update(read)
-        self.ctx.commit(self.group, read)
+        self.ctx.commit(self.group, {**read, **step})
         return sum(len(b) for _, b in reads)
 
     def _run_vectorized(self, reads: list[tuple[int, RecordBatch]]) -> bool:

@@ -284,6 +284,17 @@ class QueryContext:
         else:
             self.stores.commit(group, offsets)
 
+    def output_guard(self, group: str, output: RowSink) -> OutputGuard | None:
+        """Into a stream, each output exactly once across crashes (`exactly_once`): the
+        guard of a persistent query whose output records a replayed step writes again in
+        the same order (stateless queries, joins), set on its sink."""
+        if self.transient_start is not None or not isinstance(output, SinkEncoder):
+            return None
+        if output.sink.kind != "STREAM":
+            return None
+        output.guard = OutputGuard(self.log, group, output.sink.topic)
+        return output.guard
+
     def stage_tasks(
         self,
         build: Callable[..., Any],
@@ -416,11 +427,7 @@ class StatelessQuery(PersistentQuery):
         )
         self.null_row_keys = null_row_keys(plan, self._on_error)
         self.output = output
-        # Into a stream, each output exactly once across crashes (`exactly_once`).
-        self.guard: OutputGuard | None = None
-        if ctx.transient_start is None and isinstance(output, SinkEncoder):
-            if output.sink.kind == "STREAM":
-                self.guard = output.guard = OutputGuard(ctx.log, self.group, output.sink.topic)
+        self.guard = ctx.output_guard(self.group, output)
         # A query writing to a topic runs each batch vectorized when the batch allows.
         self.columnar = None
         # Batches run in worker processes when the source has partitions to spread.

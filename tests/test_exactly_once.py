@@ -1,6 +1,6 @@
 """kill -9 of an engine running queries (vectorized, on worker processes) while records
-arrive: after restarts, no acknowledged input is lost, the CSAS sink holds each input's
-output exactly once, and the GROUP BY table's counts are exact.
+arrive: after restarts, no acknowledged input is lost, the CSAS sink and a stream-table
+join's hold each input's output exactly once, and the GROUP BY table's counts are exact.
 
 The engine runs in a child process as the server runs it (queries on a background thread,
 `Engine.start`) while its main thread appends batches to a 2-partition topic, printing each
@@ -30,6 +30,7 @@ CREATE STREAM src (id STRING KEY, n BIGINT, w INT)
     WITH (kafka_topic='src', value_format='JSON', partitions=2);
 CREATE STREAM out AS SELECT id, n, w * 2 AS w2 FROM src WHERE w >= 0;
 CREATE TABLE counts AS SELECT id, COUNT(*) AS c FROM src GROUP BY id;
+CREATE STREAM joined AS SELECT s.id, s.n, c.c FROM src s LEFT JOIN counts c ON s.id = c.id;
 """
 BATCH = 6000  # over 2 partitions: large enough for the worker processes
 
@@ -129,6 +130,9 @@ def test_kill_9_mid_ingest_on_kafka_loses_and_doubles_nothing(
         .replace(
             "CREATE TABLE counts AS", f"CREATE TABLE counts WITH (kafka_topic='c_{suffix}') AS"
         )
+        .replace(
+            "CREATE STREAM joined AS", f"CREATE STREAM joined WITH (kafka_topic='j_{suffix}') AS"
+        )
     )
     kill_9_mid_ingest(tmp_path, config, setup)
 
@@ -154,11 +158,12 @@ def kill_9_mid_ingest(tmp_path: Path, config: dict[str, str], setup: str) -> Non
     missing = {n for acked in acknowledged for n in acked} - set(source)
     assert not missing, f"{len(missing)} acknowledged records lost"
 
-    out = engine.catalog.source("OUT").topic  # type: ignore[union-attr]
-    outputs = Counter(int(v["N"]) for v in _values(engine, out))
-    doubled = [n for n, k in outputs.items() if k > 1]
-    assert not doubled, f"{len(doubled)} outputs written twice, e.g. {doubled[:5]}"
-    assert set(outputs) == set(source)
+    for sink in ("OUT", "JOINED"):  # a stateless query's output, a stream-table join's
+        topic = engine.catalog.source(sink).topic  # type: ignore[union-attr]
+        outputs = Counter(int(v["N"]) for v in _values(engine, topic))
+        doubled = [n for n, k in outputs.items() if k > 1]
+        assert not doubled, f"{sink}: {len(doubled)} outputs written twice, e.g. {doubled[:5]}"
+        assert set(outputs) == set(source), sink
 
     expected = Counter(f"k{n % 53}" for n in source)
     rows = engine.execute("SELECT id, c FROM counts;")[0].rows
