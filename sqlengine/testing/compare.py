@@ -149,7 +149,22 @@ def _same(expected: Any, actual: Any) -> bool:
 
 
 def _shown(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+    return orjson.dumps(_plain(value), default=str).decode()
+
+
+def _plain(value: Any) -> Any:
+    """`value` with its Decimals as JSON numbers, for messages."""
+    if isinstance(value, Decimal):
+        return (
+            int(value)
+            if value == value.to_integral_value() and "." not in str(value)
+            else float(value)
+        )
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def compare_outputs(engine: Engine, outputs: list[dict[str, Any]]) -> None:
