@@ -7,8 +7,10 @@ end) and the sink's end offsets; the step's commit carries the same number in th
 group. A query that starts and finds the recorded step newer than the committed one replays
 it: it reads exactly the batches that step read, which give the same output records in the
 same order (a stateless query maps each input record to its outputs alone), and it writes
-none of the first as many as the sink gained past the recorded end offsets. So the sink
-holds each output once, wherever the crash fell.
+none of the first as many records of each sink partition as that partition gained past the
+recorded end offsets. So the sink holds each output once, wherever the crash fell. (A record
+with no key goes to the partition the log's round robin picks, which a replay may not pick
+again: a keyless sink of several partitions can hold such a record twice after a crash.)
 
 Steps of the engine's queries and its INSERT statements run one at a time, so nothing else
 appends between a step's record and its commit. A client writing into the same stream by
@@ -35,14 +37,18 @@ class OutputGuard:
         # output records the sink holds already.
         self.replay_ends: dict[tuple[str, int], int] = {}
         self.replay_sink_ends: dict[tuple[str, int], int] = {}
-        self.written = 0
+        # Per sink partition: how many of the replayed step's records it holds already (a
+        # crash may fall between the appends to two partitions).
+        self.written: dict[int, int] = {}
         if recorded.get(STEP, 0) > self.step:
             for (name, partition), offset in recorded.items():
                 if name.startswith(_READ):
                     self.replay_ends[(name[len(_READ) :], partition)] = offset
                 elif name == sink:
                     self.replay_sink_ends[(name, partition)] = offset
-                    self.written += max(0, log.end_offset(name, partition) - offset)
+                    held = log.end_offset(name, partition) - offset
+                    if held > 0:
+                        self.written[partition] = held
 
     def read_limit(self, topic: str, partition: int, offset: int, max_records: int) -> int:
         """How many records a step may read from a partition: a replayed step what the
@@ -66,8 +72,14 @@ class OutputGuard:
         self.log.commit(self.intents, {**ends, **batches, STEP: self.step})
         return {STEP: self.step}
 
-    def skipped(self, count: int) -> int:
-        """Of a step's next `count` output records, how many the sink holds already."""
-        skip = min(self.written, count)
-        self.written -= skip
-        return skip
+    def kept(self, partitions: list[int]) -> list[int]:
+        """Of a step's next output records (record i goes to `partitions[i]`), the positions
+        of those the sink does not hold yet: each partition holds the first of its records."""
+        kept = []
+        for i, p in enumerate(partitions):
+            held = self.written.get(p, 0)
+            if held:
+                self.written[p] = held - 1
+            else:
+                kept.append(i)
+        return kept

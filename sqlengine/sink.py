@@ -140,6 +140,12 @@ class SinkEncoder:
         if keys:
             self._append(keys, values, stamps, headers, partitions)
 
+    def _partition(self, key_bytes: bytes | None) -> int:
+        """Where the log's default partitioner puts a record with these key bytes (one with
+        no key: the first partition, where a round robin may not have put it)."""
+        info = self.log.topic(self.sink.topic)
+        return default_partition(key_bytes, info.partitions if info is not None else 1)
+
     def _base_partition(self, key_bytes: bytes | None) -> int:
         partition = self._partitions_by_key.get(key_bytes)
         if partition is None:
@@ -209,11 +215,15 @@ class SinkEncoder:
         """Appends records (lists or Arrow arrays), less those a crash left written; to the
         given `partitions` (one per record), else where the log's partitioner puts them."""
         if self.guard is not None and self.guard.written:
-            skip = self.guard.skipped(len(keys))
-            keys, values, stamps = keys[skip:], values[skip:], stamps[skip:]
-            headers = headers[skip:] if headers else headers
-            partitions = partitions[skip:] if partitions else partitions
-            if not len(keys):
+            # A replayed step: leave out what each sink partition holds already.
+            keys, values, stamps = _as_list(keys), _as_list(values), _as_list(stamps)
+            if partitions is None:
+                partitions = [self._partition(key) for key in keys]
+            kept = self.guard.kept(partitions)
+            keys, values, stamps = _take(keys, kept), _take(values, kept), _take(stamps, kept)
+            headers = _take(headers, kept) if headers else headers
+            partitions = _take(partitions, kept)
+            if not keys:
                 return
         topic = self.sink.topic
         if partitions is None:
@@ -229,3 +239,11 @@ class SinkEncoder:
                 [headers[i] for i in mine] if headers else None,
                 partition=p,
             )
+
+
+def _as_list(column: Any) -> list[Any]:
+    return column.to_pylist() if isinstance(column, pa.Array) else list(column)
+
+
+def _take(column: list[Any], positions: list[int]) -> list[Any]:
+    return [column[i] for i in positions]

@@ -169,3 +169,68 @@ def kill_9_mid_ingest(tmp_path: Path, config: dict[str, str], setup: str) -> Non
     rows = engine.execute("SELECT id, c FROM counts;")[0].rows
     assert {r[0]: r[1] for r in rows} == dict(expected)
     engine.close()
+
+
+_CRASH_BETWEEN_PARTITIONS = textwrap.dedent(
+    """
+    import os, sys
+    from sqlengine.engine import Engine
+    from sqlengine.log import topics
+
+    data_dir, sink = sys.argv[1], sys.argv[2]
+    engine = Engine(data_dir, {"ksql.streams.num.stream.threads": "1"})
+    write = topics.TopicLog._write
+    appends = []
+
+    def write_then_die(self, store, *args):
+        written = write(self, store, *args)
+        if store in self._topic(sink).partitions:
+            appends.append(store)
+            if len(appends) == 3:  # the second step's first partition: the process dies
+                os._exit(9)
+        return written
+
+    topics.TopicLog._write = write_then_die
+    engine.run_until_idle(max_rounds=5)
+    """
+)
+
+
+def test_a_crash_between_two_sink_partitions_writes_nothing_twice(tmp_path: Path) -> None:
+    """The process dies after a step appended to one sink partition and before the other:
+    the replay writes only what the second partition lacks, for a CSAS and for a join."""
+    setup = (
+        "CREATE STREAM src (id STRING KEY, n BIGINT, w INT) "
+        "WITH (kafka_topic='src', value_format='JSON', partitions=2);"
+        "CREATE TABLE names (id STRING PRIMARY KEY, name STRING) "
+        "WITH (kafka_topic='names', value_format='JSON', partitions=2);"
+    )
+    queries = {
+        "OUT": "CREATE STREAM out AS SELECT id, n FROM src;",
+        "JOINED": "CREATE STREAM joined AS SELECT s.id, s.n, t.name FROM src s "
+        "LEFT JOIN names t ON s.id = t.id;",
+    }
+    for sink, query in queries.items():
+        data_dir = tmp_path / sink
+        engine = Engine(data_dir, {"ksql.streams.num.stream.threads": "1"})
+        engine.execute(setup)
+        engine.log.append_batch("names", [b"k1"], [b'{"name": "one"}'], [0])
+        for start in range(0, 30_000, 10_000):  # steps of 10,000 records per partition
+            ids = range(start, start + 10_000)
+            keys = [f"k{i % 11}".encode() for i in ids]
+            engine.log.append_batch("src", keys, [orjson.dumps({"n": i}) for i in ids], list(ids))
+        engine.execute(query)
+        engine.close()
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        child = subprocess.run(
+            [sys.executable, "-c", _CRASH_BETWEEN_PARTITIONS, str(data_dir), sink],
+            env=env,
+            timeout=120,
+        )
+        assert child.returncode == 9  # it died where it should have
+        engine = Engine(data_dir)
+        engine.run_until_idle()
+        outputs = Counter(int(v["N"]) for v in _values(engine, sink))
+        assert max(outputs.values()) == 1, f"{sink}: a record written twice"
+        assert set(outputs) == set(range(30_000)), sink
+        engine.close()
