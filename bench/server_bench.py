@@ -37,12 +37,17 @@ PULL_SECONDS = 3.0
 PUSH_ROWS = 200
 HOLD_QUERIES = 100
 HOLD_ROWS = 20
-SETUP = f"""
+# Two requests: a request holds at most 1,000 statements (streamdb.request.max.statements).
+SETUP = (
+    """
 CREATE STREAM clicks (user_id VARCHAR KEY, page VARCHAR, sent DOUBLE)
     WITH (kafka_topic='clicks', value_format='JSON', partitions=1);
 CREATE TABLE clicks_per_user AS SELECT user_id, COUNT(*) AS n FROM clicks GROUP BY user_id;
-{"".join(f"INSERT INTO clicks (user_id, page, sent) VALUES ('u{i}', 'p', 0);" for i in range(KEYS))}
-"""
+""",
+    "".join(
+        f"INSERT INTO clicks (user_id, page, sent) VALUES ('u{i}', 'p', 0);" for i in range(KEYS)
+    ),
+)
 
 
 @contextmanager
@@ -60,7 +65,8 @@ def _server() -> Iterator[tuple[str, int]]:
                     break
                 except httpx.TransportError:
                     time.sleep(0.02)
-            httpx.post(f"{url}/ksql", json={"ksql": SETUP}, timeout=60).raise_for_status()
+            for statements in SETUP:
+                httpx.post(f"{url}/ksql", json={"ksql": statements}, timeout=60).raise_for_status()
             _wait_materialized(url)
             yield url, child.pid
         finally:
