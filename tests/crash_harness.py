@@ -45,8 +45,11 @@ CREATE TABLE per_window AS SELECT customer, COUNT(*) AS orders, SUM(amount) AS t
 CREATE STREAM enriched AS SELECT o.customer AS customer, o.n AS n, c.region AS region
     FROM orders o JOIN customers c ON o.customer = c.id;
 """
+# At time 0, before every order: the join reads the table rows first (a stream-table join
+# merges its inputs by time), so no order comes before its customer.
 CUSTOMER_ROWS = "".join(
-    f"INSERT INTO customers (id, region) VALUES ('c{i}', 'r{i % 3}');" for i in range(CUSTOMERS)
+    f"INSERT INTO customers (ROWTIME, id, region) VALUES (0, 'c{i}', 'r{i % 3}');"
+    for i in range(CUSTOMERS)
 )
 
 
