@@ -78,8 +78,11 @@ class OutputGuard:
         kept = []
         for i, p in enumerate(partitions):
             held = self.written.get(p, 0)
-            if held:
+            if held > 1:
                 self.written[p] = held - 1
+            elif held:
+                # Drained: once none is left, appends take the direct path again.
+                del self.written[p]
             else:
                 kept.append(i)
         return kept
