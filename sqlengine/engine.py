@@ -36,6 +36,7 @@ from sqlengine.materialized import Materializations, Row
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.pull_cache import PullQueries, PullQuery
 from sqlengine.push import PushQuery, open_push_query
+from sqlengine.push_feed import SourceFeeds
 from sqlengine.runtime import PersistentQuery, QueryFailure
 from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry, SchemaRegistry
 from sqlengine.serde import SerdeError
@@ -75,6 +76,7 @@ class Engine:
         self.plog = ProcessingLog(self.log, config=self.config, service_id=service_id(self.config))
         self.schema_registry = open_registry(self.data_dir, self.config)
         self.pulls = PullQueries(self)
+        self.push_feeds = SourceFeeds(self.log)
         self.executor = StatementExecutor(self, self.pulls)
         self.materialized = Materializations(
             self.log, self.plog, self.schema_registry, self.executor.running, self.state_dir
@@ -161,7 +163,13 @@ class Engine:
             plan = plan_select(stmt.query, self.catalog, None)
             config = {**self.config, **properties}
             return open_push_query(
-                plan, stmt.query.limit, self.log, self.plog, self.schema_registry, config
+                plan,
+                stmt.query.limit,
+                self.log,
+                self.plog,
+                self.schema_registry,
+                config,
+                self.push_feeds,
             )
 
     # ------------------------------------------------------------------ command log

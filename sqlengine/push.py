@@ -28,6 +28,7 @@ from sqlengine import types as T
 from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
+from sqlengine.push_feed import SourceFeeds, Subscription, key_route
 from sqlengine.query_runtime import query_runtime
 from sqlengine.runtime import QueryContext, SourceDecoder
 from sqlengine.schema_registry import SchemaRegistry
@@ -79,12 +80,14 @@ def open_push_query(
     plog: ProcessingLog,
     registry: SchemaRegistry | None,
     config: dict[str, str],
+    feeds: SourceFeeds | None = None,
 ) -> PushQuery:
-    """A push query for a plan, with the settings in `config` (server and query properties)."""
+    """A push query for a plan, with the settings in `config` (server and query properties);
+    a projection shares the reading of its source with the others on it through `feeds`."""
     ctx = QueryContext.of(log, plog, registry, config)
     ctx = dataclasses.replace(ctx, transient_start=offset_reset(config))
     if plan.aggregation is None and plan.join is None:
-        return ProjectionPushQuery(plan, limit, ctx)
+        return ProjectionPushQuery(plan, limit, ctx, feeds)
     return RuntimePushQuery(plan, limit, ctx)
 
 
@@ -126,9 +129,8 @@ class PushQuery:
         if self.done:
             return []
         rows = self._read()
-        if not rows and timeout > 0:
-            if self.log.wait_for_data(self._positions(), timeout) and not self.closed:
-                rows = self._read()
+        if not rows and timeout > 0 and self._wait(timeout) and not self.closed:
+            rows = self._read()
         return rows
 
     def __iter__(self) -> Iterator[PushRow]:
@@ -153,11 +155,22 @@ class PushQuery:
         """The next offset to read per source topic and partition."""
         raise NotImplementedError
 
+    def _wait(self, timeout: float) -> bool:
+        """Waits up to `timeout` seconds for input; True if there may be some."""
+        return self.log.wait_for_data(self._positions(), timeout)
+
 
 class ProjectionPushQuery(PushQuery):
-    """WHERE and SELECT over one source, row by row; no state."""
+    """WHERE and SELECT over one source, row by row; no state. With `feeds`, the source is
+    read and decoded once for every query on it (`push_feed`), else by this query itself."""
 
-    def __init__(self, plan: QueryPlan, limit: int | None, ctx: QueryContext) -> None:
+    def __init__(
+        self,
+        plan: QueryPlan,
+        limit: int | None,
+        ctx: QueryContext,
+        feeds: SourceFeeds | None = None,
+    ) -> None:
         super().__init__(plan, limit, ctx)
         source = plan.source
         self.plog = ctx.plog
@@ -177,6 +190,10 @@ class ProjectionPushQuery(PushQuery):
         self.positions = {
             p: o for (_, p), o in ctx.start_offsets(self.query_id, [self.topic]).items()
         }
+        self.subscription: Subscription | None = None
+        if feeds is not None:
+            route = key_route(plan)
+            self.subscription = feeds.subscribe(source, self.decoder.decode, self.positions, route)
 
     def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
         self.plog.record_error(self.topic, row[1], row[2], exc)
@@ -184,7 +201,19 @@ class ProjectionPushQuery(PushQuery):
     def _positions(self) -> dict[tuple[str, int], int]:
         return {(self.topic, p): o for p, o in self.positions.items()}
 
+    def _wait(self, timeout: float) -> bool:
+        if self.subscription is None:
+            return super()._wait(timeout)
+        return self.subscription.wait(timeout)
+
+    def close(self) -> None:
+        super().close()
+        if self.subscription is not None:
+            self.subscription.cancel()
+
     def _changes(self) -> list[PushRow]:
+        if self.subscription is not None:
+            return self._process(self.subscription.take())
         out: list[PushRow] = []
         for partition, offset in self.positions.items():
             batch = self.log.read(self.topic, partition, offset)
