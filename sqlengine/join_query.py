@@ -109,7 +109,10 @@ class JoinQuery(PersistentQuery):
             for s, store in zip(jp.steps, self.stores, strict=True)
         ]
         self.is_table = jp.result_kind == "TABLE"
-        self.windowed = jp.sources[0].source.window is not None
+        window = jp.sources[0].source.window
+        self.windowed = window is not None
+        self.session_windows = window is not None and window.kind == "SESSION"
+        self.window_size = (window.size_ms or 0) if window is not None else 0
         # A foreign-key join's result is keyed by the left table's key, maybe of many columns.
         self.multi_key = jp.foreign_key and len(jp.sources[0].source.key_columns) > 1
         project = plan.root.exprs  # type: ignore[attr-defined]
@@ -253,7 +256,7 @@ class JoinQuery(PersistentQuery):
             nkeys = len(js.source.key_columns)
             key = tuple(row[3 : 3 + nkeys]) if nkeys > 1 else row[3]
         if self.windowed:
-            key = (key, row[-3], row[-2])  # windowed sources join on key and window
+            key = self._windowed_key(key, row[-3], row[-2])
         change = Change(key, row[0], body)
         changes = self.ops[0].left(change) if i == 0 else self.ops[step].right(change)
         for k in range(step + 1, len(self.ops)):
@@ -265,10 +268,20 @@ class JoinQuery(PersistentQuery):
             changes = fed
         return changes
 
+    def _windowed_key(self, key: Any, start: int, end: int) -> tuple[Any, ...]:
+        """What windowed records join on: their keys as serialized, which frame a session
+        window by start and end but a time window by its start alone (so time windows of
+        different sizes match on their start)."""
+        return (key, start, end) if self.session_windows else (key, start)
+
     def _split_key(self, key: Any) -> tuple[Any, tuple[int, int]]:
-        """A result key and its window (windowed sources join on key and window)."""
-        inner, start, end = key
-        return inner, (start, end)
+        """A result key and its window: a time window ends where the join's key format (the
+        left source's window size) puts it, whichever side's record produced the result."""
+        if self.session_windows:
+            inner, start, end = key
+            return inner, (start, end)
+        inner, start = key
+        return inner, (start, start + self.window_size)
 
     def _output(self, changes: list[Change]) -> _Output:
         """The sink records of a batch's join results. The projection runs once over all of
