@@ -32,6 +32,13 @@ Keys are tuples of SQL values (`frozen` makes them hashable). They are encoded w
 version 0, which writes equal keys as equal bytes (pickle's memo depends on object identity);
 values with marshal version 2; either falls back to pickle for what marshal cannot encode
 (decimals, accumulator objects). A transient query's state lives in a `MemoryStore`.
+
+Partitioned stores (scale-out: servers split a query's source partitions, `scaleout.py`): the
+changelog has as many partitions as the source, as Kafka Streams' changelogs, and a store
+holds the partitions its process owns. What a batch of source partition p changes is flushed
+to changelog partition p (`StateStores.processing`), and each owned partition's position is
+committed. Opening such a store rebuilds its local state from its partitions' changelogs
+(a new assignment brings partitions local state never held, and takes away others).
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ import pickle
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -207,7 +215,13 @@ class PersistentStore(KeyValueStore):
     records that took."""
 
     def __init__(
-        self, log: Log, changelog: str, group: str, directory: Path, cache_entries: int
+        self,
+        log: Log,
+        changelog: str,
+        group: str,
+        directory: Path,
+        cache_entries: int,
+        partitioning: StorePartitions | None = None,
     ) -> None:
         super().__init__()
         self.log = log
@@ -218,23 +232,44 @@ class PersistentStore(KeyValueStore):
         info = log.topic(changelog)
         if info is None:
             config = {"cleanup.policy": "compact", STORE_ID_CONFIG: uuid.uuid4().hex}
-            info = log.create_topic(changelog, 1, config=config)
+            count = 1 if partitioning is None else partitioning.count
+            info = log.create_topic(changelog, count, config=config)
         store_id = info.config.get(STORE_ID_CONFIG)
         if store_id is None:
             raise ValueError(
                 f"state changelog {changelog} was written by an older streamdb; "
                 "start over with a new data directory"
             )
-        # The group's committed position in the changelog, under a name of this incarnation.
-        self.position = (f"{changelog}#{store_id}", 0)
-        self.logged_end = min(log.committed(group).get(self.position, 0), self._end())
+        self.partitioned = partitioning is not None
+        self.partitions = (0,) if partitioning is None else tuple(sorted(partitioning.owned))
+        # The changelog partition a flush appends to (that of the batch being processed).
+        self.flush_partition = self.partitions[0] if self.partitions else 0
+        # The group's committed positions in the changelog, under a name of this incarnation.
+        self.name = f"{changelog}#{store_id}"
+        committed = log.committed(group)
+        self.ends = {
+            p: min(committed.get((self.name, p), 0), log.end_offset(changelog, p))
+            for p in self.partitions
+        }
         self.restored = 0
         self.db = self._open(directory, store_id.encode())
         # While RocksDB holds nothing the cache does not, a miss needs no read.
         self._complete = not self._has_data()
 
-    def _end(self) -> int:
-        return self.log.end_offset(self.changelog, 0)
+    @property
+    def logged_end(self) -> int:
+        """Moves with every flush: the changelog records written up to the committed and
+        flushed positions, over the partitions held."""
+        return sum(self.ends.values())
+
+    @property
+    def position(self) -> tuple[str, int]:
+        """The committed position's entry of an unpartitioned store (its partition 0)."""
+        return (self.name, 0)
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """The changelog positions a commit records: what each partition held has flushed."""
+        return {(self.name, p): end for p, end in self.ends.items()}
 
     def _open(self, directory: Path, store_id: bytes) -> Rdict:
         """The local RocksDB, caught up with the changelog to the committed position."""
@@ -243,7 +278,8 @@ class PersistentStore(KeyValueStore):
             db = Rdict(str(directory), _options())
             checkpoint = db.get(_CHECKPOINT)
             usable = (
-                db.get(_STORE_ID) == store_id
+                not self.partitioned
+                and db.get(_STORE_ID) == store_id
                 and checkpoint is not None
                 and int(checkpoint) <= self.logged_end
             )
@@ -262,28 +298,29 @@ class PersistentStore(KeyValueStore):
             db.write(batch)
             checkpoint = b"0"
         assert db is not None and checkpoint is not None
-        self._replay(db, int(checkpoint))
+        for partition, end in self.ends.items():
+            self._replay(db, partition, 0 if self.partitioned else int(checkpoint), end)
         return db
 
-    def _replay(self, db: Rdict, offset: int) -> None:
-        """Apply the changelog from `offset` to the committed position, a WriteBatch (with
-        its checkpoint) per read: bytes as they are, nothing decoded."""
-        while offset < self.logged_end:
-            records = self.log.read(self.changelog, 0, offset, _RESTORE_BATCH)
+    def _replay(self, db: Rdict, partition: int, offset: int, end: int) -> None:
+        """Apply a changelog partition from `offset` to the committed position `end`, a
+        WriteBatch (with its checkpoint) per read: bytes as they are, nothing decoded."""
+        while offset < end:
+            records = self.log.read(self.changelog, partition, offset, _RESTORE_BATCH)
             if not len(records):
                 break
             batch = WriteBatch(raw_mode=True)
             for position, key, value in zip(
                 records.offsets, records.keys, records.values, strict=True
             ):
-                if position >= self.logged_end:
+                if position >= end:
                     break
                 if value is None:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
                 self.restored += 1
-            offset = min(records.next_offset, self.logged_end)
+            offset = min(records.next_offset, end)
             batch.put(_CHECKPOINT, str(offset).encode())
             db.write(batch)
 
@@ -329,8 +366,11 @@ class PersistentStore(KeyValueStore):
             return
         keys = [encode_key(k) for k in self.dirty]
         values = [None if v is None else encode_value(v) for v in self.dirty.values()]
-        written = self.log.append_batch(self.changelog, keys, values, [0] * len(keys), partition=0)
-        self.logged_end = written[0].stop
+        partition = self.flush_partition
+        written = self.log.append_batch(
+            self.changelog, keys, values, [0] * len(keys), partition=partition
+        )
+        self.ends[partition] = written[partition].stop
         self._unwritten.update(zip(keys, values, strict=True))
         if len(self.cache) > self.cache_entries:
             # Just written: to the end of the cache's order, the last to be evicted.
@@ -370,28 +410,58 @@ class PersistentStore(KeyValueStore):
         self.db.close()
 
 
+@dataclass(frozen=True)
+class StorePartitions:
+    """A partitioned store's changelog: `count` partitions (the source's), `owned` held here."""
+
+    count: int
+    owned: frozenset[int]
+
+
 class StateStores:
     """The stores of a query (or of a materialized table), by consumer group, and their
     commit: the group's input offsets with the positions of what the stores have flushed to
-    their changelogs, in one group commit, then the local writes."""
+    their changelogs, in one group commit, then the local writes. With `partitioning`, the
+    stores are partitioned (see the module docstring)."""
 
-    def __init__(self, log: Log, state_dir: Path, cache_entries: int = CACHE_ENTRIES) -> None:
+    def __init__(
+        self,
+        log: Log,
+        state_dir: Path,
+        cache_entries: int = CACHE_ENTRIES,
+        partitioning: StorePartitions | None = None,
+    ) -> None:
         self.log = log
         self.state_dir = state_dir
         self.cache_entries = cache_entries
+        self.partitioning = partitioning
         self.stores: dict[str, list[PersistentStore]] = {}
 
     def open(self, changelog: str, group: str) -> PersistentStore:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         store = PersistentStore(
-            self.log, changelog, group, self.state_dir / changelog, self.cache_entries
+            self.log,
+            changelog,
+            group,
+            self.state_dir / changelog,
+            self.cache_entries,
+            self.partitioning,
         )
         self.stores.setdefault(group, []).append(store)
         return store
 
+    def processing(self, partition: int) -> None:
+        """A batch of source partition `partition` is processed next: partitioned stores
+        flush what it changes to that changelog partition."""
+        if self.partitioning is None:
+            return
+        for stores in self.stores.values():
+            for store in stores:
+                store.flush_partition = partition
+
     def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
         stores = self.stores.get(group, [])
-        positions = {store.position: store.logged_end for store in stores}
+        positions = {k: v for store in stores for k, v in store.positions().items()}
         self.log.commit(group, {**offsets, **positions})
         for store in stores:
             store.write_local()

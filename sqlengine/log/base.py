@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import struct
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -169,8 +171,39 @@ class LogInUseError(RuntimeError):
     """Another process (or another open log in this one) holds the data directory."""
 
 
+Position = tuple[str, int]  # (topic, partition)
+
+
+class GroupMember:
+    """This process's share of a consumer group's partitions (`Log.join_group`): on Kafka,
+    servers of one service id split a query's source partitions by joining its group.
+
+    `generation` moves whenever `assignment` changes. A member losing partitions waits (a
+    bounded time) for `released`, so that the query commits what it did with them before
+    another process takes them over. This base member is a process alone: it owns every
+    partition, always (the embedded log: one process owns the data directory)."""
+
+    def generation(self) -> int:
+        return 0
+
+    def assignment(self) -> frozenset[Position] | None:
+        """The partitions owned now; None: every partition of the group's topics."""
+        return None
+
+    def released(self, generation: int) -> None:
+        """The query has committed and let go of what `generation` took away."""
+
+    def close(self) -> None:
+        """Leave the group (its partitions go to the other members)."""
+
+
 class Log(ABC):
     """A set of topics. Implementations are thread-safe."""
+
+    def join_group(self, group: str, topics: list[str]) -> GroupMember:
+        """Membership of consumer group `group` over `topics`, for a persistent query that
+        shares its partitions with the other processes of the group."""
+        return GroupMember()
 
     @abstractmethod
     def create_topic(
@@ -242,6 +275,19 @@ class Log(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # Whether `step` makes a step's appends and its commit one atomic unit, so a query needs
+    # no guard of its own against writing a step's output twice (exactly_once.py).
+    transactional = False
+
+    @contextmanager
+    def step(self, group: str, task: str) -> Iterator[None]:
+        """A step of task `task` of consumer group `group` (processing.guarantee
+        exactly_once_v2). On a `transactional` log, what this thread appends in the block
+        becomes visible together with the block's `commit(group, ...)`, and is never read if
+        the block raises. Here appends are durable at once and a group commit is atomic:
+        the block needs nothing more, and a query guards its own output (exactly_once.py)."""
+        yield
 
 
 def murmur2(data: bytes) -> int:

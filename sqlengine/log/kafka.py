@@ -15,15 +15,19 @@
   record at the epoch (0) goes out as -1 (Kafka's "no timestamp") and -1 reads back as 0.
 - End offsets: past the last record this client wrote or read, or the high watermark if
   that is further, confirmed by reading the tail (a broker may report it short).
-- Not yet: scale-out (every query runs on every server of a service id) and Kafka
-  transactions (on a partition whose tail is a transaction marker, end_offset would wait
-  for a record that never comes, then time out).
+- Scale-out: `join_group` makes this process a member of a query's consumer group
+  (kafka_group.py), whose partitions Kafka splits among the servers of a service id.
+- Not yet: Kafka transactions (on a partition whose tail is a transaction marker,
+  end_offset would wait for a record that never comes, then time out).
 - Consumer groups: a group's commit holds input offsets together with entries that are no
   Kafka partitions (a state store's changelog position, an exactly-once step number), and
   must be atomic. So the complete group state is one record, keyed by group, of the
   compacted metadata topic `_confluent-ksql-<service id>_streamdb_metadata`; the entries
   that are Kafka partitions are then also committed to the Kafka consumer group of that
-  name, where Kafka's tools show them.
+  name, where Kafka's tools show them. A group whose partitions servers split (`join_group`)
+  is committed by each member under a key of its own per generation of its assignment
+  (`group:<group>@<incarnation>.<generation>`, holding what it committed in that generation),
+  and read as the records in topic order: a later owner's entries replace an earlier one's.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import orjson
 import pyarrow as pa
@@ -48,6 +53,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from planner.physical import SERVICE_ID
 from sqlengine.log.base import (
     TOPIC_NAME,
+    GroupMember,
     Headers,
     Log,
     ProducerRecord,
@@ -59,13 +65,16 @@ from sqlengine.log.base import (
     check_new_topic,
     default_partition,
 )
+from sqlengine.log.kafka_group import KafkaGroupMember
 from sqlengine.log.kafka_reader import EPOCH_ON_THE_WIRE, PartitionReader, Position
+from sqlengine.log.kafka_transactions import TransactionalStep, Transactions
 
 STREAMDB_CONFIG_PREFIX = "streamdb."
 _TIMEOUT = 30.0  # seconds an admin request or a flush may take
 _TOPIC_KEY = "topic:"
 _BY_PARTITIONER = -1  # librdkafka's RD_KAFKA_PARTITION_UA: the partitioner chooses
 _GROUP_KEY = "group:"
+_MEMBER_SEPARATOR = "@"
 
 
 # Server properties passed to the Kafka clients, as ksqlDB passes them (also with the
@@ -172,6 +181,7 @@ class KafkaLog(Log):
             }
         )
         self._produce_lock = threading.Lock()
+        self._transactions = Transactions(self._client)
         self._lock = threading.RLock()
         self._topics: dict[str, TopicInfo] = {}
         self._known_ends: dict[Position, int] = {}
@@ -186,6 +196,8 @@ class KafkaLog(Log):
         self._metadata_read = 0
         self._topic_extras: dict[str, dict[str, str]] = {}
         self._groups: dict[str, dict[Position, int]] = {}
+        self._members: dict[str, KafkaGroupMember] = {}
+        self._member_commits: dict[str, dict[Position, int]] = {}
         if not self._describe([self._metadata_topic]):
             self._create(self._metadata_topic, 1, 1, {"cleanup.policy": "compact"})
         self._read_metadata()
@@ -300,11 +312,16 @@ class KafkaLog(Log):
         headers: list[Headers] | None,
         partitions: list[int | None],
         placed: bool = False,
+        producer: Producer | None = None,
     ) -> _Delivery:
         """Produces the records and waits for every ack; where they went (each record's
-        place too if `placed`)."""
+        place too if `placed`). Inside a step (`step`), by the step's transactional producer
+        unless `producer` is given."""
         delivery = _Delivery(len(keys), placed)
-        produce = self._producer.produce
+        if producer is None:
+            step = self._transactions.current()
+            producer = self._producer if step is None else step.begin()
+        produce = producer.produce
         with self._produce_lock:
             for i, key in enumerate(keys):
                 partition = partitions[i]
@@ -321,8 +338,8 @@ class KafkaLog(Log):
                         )
                         break
                     except BufferError:  # the local queue is full: let it drain
-                        self._producer.poll(0.01)
-            remaining = self._producer.flush(_TIMEOUT)
+                        producer.poll(0.01)
+            remaining = producer.flush(_TIMEOUT)
         if remaining:
             raise TimeoutError(f"{remaining} records to {topic} not acked in {_TIMEOUT:.0f}s")
         if delivery.error is not None:
@@ -455,7 +472,9 @@ class KafkaLog(Log):
 
     def _write_metadata(self, key: str, value: object) -> None:
         payload = None if value is None else orjson.dumps(value)
-        self._produce(self._metadata_topic, [key.encode()], [payload], [0], None, [0])
+        self._produce(
+            self._metadata_topic, [key.encode()], [payload], [0], None, [0], producer=self._producer
+        )
         self._apply_metadata(key, value)
 
     def _apply_metadata(self, key: str, value: object) -> None:
@@ -466,9 +485,12 @@ class KafkaLog(Log):
             else:
                 self._topic_extras[name] = dict(value)  # type: ignore[call-overload]
         elif key.startswith(_GROUP_KEY):
-            group = key[len(_GROUP_KEY) :]
-            entries = value or []
-            self._groups[group] = {(t, p): o for t, p, o in entries}  # type: ignore[union-attr]
+            group, member, _ = key[len(_GROUP_KEY) :].partition(_MEMBER_SEPARATOR)
+            entries = {(t, p): o for t, p, o in value or []}  # type: ignore[union-attr]
+            if member:
+                self._groups.setdefault(group, {}).update(entries)
+            else:
+                self._groups[group] = entries
 
     def _read_metadata(self) -> None:
         """Catches up with what other servers wrote to the metadata topic."""
@@ -490,18 +512,76 @@ class KafkaLog(Log):
 
     # ------------------------------------------------------------------ consumer groups
 
-    def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        check_commit(offsets)
+    def join_group(self, group: str, topics: list[str]) -> GroupMember:
         with self._lock:
             self._check_open()
-            merged = {**self.committed(group), **offsets}
-            entries = [[t, p, o] for (t, p), o in merged.items()]
-            self._write_metadata(_GROUP_KEY + group, entries)
-            kafka = [
+            member = KafkaGroupMember(self._client, group, topics, {})
+            self._members[group] = member
+            return member
+
+    def _commit_as_member(
+        self, member: KafkaGroupMember, group: str, offsets: dict[Position, int]
+    ) -> None:
+        key = f"{_GROUP_KEY}{group}{_MEMBER_SEPARATOR}{member.incarnation}.{member.generation()}"
+        merged = self._member_commits[key] = {**self._member_commits.get(key, {}), **offsets}
+        self._write_metadata(key, [[t, p, o] for (t, p), o in merged.items()])
+        member.commit_offsets(
+            [
                 TopicPartition(t, p, o)
                 for (t, p), o in offsets.items()
                 if TOPIC_NAME.fullmatch(t) and t in self._topics
             ]
+        )
+
+    transactional = True
+
+    def step(self, group: str, task: str) -> AbstractContextManager[None]:  # type: ignore[override]
+        """A Kafka transaction (kafka_transactions.py), committed by the group's commit."""
+        return self._transactions.step(group, task)
+
+    def _commit_step(
+        self, step: TransactionalStep, group: str, offsets: dict[Position, int]
+    ) -> None:
+        """The commit that ends a step's transaction: the group's record of the metadata
+        topic and its Kafka offsets (`send_offsets_to_transaction`) go in the transaction,
+        which then commits; this process applies the record once it is committed."""
+        entries = [[t, p, o] for (t, p), o in {**self.committed(group), **offsets}.items()]
+        key = _GROUP_KEY + group
+        payload = orjson.dumps(entries)
+        self._produce(
+            self._metadata_topic, [key.encode()], [payload], [0], None, [0], producer=step.begin()
+        )
+        kafka = self._kafka_partitions(offsets)
+        if kafka:
+            metadata = self._group_committer(group).consumer_group_metadata()
+            step.producer.send_offsets_to_transaction(kafka, metadata, _TIMEOUT)
+        step.commit()
+        self._apply_metadata(key, entries)
+
+    def _kafka_partitions(self, offsets: dict[Position, int]) -> list[TopicPartition]:
+        """The entries of a commit that are offsets of Kafka partitions."""
+        return [
+            TopicPartition(t, p, o)
+            for (t, p), o in offsets.items()
+            if TOPIC_NAME.fullmatch(t) and t in self._topics
+        ]
+
+    def commit(self, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        check_commit(offsets)
+        with self._lock:
+            self._check_open()
+            step = self._transactions.current()
+            if step is not None and step.group == group:
+                self._commit_step(step, group, offsets)
+                return
+            member = self._members.get(group)
+            if member is not None:
+                self._commit_as_member(member, group, offsets)
+                return
+            merged = {**self.committed(group), **offsets}
+            entries = [[t, p, o] for (t, p), o in merged.items()]
+            self._write_metadata(_GROUP_KEY + group, entries)
+            kafka = self._kafka_partitions(offsets)
             if kafka:
                 self._group_committer(group).commit(offsets=kafka, asynchronous=False)
 
@@ -515,8 +595,8 @@ class KafkaLog(Log):
 
     def committed(self, group: str) -> dict[tuple[str, int], int]:
         with self._lock:
-            if group not in self._groups:
-                self._read_metadata()
+            if group not in self._groups or group in self._members:
+                self._read_metadata()  # a group's other members commit too
             return dict(self._groups.get(group, {}))
 
     # ------------------------------------------------------------------ lifecycle
@@ -531,9 +611,12 @@ class KafkaLog(Log):
                 return
             self._closed = True
             self._producer.flush(_TIMEOUT)
+            self._transactions.close()
             for reader in [*self._readers.values(), self._metadata_reader]:
                 reader.close()
             for committer in self._group_committers.values():
                 committer.close()
+            for member in self._members.values():
+                member.close()
             self._readers.clear()
             self._group_committers.clear()
