@@ -217,7 +217,7 @@ class Engine:
         throws, say) stops that query in the ERROR state, as a Kafka Streams task dies with
         "Exception caught in process", and never the others or the engine."""
         try:
-            with self.plog.in_query(query.query_id):
+            with self.plog.in_query(query.query_id), query.ctx.step(query.group):
                 return query.step()
         except QueryFailure:
             self.executor.fail_query(query.query_id)

@@ -16,11 +16,37 @@ Steps of the engine's queries and its INSERT statements run one at a time, so no
 appends between a step's record and its commit. A client writing into the same stream by
 /inserts-stream at that very moment is the exception: its records would be counted as the
 step's.
+
+Under processing.guarantee=exactly_once_v2 on a log whose steps are transactions (Kafka:
+Log.step, log/kafka_transactions.py) a query has no guard: an aborted step's records are
+never read, and a replay writes them anew.
 """
 
 from __future__ import annotations
 
 from sqlengine.log.base import Log
+
+GUARANTEE_PROPERTIES = ("processing.guarantee", "ksql.streams.processing.guarantee")
+# Kafka Streams' values: at_least_once (the default) and the transactional ones (the two
+# older names of exactly_once_v2 mean transactions too).
+AT_LEAST_ONCE = "at_least_once"
+TRANSACTIONAL = ("exactly_once_v2", "exactly_once", "exactly_once_beta")
+# A query's steps are one task: every partition this process runs (Log.step).
+STEP_TASK = "0"
+
+
+def uses_transactions(config: dict[str, str]) -> bool:
+    """Whether processing.guarantee (also ksql.streams.-prefixed) asks for transactions."""
+    guarantee = AT_LEAST_ONCE
+    for name in GUARANTEE_PROPERTIES:
+        guarantee = config.get(name, guarantee).strip().lower()
+    if guarantee != AT_LEAST_ONCE and guarantee not in TRANSACTIONAL:
+        raise ValueError(
+            f"processing.guarantee={guarantee!r}: use at_least_once (the default) or "
+            "exactly_once_v2"
+        )
+    return guarantee in TRANSACTIONAL
+
 
 STEP = ("$step", 0)  # the committed entry holding a step number
 _READ = "$read:"  # entries (`$read:<topic>`, partition) -> the end of the batch a step read

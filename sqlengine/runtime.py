@@ -8,6 +8,7 @@ committed after the sink append, so a restart resumes where the last step ended.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from sqlengine import catalog as C
 from sqlengine import serde
 from sqlengine.codegen import compile_stage
 from sqlengine.columnar.stateless import ColumnarStage
-from sqlengine.exactly_once import OutputGuard
+from sqlengine.exactly_once import STEP_TASK, OutputGuard, uses_transactions
 from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
@@ -218,6 +219,8 @@ class QueryContext:
     stores: StateStores | None = None
     # ksql.service.id: names the query's consumer group and internal topics.
     service_id: str = SERVICE_ID
+    # processing.guarantee=exactly_once_v2: each step is a transaction of the log (Log.step).
+    exactly_once_v2: bool = False
 
     @classmethod
     def of(
@@ -244,6 +247,7 @@ class QueryContext:
             ),
             stores=StateStores(log, state_dir) if state_dir is not None else None,
             service_id=configured_service_id(config),
+            exactly_once_v2=uses_transactions(config),
         )
 
     def decoder(self, source: C.DataSource) -> SourceDecoder:
@@ -284,11 +288,21 @@ class QueryContext:
         else:
             self.stores.commit(group, offsets)
 
+    def step(self, group: str) -> AbstractContextManager[None]:
+        """The scope of one step of a persistent query: under exactly_once_v2, a
+        transaction of the log that the step's commit commits."""
+        if self.exactly_once_v2 and self.transient_start is None:
+            return self.log.step(group, STEP_TASK)
+        return nullcontext()
+
     def output_guard(self, group: str, output: RowSink) -> OutputGuard | None:
         """Into a stream, each output exactly once across crashes (`exactly_once`): the
         guard of a persistent query whose output records a replayed step writes again in
-        the same order (stateless queries, joins), set on its sink."""
+        the same order (stateless queries, joins), set on its sink. Steps that are
+        transactions need none."""
         if self.transient_start is not None or not isinstance(output, SinkEncoder):
+            return None
+        if self.exactly_once_v2 and self.log.transactional:
             return None
         if output.sink.kind != "STREAM":
             return None

@@ -62,6 +62,12 @@ class PartitionReader:
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
+                # Records of aborted transactions are left out, and a read stops at the
+                # first record of a transaction still open (processing.guarantee).
+                "isolation.level": "read_committed",
+                # Tells when a fetch reached the end: past a transaction marker, or at an
+                # open transaction, no record comes however long a read waits.
+                "enable.partition.eof": True,
                 "fetch.wait.max.ms": 20,
                 "fetch.error.backoff.ms": 20,
                 # Prefetch up to 32 MB per reader, however small the records: a fetch from
@@ -76,6 +82,9 @@ class PartitionReader:
         self._last_read: dict[Position, float] = {}
         self._topics_seen: set[str] = set()
         self._ends_asked: set[Position] = set()
+        # Where the latest fetch of a partition (since it was assigned or sought) reached
+        # the end of what it may read.
+        self._fetched_to: dict[Position, int] = {}
 
     def _assign_at(self, position: Position, offset: int) -> None:
         """Makes the consumer deliver `position` from `offset` on."""
@@ -93,6 +102,7 @@ class PartitionReader:
             self._consumer.seek(TopicPartition(topic, partition, offset))
         self._expected[position] = offset
         self._buffers[position] = deque()
+        self._fetched_to.pop(position, None)
 
     def _drain(self, timeout: float) -> int:
         """Moves fetched messages into their partitions' buffers; returns how many."""
@@ -109,6 +119,7 @@ class PartitionReader:
             error = message.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
+                    self._fetched_to[(message.topic(), message.partition())] = message.offset()
                     continue
                 raise KafkaException(error)
             position = (message.topic(), message.partition())
@@ -135,6 +146,7 @@ class PartitionReader:
             self._expected.pop(position, None)
             self._buffers.pop(position, None)
             self._last_read.pop(position, None)
+            self._fetched_to.pop(position, None)
 
     def read(self, topic: str, partition: int, offset: int, max_records: int) -> RecordBatch:
         position = (topic, partition)
@@ -147,7 +159,7 @@ class PartitionReader:
             self._drain(0)
         if not buffer and offset < self._end(position):
             deadline = now + _MISSING_DATA_SECONDS
-            while not buffer:
+            while not buffer and not self._nothing_readable(position, offset):
                 if time.monotonic() > deadline:
                     raise TimeoutError(
                         f"reading {topic}[{partition}] at offset {offset}: no record came "
@@ -163,6 +175,20 @@ class PartitionReader:
         if messages:
             self._expected[position] = messages[-1].offset() + 1
         return _batch(topic, partition, messages)
+
+    def _nothing_readable(self, position: Position, offset: int) -> bool:
+        """Whether the latest fetch found no record to read from `offset` on, though the
+        partition's end is further: the offsets between are transaction markers or records
+        of aborted transactions (the fetch went past them), or a transaction is open there
+        (the fetch stopped at it, short of the high watermark)."""
+        fetched_to = self._fetched_to.get(position, -1)
+        if fetched_to > offset:
+            return True
+        topic, partition = position
+        high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)[
+            1
+        ]
+        return fetched_to == offset < high
 
     def _end(self, position: Position) -> int:
         """Where the partition ends as far as this reader knows: past what the log wrote or
