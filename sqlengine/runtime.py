@@ -30,7 +30,7 @@ from sqlengine.processing_log import ProcessingLog
 from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.sink import RowSink, SinkEncoder, format_info
-from sqlengine.state import KeyValueStore, MemoryStore, StateStores
+from sqlengine.state import KeyValueStore, MemoryStore, StateStores, StorePartitions
 from sqlengine.tasks import StageTasks, default_threads
 from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key
@@ -219,6 +219,9 @@ class QueryContext:
     stores: StateStores | None = None
     # ksql.service.id: names the query's consumer group and internal topics.
     service_id: str = SERVICE_ID
+    # The source partitions this process owns, when servers split the query's (`scaleout`);
+    # None: every partition.
+    partitions: frozenset[int] | None = None
     # processing.guarantee=exactly_once_v2: each step is a transaction of the log (Log.step).
     exactly_once_v2: bool = False
 
@@ -230,6 +233,7 @@ class QueryContext:
         registry: SchemaRegistry | None,
         config: dict[str, str],
         state_dir: Path | None = None,
+        partitioning: StorePartitions | None = None,
     ) -> QueryContext:
         cache = config.get(
             "ksql.streams.cache.max.bytes.buffering", config.get("cache.max.bytes.buffering")
@@ -245,7 +249,12 @@ class QueryContext:
                 config.get("ksql.streams.num.stream.threads", config.get("num.stream.threads"))
                 or default_threads()
             ),
-            stores=StateStores(log, state_dir) if state_dir is not None else None,
+            stores=(
+                StateStores(log, state_dir, partitioning=partitioning)
+                if state_dir is not None
+                else None
+            ),
+            partitions=partitioning.owned if partitioning is not None else None,
             service_id=configured_service_id(config),
             exactly_once_v2=uses_transactions(config),
         )
@@ -273,6 +282,8 @@ class QueryContext:
         for topic in topics:
             info = self.log.topic(topic)
             for p in range(info.partitions if info else 1):
+                if self.partitions is not None and p not in self.partitions:
+                    continue
                 if self.transient_start == "latest":
                     offsets[(topic, p)] = self.log.end_offset(topic, p)
                 else:
@@ -302,6 +313,8 @@ class QueryContext:
         transactions need none."""
         if self.transient_start is not None or not isinstance(output, SinkEncoder):
             return None
+        if self.partitions is not None:
+            return None  # split across servers: each step's output at least once
         if self.exactly_once_v2 and self.log.transactional:
             return None
         if output.sink.kind != "STREAM":
@@ -370,6 +383,8 @@ class PersistentQuery:
             return 0
         entries = self._start(batches)
         for batch in batches:
+            if self.ctx.stores is not None:
+                self.ctx.stores.processing(batch.partition)
             self._process_batch(batch)
             self._flush()
             self.positions[batch.partition] = batch.next_offset
