@@ -17,8 +17,9 @@
   that is further, confirmed by reading the tail (a broker may report it short).
 - Scale-out: `join_group` makes this process a member of a query's consumer group
   (kafka_group.py), whose partitions Kafka splits among the servers of a service id.
-- Not yet: Kafka transactions (on a partition whose tail is a transaction marker,
-  end_offset would wait for a record that never comes, then time out).
+- Transactions (processing.guarantee=exactly_once_v2): `step` runs a query's step as a
+  Kafka transaction that the group's commit commits (kafka_transactions.py); every read is
+  read_committed, and stops at a transaction marker or an open transaction.
 - Consumer groups: a group's commit holds input offsets together with entries that are no
   Kafka partitions (a state store's changelog position, an exactly-once step number), and
   must be atomic. So the complete group state is one record, keyed by group, of the
