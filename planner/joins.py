@@ -51,6 +51,9 @@ class JoinStep:
     left_expr: ast.Expr  # over the body of sources[:right]
     right_expr: ast.Expr  # over the body (reads only the right source)
     within: ast.Within | None
+    # Is each side keyed by its join expression already (else ksqlDB re-keys it)?
+    left_keyed: bool = True
+    right_keyed: bool = True
 
     @property
     def result_kind(self) -> str:
@@ -324,7 +327,17 @@ def _plan_step(
             "Implicit repartitioning of windowed sources is not supported. "
             "See https://github.com/confluentinc/ksql/issues/4385."
         )
-    step = JoinStep(join.kind, shape, k, left_expr, right_expr, join.within)
+    left_keyed = any(left_expr == e for e in key.exprs)
+    step = JoinStep(
+        join.kind,
+        shape,
+        k,
+        left_expr,
+        right_expr,
+        join.within,
+        left_keyed,
+        right_expr in _single_key(right),
+    )
     return step, ltype if ltype is not None else T.STRING
 
 

@@ -21,9 +21,11 @@ from typing import Any
 from grammar import ast
 from planner.builder import QueryPlan
 from planner.errors import PlanError
+from planner.internal_topics import DEFAULT_KEY_FORMAT_CONFIG, join_internal_topics
 from planner.joins import JoinPlan, JoinStep, source_columns
-from planner.physical import join_changelog
+from planner.physical import join_changelog, query_topic_prefix
 from planner.scope import Scope
+from sqlengine import serde
 from sqlengine.codegen import compile_stage
 from sqlengine.columnar.lookup_join import ColumnarLookupJoin, merge_partitions
 from sqlengine.joins import (
@@ -38,7 +40,8 @@ from sqlengine.joins import (
 )
 from sqlengine.log.base import RecordBatch
 from sqlengine.runtime import PersistentQuery, QueryContext, query_group
-from sqlengine.sink import RowSink, SinkEncoder
+from sqlengine.serde.registry_serde import unwraps, writer_schema
+from sqlengine.sink import RowSink, SinkEncoder, format_info
 from sqlengine.state import KeyValueStore
 from sqlengine.tasks import StageTasks
 
@@ -63,6 +66,28 @@ def _operator(
     if step.shape == "FOREIGN_KEY":
         return ForeignKeyJoin(store, foreign_key, outer[0], right_width)
     return TableTableJoin(store, outer, (left_width, right_width))
+
+
+def create_internal_topics(query_id: str, jp: JoinPlan, ctx: QueryContext) -> None:
+    """Creates the internal topics ksqlDB's topology of the joins has (see
+    planner/internal_topics.py), each with its source's partitions, and registers the key
+    schema of those whose key format is a Schema Registry one. The join itself re-keys its
+    sides in process; the topics stand where ksqlDB's are, for tools that list them."""
+    prefix = query_topic_prefix(query_id, ctx.service_id)
+    config = {DEFAULT_KEY_FORMAT_CONFIG: ctx.default_key_format}
+    for topic in join_internal_topics(jp, config):
+        name = f"{prefix}-{topic.name}"
+        if ctx.log.topic(name) is None:
+            source = ctx.log.topic(topic.source.topic)
+            partitions = source.partitions if source is not None else 1
+            policy = {"cleanup.policy": "compact"} if topic.changelog else {}
+            ctx.log.create_topic(name, partitions, config=policy)
+        if topic.key_format.schema_registry and ctx.registry is not None:
+            fmt = format_info(topic.key_format.format)
+            columns = [("ROWKEY", topic.key_type)]
+            unwrap = unwraps(fmt.name.upper(), columns, is_key=True, wrap_single=False)
+            subject = serde.subject_of(name, is_key=True)
+            writer_schema(fmt, columns, unwrap=unwrap, registry=ctx.registry, subject=subject)
 
 
 @dataclass
@@ -94,6 +119,8 @@ class JoinQuery(PersistentQuery):
             join_changelog(query_id, i, ctx.service_id) for i in range(1, len(jp.steps) + 1)
         ]
         self.stores = [ctx.store(name, self.group) for name in self.changelogs]
+        if ctx.transient_start is None:
+            create_internal_topics(query_id, jp, ctx)
         body = jp.body_scope
         # Step k's left key reads the joined body; its right key reads the right source's row.
         self.left_keys = [self._key_fn(s.left_expr, body) for s in jp.steps]

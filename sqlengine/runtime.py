@@ -224,6 +224,8 @@ class QueryContext:
     partitions: frozenset[int] | None = None
     # processing.guarantee=exactly_once_v2: each step is a transaction of the log (Log.step).
     exactly_once_v2: bool = False
+    # ksql.persistence.default.format.key: the key format of a join whose sides have none.
+    default_key_format: str = "KAFKA"
 
     @classmethod
     def of(
@@ -257,6 +259,7 @@ class QueryContext:
             partitions=partitioning.owned if partitioning is not None else None,
             service_id=configured_service_id(config),
             exactly_once_v2=uses_transactions(config),
+            default_key_format=config.get("ksql.persistence.default.format.key") or "KAFKA",
         )
 
     def decoder(self, source: C.DataSource) -> SourceDecoder:

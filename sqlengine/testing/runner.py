@@ -108,13 +108,18 @@ def refusal_config(spec: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
+# Upstream's test executor's service id, which names the internal topics `post` lists.
+CASE_SERVICE_ID = {SERVICE_ID_CONFIG: "some.ksql.service.id"}
+
+
 def case_config(spec: dict[str, Any]) -> dict[str, str]:
     """The engine config of a case: the runner's defaults, then the case's properties."""
     props = {
         k: str(v).lower() if isinstance(v, bool) else str(v)
         for k, v in spec.get("properties", {}).items()
     }
-    return {**RUNNER_DEFAULTS, **BACKEND_CONFIG, **refusal_config(spec), **props}
+    defaults = {**RUNNER_DEFAULTS, **CASE_SERVICE_ID}
+    return {**defaults, **BACKEND_CONFIG, **refusal_config(spec), **props}
 
 
 def _run(case: Case, data_dir: str) -> None:
