@@ -4,6 +4,7 @@ as an instance check, and a `config` list as one run per entry."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,34 @@ def _output(value: dict[str, Any], **extra: Any) -> list[dict[str, Any]]:
 
 def test_decimals_compare_by_value_and_scale() -> None:
     assert _run(DECIMALS, outputs=_output({"F0": "3.40"}))[0] == PASSED
-    assert _run(DECIMALS, outputs=_output({"F0": 3.40}))[0] == PASSED  # a number: by value
-    status, reason = _run(DECIMALS, outputs=_output({"F0": "3.4"}))
-    assert status == FAILED and "value" in reason
+    assert _run(DECIMALS, outputs=_output({"F0": Decimal("3.40")}))[0] == PASSED
+    for wrong in ("3.4", Decimal("3.4"), 3):
+        status, reason = _run(DECIMALS, outputs=_output({"F0": wrong}))
+        assert status == FAILED and "value" in reason
+
+
+def test_doubles_compare_as_java_prints_them() -> None:
+    """A JSON record's DOUBLE is written as Jackson writes it (Double.toString), and the
+    corpus's text of it must match that text's value and scale."""
+    spec = {
+        "statements": [
+            "CREATE STREAM INPUT (ID BIGINT KEY, D DOUBLE) "
+            "WITH (kafka_topic='test_topic', value_format='JSON');",
+            "CREATE STREAM OUTPUT AS SELECT ID, D FROM INPUT;",
+        ],
+        "inputs": [{"topic": "test_topic", "key": 0, "value": {"D": Decimal("1E12")}}],
+    }
+    assert _run(spec, outputs=_output({"D": Decimal("1.0E12")}))[0] == PASSED
+    for wrong in (Decimal("1000000000000.0"), Decimal("1E12")):
+        status, reason = _run(spec, outputs=_output({"D": wrong}))
+        assert status == FAILED and "value" in reason
+
+
+def test_corpus_numbers_are_read_exactly(tmp_path: Path) -> None:
+    text = '{"tests": [{"name": "n", "inputs": [{"value": {"V": 12345678987654321.2345678987654321}}]}]}'
+    (tmp_path / "numbers.json").write_text(text)
+    [case] = load_cases([tmp_path])
+    assert case.spec["inputs"][0]["value"]["V"] == Decimal("12345678987654321.2345678987654321")
 
 
 def test_headers_and_windows_are_compared_when_not_listed() -> None:

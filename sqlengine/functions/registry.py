@@ -394,6 +394,8 @@ def _conversion(pattern: Pattern, binder: _Binder, actual: ArgType) -> T.SqlType
         return T.as_decimal(actual)
     if pattern.kind in ("var", "array", "map"):
         target = binder.substitute(pattern)
+        if target is not None and target.base is actual.base is T.Base.DECIMAL:
+            return None  # as a Java BigDecimal, a DECIMAL reaches a function with its own scale
         return None if target is None or target == actual else target
     return None
 

@@ -390,6 +390,20 @@ def _write_double(v: float) -> float | str:
     return float(v) if math.isfinite(v) else java_double_str(v)
 
 
+def _java_printed_as_python(v: float) -> bool:
+    """Whether a finite double's text is the same in Java and Python: 0, and magnitudes in
+    [0.001, 10^7), where neither uses an exponent."""
+    return v == 0.0 or 1e-3 <= abs(v) < 1e7
+
+
+def _write_double_as_java(v: float) -> float | str | orjson.Fragment:
+    """A DOUBLE for orjson as Jackson writes it: Java's Double.toString (1.0E12, 1.0E-4)."""
+    if not math.isfinite(v):
+        return java_double_str(v)
+    v = float(v)
+    return v if _java_printed_as_python(v) else orjson.Fragment(java_double_str(v))
+
+
 def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode("ascii")
 
@@ -458,12 +472,12 @@ def _struct_writer(t: Struct, exact_decimal: bool, temporal_text: bool) -> Write
 def json_writer(t: SqlType, exact_decimal: bool, temporal_text: bool = False) -> Writer | None:
     """The converter from a non-null value of `t` to a JSON-compatible object; None = identity.
 
-    exact_decimal: DECIMAL as an orjson.Fragment holding its exact text (for orjson.dumps),
-    else as a float.
+    exact_decimal: DECIMAL as an orjson.Fragment holding its exact text and DOUBLE as Java
+    prints it (for orjson.dumps), else both as a float.
     """
     base = t.base
     if base is Base.DOUBLE:
-        return _write_double
+        return _write_double_as_java if exact_decimal else _write_double
     if base is Base.BYTES:
         return _b64
     if isinstance(t, DecimalType):

@@ -39,9 +39,10 @@ def _object_serializer(
 ) -> Serializer:
     """A row as a JSON object, by Python generated once per schema: the per-record work is
     one dict display and one dumps. A column whose value needs converting for JSON calls its
-    writer; a DOUBLE only when not a finite float (an int is written as 1.0, NaN as text). Names
-    and writers enter the generated code as bound constants, never as source text."""
-    env: dict[str, Any] = {"dumps": dumps, "INF": float("inf")}
+    writer; a DOUBLE only when not a float Java prints as Python does (an int is written as 1.0,
+    NaN as text, 1e12 as 1.0E12). Names and writers enter the generated code as bound
+    constants, never as source text."""
+    env: dict[str, Any] = {"dumps": dumps, "LOW": 1e-3, "HIGH": 1e7}
     items = []
     for i, (name, t) in enumerate(columns):
         env[f"N{i}"] = name
@@ -51,8 +52,10 @@ def _object_serializer(
             continue
         env[f"W{i}"] = writer
         if t.base is Base.DOUBLE:
-            finite_float = f"type(v{i}) is float and -INF < v{i} < INF"
-            items.append(f"N{i}: v{i} if v{i} is None or {finite_float} else W{i}(v{i})")
+            as_python = (
+                f"type(v{i}) is float and (LOW <= v{i} < HIGH or -HIGH < v{i} <= -LOW or not v{i})"
+            )
+            items.append(f"N{i}: v{i} if v{i} is None or {as_python} else W{i}(v{i})")
         else:
             items.append(f"N{i}: None if v{i} is None else W{i}(v{i})")
     values = "".join(f"v{i}, " for i in range(len(columns)))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,23 @@ def _substitute(obj: Any, placeholder: str, value: str) -> Any:
     return obj
 
 
+def read_corpus_json(text: bytes | str) -> Any:
+    """The corpus's JSON with every number exactly as written, as upstream's mapper reads it
+    (BigDecimal for floats): `10.0000` keeps its scale, `12345678987654321.1` its digits."""
+    return json.loads(text, parse_float=Decimal)
+
+
+def _exact_number(obj: Any) -> orjson.Fragment:
+    if isinstance(obj, Decimal):
+        return orjson.Fragment(str(obj))
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def corpus_json_bytes(obj: Any) -> bytes:
+    """A corpus value as JSON, its numbers written exactly as the corpus wrote them."""
+    return orjson.dumps(obj, default=_exact_number)
+
+
 def test_files(paths: Iterable[str | Path]) -> list[Path]:
     files: list[Path] = []
     for p in map(Path, paths):
@@ -48,7 +67,7 @@ def test_files(paths: Iterable[str | Path]) -> list[Path]:
 def load_cases(paths: Iterable[str | Path]) -> list[Case]:
     cases: list[Case] = []
     for file in test_files(paths):
-        for spec in orjson.loads(file.read_bytes()).get("tests", []):
+        for spec in read_corpus_json(file.read_bytes()).get("tests", []):
             formats = spec.get("format") or [None]
             for fmt in formats:
                 body = _substitute(spec, "{FORMAT}", fmt) if fmt else spec

@@ -11,12 +11,11 @@ directory of the user's functions.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from sqlengine.testing.cases import Case
+from sqlengine.testing.cases import Case, read_corpus_json
 from sqlengine.testing.runner import PASSED, run_case
 from sqlengine.udf import load_extensions
 
@@ -32,8 +31,8 @@ def _records(path: str | None, field: str) -> list[dict[str, Any]]:
     if path is None:
         return []
     try:
-        document = orjson.loads(Path(path).read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
+        document = read_corpus_json(Path(path).read_bytes())
+    except (OSError, json.JSONDecodeError) as exc:
         raise TestFileError(f"cannot read {path}: {exc}") from exc
     records = document.get(field) if isinstance(document, dict) else None
     if not isinstance(records, list) or not records:

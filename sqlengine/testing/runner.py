@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from grammar import ast
 from grammar.parser import ParseError, parse, unknown_statement_error
 from planner.physical import SERVICE_ID_CONFIG
@@ -29,7 +27,7 @@ from sqlengine.results import StatementError
 from sqlengine.runtime import QueryFailure
 from sqlengine.schema_registry import SchemaReference, SchemaRegistry
 from sqlengine.sink import format_info
-from sqlengine.testing.cases import Case
+from sqlengine.testing.cases import Case, corpus_json_bytes
 from sqlengine.testing.compare import CaseFailure, check_post, compare_outputs
 from sqlengine.testing.kafka_broker import case_topics_removed
 from sqlengine.udf import EXTENSION_DIR_CONFIG
@@ -204,7 +202,7 @@ def create_case_topics(engine: Engine, spec: dict[str, Any], default_partitions:
 def _schema_text(schema: Any, schema_type: str) -> str:
     if isinstance(schema, str) and schema_type == "PROTOBUF":
         return schema
-    return orjson.dumps(schema).decode()
+    return corpus_json_bytes(schema).decode()
 
 
 def _schema_type(fmt: str | None, schema: Any) -> str:
@@ -283,7 +281,7 @@ def produce(engine: Engine, record: dict[str, Any]) -> None:
 
 
 def _raw(obj: Any) -> bytes:
-    return obj.encode() if isinstance(obj, str) else orjson.dumps(obj)
+    return obj.encode() if isinstance(obj, str) else corpus_json_bytes(obj)
 
 
 def _encode_schema_format(
@@ -309,7 +307,7 @@ def encode_key(
     if source is not None and source.key_format.name in serde.SCHEMA_FORMATS:
         return _encode_schema_format(source, key, registry, is_key=True)
     if source is None or source.key_format.name == "JSON":
-        return orjson.dumps(key)
+        return corpus_json_bytes(key)
     if source.key_format.name == "DELIMITED":
         return _raw(key)
     cols = [(c.name, c.type) for c in source.key_columns]
@@ -331,7 +329,7 @@ def encode_value(
     if source is not None and source.value_format.name in serde.SCHEMA_FORMATS:
         return _encode_schema_format(source, value, registry, is_key=False)
     if source is None or source.value_format.name == "JSON":
-        return orjson.dumps(value)
+        return corpus_json_bytes(value)
     cols = [(c.name, c.type) for c in source.value_columns]
     if source.value_format.name == "KAFKA" and len(cols) == 1:
         return serde.make_serializer(
