@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 import pytest
 
+from sqlengine import serde
+from sqlengine import types as T
 from sqlengine.engine import Engine
 from sqlengine.testing.compare import read_topic
 from sqlengine.testing.runner import produce
@@ -224,5 +226,37 @@ def test_time_windows_of_different_sizes_join_on_their_start(tmp_path: Path) -> 
         assert orjson.loads(out[0].value) == {"S1_V": 1, "V2": 4}
         source = engine.catalog.source("OUTPUT")
         assert source is not None and source.window is not None and source.window.size_ms == 5000
+    finally:
+        engine.close()
+
+
+def test_avro_test_data_finds_record_fields_ignoring_case(tmp_path: Path) -> None:
+    """Test data for a key whose registered Avro record names its field `val` gives it as
+    VAL, as upstream's test-data serializer allows."""
+    engine = _engine(tmp_path, [])
+    schema = {
+        "type": "record",
+        "name": "EntityId",
+        "namespace": "com.example",
+        "fields": [{"name": "val", "type": "long"}],
+    }
+    engine.schema_registry.register("r-key", "AVRO", orjson.dumps(schema).decode())
+    statement = (
+        "CREATE TABLE R (ID STRUCT<VAL BIGINT> PRIMARY KEY, F1 INT) WITH (kafka_topic='r', "
+        "format='AVRO', partitions=1);"
+    )
+    for stmt in engine.parse(statement):
+        engine.execute_statement(stmt, {})
+    try:
+        produce(engine, {"topic": "r", "key": {"VAL": 7}, "value": {"F1": 1}, "timestamp": 0})
+        (record,) = read_topic(engine, "r")
+        assert record.key is not None
+        decode = serde.schema_decoder(
+            serde.FormatInfo("AVRO", {}),
+            [("ID", T.Struct((T.Field("VAL", T.BIGINT),)))],
+            is_key=True,
+            registry=engine.schema_registry,
+        )
+        assert decode(record.key) == {"val": 7}
     finally:
         engine.close()
