@@ -1,6 +1,7 @@
 """/inserts-stream: a first line naming the target stream, then one JSON object per line;
 one ack line per row, in order (`{"status": "ok", "seq": n}`), an error ack for a row that
-does not fit (the other rows are still written).
+does not fit (the other rows are still written). The rows that arrive together are appended
+in one batch, and acknowledged once it is durable.
 
 It is a plain ASGI endpoint: it reads the request body while it writes acks, which a
 Starlette streaming response (listening on `receive` for a disconnect) would not allow.
@@ -48,17 +49,50 @@ class InsertTarget:
             raise ValueError(f"Column name {name} does not exist.")
         return column
 
-    def insert(self, row: Any) -> None:
+    def _coerced(self, row: Any, rowtime: int) -> tuple[Any, ...]:
+        """A request's row as the encoder takes it: (ROWTIME, keys..., values..., headers)."""
         if not isinstance(row, dict):
             raise ValueError("Each row must be a JSON object")
         values = {self._column(k).name: v for k, v in row.items()}
         coerced = [serde.api_json_to_value(values.get(c.name), c.type) for c in self.columns]
-        self.encoder.write([(int(time.time() * 1000), *coerced, ())], set())
+        return (rowtime, *coerced, ())
+
+    def insert(self, lines: list[bytes]) -> list[Exception | None]:
+        """Each line's row, those that fit appended in one batch (one log append per
+        partition); per line, what was wrong with it, or None once it is durable."""
+        rowtime = int(time.time() * 1000)
+        errors: list[Exception | None] = []
+        rows = []
+        for line in lines:
+            try:
+                rows.append(self._coerced(orjson.loads(line), rowtime))
+                errors.append(None)
+            except (ValueError, serde.SerdeError) as exc:
+                errors.append(exc)
+        if not rows:
+            return errors
+        try:
+            self.encoder.write(rows, set())
+        except (ValueError, serde.SerdeError):
+            # A value the format cannot write: nothing was appended, so each row is written
+            # on its own to tell which ones fail.
+            rows.reverse()
+            for n, error in enumerate(errors):
+                if error is None:
+                    errors[n] = self._write_one(rows.pop())
+        return errors
+
+    def _write_one(self, row: tuple[Any, ...]) -> Exception | None:
+        try:
+            self.encoder.write([row], set())
+        except (ValueError, serde.SerdeError) as exc:
+            return exc
+        return None
 
 
 def _ack(seq: int, error: Exception | None = None) -> bytes:
     if error is None:
-        return orjson.dumps({"status": "ok", "seq": seq})
+        return b'{"status":"ok","seq":%d}' % seq
     return orjson.dumps(
         {"status": "error", "seq": seq, "error_code": E.BAD_REQUEST, "message": str(error)}
     )
@@ -84,24 +118,27 @@ class _Session:
         closing = (b"]" if self.seq else b"[]") if self.json_array else b""
         await self.send({"type": "http.response.body", "body": closing, "more_body": False})
 
-    async def line(self, line: bytes) -> None:
-        if not line.strip():
+    async def lines(self, lines: list[bytes]) -> None:
+        """Lines that arrived together: the first names the target, the rest are rows,
+        inserted in one batch and acknowledged in one write."""
+        lines = [line for line in lines if line.strip()]
+        if self.target is None and lines:
+            await self._start(lines.pop(0))
+        if not lines:
             return
-        if self.target is None:
-            args = parse_object(line, {"target": str, "properties": dict}, ("target",))
-            self.target = InsertTarget(self.engine, args["target"])
-            media = "application/json" if self.json_array else DELIMITED
-            headers = [(b"content-type", media.encode())]
-            await self.send({"type": "http.response.start", "status": 200, "headers": headers})
-            return
-        try:
-            self.target.insert(orjson.loads(line))
-            ack = _ack(self.seq)
-        except (ValueError, serde.SerdeError) as exc:
-            ack = _ack(self.seq, exc)
-        body = self._framed(ack)
-        self.seq += 1
-        await self.send({"type": "http.response.body", "body": body, "more_body": True})
+        assert self.target is not None
+        acks = []
+        for error in self.target.insert(lines):
+            acks.append(self._framed(_ack(self.seq, error)))
+            self.seq += 1
+        await self.send({"type": "http.response.body", "body": b"".join(acks), "more_body": True})
+
+    async def _start(self, line: bytes) -> None:
+        args = parse_object(line, {"target": str, "properties": dict}, ("target",))
+        self.target = InsertTarget(self.engine, args["target"])
+        media = "application/json" if self.json_array else DELIMITED
+        headers = [(b"content-type", media.encode())]
+        await self.send({"type": "http.response.start", "status": 200, "headers": headers})
 
 
 class InsertsStream:
@@ -116,9 +153,8 @@ class InsertsStream:
             pending = b""
             async for chunk in request.stream():
                 *lines, pending = (pending + chunk).split(b"\n")
-                for line in lines:
-                    await session.line(line)
-            await session.line(pending)
+                await session.lines(lines)
+            await session.lines([pending])
         except ClientDisconnect:
             return
         except ApiError as exc:  # only the first line can fail so: nothing is sent yet
