@@ -53,6 +53,20 @@ class AggregationPlan:
     post_scope: Scope
     window: ast.Window | None
 
+    def ungrouped_aggregation_error(self, sink_kind: str) -> PlanError:
+        """ksqlDB's refusal of a persistent query that aggregates without GROUP BY."""
+        # As ksqlDB's analysis shows them: COUNT(*) and COUNT() count the rows' ROWTIMEs.
+        calls = ", ".join(
+            format_expr(_unqualified(c.call))
+            if c.call.args
+            else format_expr(ast.FunctionCall(c.call.name, (ast.ColumnRef(C.ROWTIME),)))
+            for c in self.calls
+        )
+        return PlanError(
+            f"CREATE {sink_kind} AS SELECT statement does not support aggregate function "
+            f"[{calls}] without a GROUP BY clause."
+        )
+
     def pre_exprs(self) -> list[ast.Expr]:
         """What the pre-aggregation stage computes from each source row."""
         exprs: list[ast.Expr] = [ast.ColumnRef(C.ROWTIME)]

@@ -69,17 +69,14 @@ def typed(expr: ast.Expr, scope: Scope, clause: str) -> T.SqlType | None:
         raise exc.in_clause(clause) from exc
 
 
-def is_grouped(query: ast.Query, sink_name: str | None) -> bool:
-    """Does the query aggregate? A transient one also when it calls an aggregate function
-    without GROUP BY: then all its rows are one group, as ksqlDB does; a persistent one is
-    refused with ksqlDB's message. An aggregating query's select may call no table
-    function (an error)."""
+def is_grouped(query: ast.Query) -> bool:
+    """Does the query aggregate? Also when it calls an aggregate function without GROUP BY:
+    then all its rows are one group, as ksqlDB does for a push query (a persistent one is
+    refused once its select is checked, see `ungrouped_aggregation_error`). An aggregating
+    query's select may call no table function (an error)."""
     grouped = query.group_by or query.window is not None or query.having is not None
     if not grouped:
-        call = _first_aggregate(query.select)
-        if call is not None and sink_name is not None:
-            raise PlanError(f"Use of aggregate function {call.upper()} requires a GROUP BY clause.")
-        grouped = call is not None
+        grouped = _first_aggregate(query.select) is not None
     if grouped:
         check_no_table_functions([i.expr for i in query.select if isinstance(i, ast.SelectColumn)])
     return bool(grouped)

@@ -62,7 +62,7 @@ def plan_join_select(
             )
         node = FilterNode(scope.columns, node.key_names, node, query.where)
     left = jp.sources[0].source
-    if is_grouped(query, sink_name):
+    if is_grouped(query):
         # The join's result rows are the aggregation's input.
         items = [(name, expr, False) for name, expr in _select_items(query.select, jp, None)]
         return plan_grouped(query, items, node, scope, left, sink_name, config, jp)

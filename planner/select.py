@@ -63,7 +63,7 @@ def plan_select(
     partitioning = (
         None if query.partition_by is None else plan_partitioning(query.partition_by, scope, source)
     )
-    if is_grouped(query, sink_name):
+    if is_grouped(query):
         # A transient windowed aggregation may select its window bounds.
         bounds = (C.WINDOWSTART, C.WINDOWEND) if sink_name is None and query.window else ()
         items = _select_items(query.select, scope, source, alias, bounds=bounds)

@@ -154,21 +154,11 @@ def check_formats(
     keys = [(c.name, c.type) for c in columns if c.kind == C.KEY]
     values = [(c.name, c.type) for c in columns if c.kind == C.VALUE]
     try:
+        # The format's refusal states the format, the schema and the reason already.
         serde.check_format(key.name, keys, is_key=True, wrap_single=None)
-    except serde.SerdeError as exc:
-        schema = ", ".join(f"`{n}` {_persist_type(t)} KEY" for n, t in keys)
-        raise PlanError(
-            f"Key format does not support schema.\nformat: {key.name}\n"
-            f"schema: Persistence{{columns=[{schema}], features=[]}}\nreason: {exc}"
-        ) from exc
-    try:
         serde.check_format(value.name, values, is_key=False, wrap_single=wrap_single)
     except serde.SerdeError as exc:
         raise PlanError(str(exc)) from exc
-
-
-def _persist_type(t: T.SqlType) -> str:
-    return "INTEGER" if t == T.INTEGER else str(t)
 
 
 def wrap_single_of(
