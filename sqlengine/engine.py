@@ -8,12 +8,17 @@
 
 Statements that change the catalog are appended to a command topic in the log; a new Engine
 over the same data dir replays them, and persistent queries resume from committed offsets.
+With scale-out (`scaleout`, servers of one service id on Kafka), a running engine follows the
+command topic too: what another server executes is executed here within a poll or two, and
+each persistent query runs on the partitions its consumer group assigns this engine.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +43,7 @@ from sqlengine.pull_cache import PullQueries, PullQuery
 from sqlengine.push import PushQuery, open_push_query
 from sqlengine.push_feed import SourceFeeds
 from sqlengine.runtime import PersistentQuery, QueryFailure
+from sqlengine.scaleout import ScaleOut, scales_out
 from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry, SchemaRegistry
 from sqlengine.serde import SerdeError
 from sqlengine.serde.compatibility import FORMAT_RULES
@@ -47,6 +53,9 @@ from sqlengine.udf import EXTENSION_DIR_CONFIG, load_extensions
 
 REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
 SUBSTITUTION_CONFIG = "ksql.variable.substitution.enable"
+# How often a running engine looks for commands other servers recorded (scale-out).
+FOLLOW_SECONDS = 0.25
+_logger = logging.getLogger(__name__)
 # Statements are immutable: a text parsed once (a pull query a client repeats) is reused.
 _parsed = functools.lru_cache(maxsize=4096)(parse)
 
@@ -84,6 +93,11 @@ class Engine:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self.scaleout = ScaleOut(self.log, scales_out(self.config))
+        # The command topic: read up to here; the offsets of the commands this engine wrote.
+        self._commands_read = 0
+        self._own_commands: set[int] = set()
+        self._followed_at = 0.0
         if self.log.topic(self.command_topic) is None:
             self.log.create_topic(self.command_topic, 1)
         self._replay()
@@ -141,6 +155,8 @@ class Engine:
             config = {**self.config, **properties}
             return run_assertion(stmt, self.log, self.schema_registry, config)
         with self._lock, _statement_errors(stmt):
+            if self.scaleout.enabled:
+                self._follow_commands()  # the catalog as other servers left it
             result = self.executor.execute(stmt, {**self.config, **properties})
             if self.executor.persistent(stmt):
                 self._record_command(stmt, properties)
@@ -176,7 +192,8 @@ class Engine:
 
     def _record_command(self, stmt: ast.Statement, properties: dict[str, str]) -> None:
         payload = orjson.dumps({"statement": stmt.text, "properties": properties})
-        self.log.append_batch(self.command_topic, [None], [payload], [0])
+        written = self.log.append_batch(self.command_topic, [None], [payload], [0])
+        self._own_commands.update(written[0])
 
     def _note_status(self, stmt: ast.Statement, result: R.Result) -> None:
         """Give a recorded command's result its command id, and keep it for /status."""
@@ -185,17 +202,43 @@ class Engine:
             self.command_statuses[result.command_id] = result
 
     def _replay(self) -> None:
-        offset = 0
-        while True:
-            batch = self.log.read(self.command_topic, 0, offset)
-            if not len(batch):
-                return
+        while len(batch := self.log.read(self.command_topic, 0, self._commands_read)):
             for value in batch.values:
-                command = orjson.loads(value or b"{}")
-                for stmt in parse(command["statement"]):
-                    result = self.executor.execute(stmt, {**self.config, **command["properties"]})
-                    self._note_status(stmt, result)
-            offset = batch.next_offset
+                self._execute_command(value)
+            self._commands_read = batch.next_offset
+
+    def _execute_command(self, value: bytes | None) -> None:
+        command = orjson.loads(value or b"{}")
+        for stmt in parse(command["statement"]):
+            result = self.executor.execute(stmt, {**self.config, **command["properties"]})
+            self._note_status(stmt, result)
+
+    def _follow_commands(self) -> None:
+        """Executes the commands other servers of the service id recorded since the last
+        look: one catalog for all. A command that fails here (it raced one of this
+        server's) is logged and skipped, as ksqlDB's command runner skips it."""
+        self._followed_at = time.monotonic()
+        while len(batch := self.log.read(self.command_topic, 0, self._commands_read)):
+            for offset, value in zip(batch.offsets, batch.values, strict=True):
+                if offset in self._own_commands:
+                    self._own_commands.discard(offset)
+                    continue
+                try:
+                    self._execute_command(value)
+                except Exception:  # noqa: BLE001 - one bad command must not stop the server
+                    _logger.exception("command %d of %s failed", offset, self.command_topic)
+            self._commands_read = batch.next_offset
+        self.materialized.sync(self.catalog)
+
+    def _reassign(self) -> None:
+        """Builds again each query whose partitions the group assigned anew (`scaleout`),
+        then lets the group go on; a table read from the query's store follows it."""
+        for query_id in self.scaleout.changed():
+            membership = self.scaleout.queries[query_id]
+            self.executor.reassign(query_id, membership.partitioning())
+            self.materialized.forget_query(query_id)
+            self.materialized.sync(self.catalog)
+            membership.member.released(membership.built)
 
     # ------------------------------------------------------------------ running queries
 
@@ -205,6 +248,10 @@ class Engine:
         total = 0
         for _ in range(max_rounds):
             with self._lock:
+                if self.scaleout.enabled:
+                    if time.monotonic() - self._followed_at > FOLLOW_SECONDS:
+                        self._follow_commands()
+                    self._reassign()
                 done = sum(self._step(q) for q in self.executor.active_queries())
                 done += self.materialized.step()
             if not done:
@@ -256,6 +303,7 @@ class Engine:
         with self._lock:
             for q in self.executor.running.values():
                 q.close()
+            self.scaleout.close()  # after the commits: the next owners go on from them
             self.executor.connectors.close()
             self.materialized.close()
             self.log.close()

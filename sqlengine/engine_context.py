@@ -12,6 +12,7 @@ from sqlengine.catalog import Catalog
 from sqlengine.log.base import Log
 from sqlengine.materialized import Materializations
 from sqlengine.processing_log import ProcessingLog
+from sqlengine.scaleout import ScaleOut
 from sqlengine.schema_registry import SchemaRegistry
 
 
@@ -23,6 +24,7 @@ class EngineContext(Protocol):
     schema_registry: SchemaRegistry
     materialized: Materializations
     state_dir: Path  # where persistent queries' stores keep their local state
+    scaleout: ScaleOut  # the persistent queries' shares of their consumer groups
 
     def execute(self, sql: str, properties: dict[str, str] | None = None) -> list[R.Result]:
         """Run every statement of `sql` (RUN SCRIPT runs a file's this way)."""

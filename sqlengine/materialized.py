@@ -283,6 +283,13 @@ class Materializations:
     def step(self) -> int:
         return sum(table.step() for table in list(self.tables.values()))
 
+    def forget_query(self, query_id: str) -> None:
+        """The query was built anew (`scaleout`): the tables read from its old store go, for
+        `sync` to read them from the new one."""
+        for name, table in list(self.tables.items()):
+            if isinstance(table, AggregateView) and table.source.created_by_query == query_id:
+                del self.tables[name]
+
     def close(self) -> None:
         for table in self.tables.values():
             table.close()

@@ -11,6 +11,7 @@ from grammar import ast
 from grammar.variables import SessionVariables
 from planner.builder import cast_outputs
 from planner.errors import PlanError
+from planner.physical import service_id
 from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import ddl
@@ -25,7 +26,8 @@ from sqlengine.properties import is_known_property, unknown_property_message
 from sqlengine.pull_cache import PullQueries
 from sqlengine.query_runtime import query_runtime
 from sqlengine.rekey import sink_key_format
-from sqlengine.runtime import PersistentQuery, QueryContext
+from sqlengine.runtime import PersistentQuery, QueryContext, query_group
+from sqlengine.state import StorePartitions
 from sqlengine.upgrades import query_upgrade_problem, source_upgrade_problem
 
 # Statements replayed from the command log to rebuild the catalog and queries.
@@ -81,6 +83,8 @@ class StatementExecutor:
     def __init__(self, engine: EngineContext, pulls: PullQueries) -> None:
         self.engine = engine
         self.running: dict[str, PersistentQuery] = {}
+        # What each running query was built from, to build it again over other partitions.
+        self.built_from: dict[str, tuple[Any, Any, dict[str, str]]] = {}
         self.query_counter = 0
         self.introspection = Introspection(engine, self.running, pulls)
         self.handlers: dict[type, Callable[[Any, dict[str, str]], R.Result]] = {
@@ -182,6 +186,8 @@ class StatementExecutor:
         if stmt.query.limit is not None:
             raise PlanError(f"CREATE {stmt.kind} AS SELECT statements don't support LIMIT clause.")
         plan = plan_select(stmt.query, self.catalog, stmt.name, config)
+        if plan.aggregation is not None and not stmt.query.group_by:
+            raise plan.aggregation.ungrouped_aggregation_error(stmt.kind)
         if plan.aggregation is not None and not stmt.query.group_by:
             raise plan.aggregation.ungrouped_aggregation_error(stmt.kind)
         if plan.result_kind != stmt.kind:
@@ -355,14 +361,37 @@ class StatementExecutor:
                 log.create_topic(sink.topic, sink.partitions)
             except TopicExistsError:
                 pass
-        ctx = QueryContext.of(
-            log, self.engine.plog, self.engine.schema_registry, config, self.engine.state_dir
-        )
-        query = query_runtime(query_id, plan, ctx.encoder(sink, plan), ctx)
-        self.running[query_id] = query
+        group = query_group(query_id, service_id(config))
+        partitioning = self.engine.scaleout.join(query_id, group, plan)
+        self.running[query_id] = self._runtime(query_id, plan, sink, config, partitioning)
+        self.built_from[query_id] = (plan, sink, config)
         sources = [js.source.name for js in plan.join.sources] if plan.join else [plan.source.name]
         self.catalog.queries[query_id] = C.QueryInfo(query_id, sql, sink.name, sources)
         return query_id
+
+    def _runtime(
+        self,
+        query_id: str,
+        plan: Any,
+        sink: Any,
+        config: dict[str, str],
+        partitioning: StorePartitions | None,
+    ) -> PersistentQuery:
+        engine = self.engine
+        ctx = QueryContext.of(
+            engine.log, engine.plog, engine.schema_registry, config, engine.state_dir, partitioning
+        )
+        return query_runtime(query_id, plan, ctx.encoder(sink, plan), ctx)
+
+    def reassign(self, query_id: str, partitioning: StorePartitions | None) -> None:
+        """Commit and close a running query, and build it again over the partitions it
+        owns now (`scaleout`): its state restored from their changelogs."""
+        query = self.running.get(query_id)
+        if query is None:
+            return
+        query.close()
+        plan, sink, config = self.built_from[query_id]
+        self.running[query_id] = self._runtime(query_id, plan, sink, config, partitioning)
 
     def insert_values(self, stmt: ast.InsertValues, config: dict[str, str]) -> R.Result:
         target = self.catalog.source(stmt.target)
@@ -437,8 +466,10 @@ class StatementExecutor:
 
     def _close_query(self, query_id: str) -> None:
         query = self.running.pop(query_id, None)
+        self.built_from.pop(query_id, None)
         if query is not None:
             query.close()
+        self.engine.scaleout.leave(query_id)  # after the commit: the next owner goes on
 
     def terminate(self, stmt: ast.Terminate, config: dict[str, str]) -> R.Result:
         ids = list(self.running) if stmt.query_id is None else [stmt.query_id.upper()]

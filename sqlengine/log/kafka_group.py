@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import uuid
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from sqlengine.log.base import GroupMember, Position
 
@@ -44,6 +44,8 @@ class KafkaGroupMember(GroupMember):
         self._owned: frozenset[Position] = frozenset()
         self._released = threading.Event()
         self._closing = threading.Event()
+        # Offsets to commit to the Kafka group, by the polling thread (the consumer's own).
+        self._to_commit: dict[Position, int] = {}
         self._consumer = Consumer(
             {
                 **client_config,
@@ -63,6 +65,14 @@ class KafkaGroupMember(GroupMember):
     def _poll(self) -> None:
         while not self._closing.is_set():
             self._consumer.poll(_POLL_SECONDS)  # paused: only callbacks and heartbeats
+            with self._lock:
+                offsets, self._to_commit = self._to_commit, {}
+            if offsets:
+                tps = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+                try:
+                    self._consumer.commit(offsets=tps, asynchronous=True)
+                except KafkaException:
+                    pass  # for Kafka's tools only: the next commit shows the progress
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         consumer.assign(partitions)
@@ -95,8 +105,8 @@ class KafkaGroupMember(GroupMember):
         """Shows the query's progress to Kafka's tools, as the group's member (a commit by
         no member is refused while the group has members); the log's metadata topic holds
         the offsets the query resumes from."""
-        if offsets and not self._closing.is_set():
-            self._consumer.commit(offsets=offsets, asynchronous=True)
+        with self._lock:
+            self._to_commit.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
 
     def close(self) -> None:
         if self._closing.is_set():
