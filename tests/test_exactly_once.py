@@ -18,6 +18,7 @@ import textwrap
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -124,7 +125,12 @@ def test_kill_9_mid_ingest_on_kafka_loses_and_doubles_nothing(
         "bootstrap.servers": kafka_broker.bootstrap_servers,
         "ksql.service.id": f"eos_{suffix}_",
     }
-    setup = (
+    kill_9_mid_ingest(tmp_path, config, setup_on_topics_of(suffix))
+
+
+def setup_on_topics_of(suffix: str) -> str:
+    """SETUP with topics named after `suffix` (tests share one broker)."""
+    return (
         SETUP.replace("kafka_topic='src'", f"kafka_topic='src_{suffix}'")
         .replace("CREATE STREAM out AS", f"CREATE STREAM out WITH (kafka_topic='out_{suffix}') AS")
         .replace(
@@ -134,10 +140,33 @@ def test_kill_9_mid_ingest_on_kafka_loses_and_doubles_nothing(
             "CREATE STREAM joined AS", f"CREATE STREAM joined WITH (kafka_topic='j_{suffix}') AS"
         )
     )
-    kill_9_mid_ingest(tmp_path, config, setup)
+
+
+@dataclass
+class KillOutcome:
+    """What the log holds after the kills and a last engine's catch-up."""
+
+    source: list[int]  # the `n` of each source record
+    lost: set[int]  # acknowledged inputs not in the source
+    sinks: dict[str, Counter[int]]  # per sink stream, how often it holds each input's output
+    counts: dict[str, int]  # the table's rows
+    expected_counts: dict[str, int]
 
 
 def kill_9_mid_ingest(tmp_path: Path, config: dict[str, str], setup: str) -> None:
+    outcome = kill_9_outcome(tmp_path, config, setup)
+    assert len(outcome.source) == len(set(outcome.source)), "the source holds a record twice"
+    assert not outcome.lost, f"{len(outcome.lost)} acknowledged records lost"
+    for sink, outputs in outcome.sinks.items():
+        doubled = [n for n, k in outputs.items() if k > 1]
+        assert not doubled, f"{sink}: {len(doubled)} outputs written twice, e.g. {doubled[:5]}"
+        assert set(outputs) == set(outcome.source), sink
+    assert outcome.counts == outcome.expected_counts
+
+
+def kill_9_outcome(tmp_path: Path, config: dict[str, str], setup: str) -> KillOutcome:
+    """Five engines killed mid-stream (`config`: their log and settings), then one that
+    catches up: what the log holds."""
     rnd = random.Random(9)
     next_n = 0
     acknowledged: list[range] = []
@@ -154,21 +183,19 @@ def kill_9_mid_ingest(tmp_path: Path, config: dict[str, str], setup: str) -> Non
     engine = Engine(tmp_path, {"ksql.streams.num.stream.threads": "2", **config})
     engine.run_until_idle()
     source = [int(v["n"]) for v in _values(engine, src)]
-    assert len(source) == len(set(source)), "the source holds a record twice"
-    missing = {n for acked in acknowledged for n in acked} - set(source)
-    assert not missing, f"{len(missing)} acknowledged records lost"
-
+    sinks = {}
     for sink in ("OUT", "JOINED"):  # a stateless query's output, a stream-table join's
         topic = engine.catalog.source(sink).topic  # type: ignore[union-attr]
-        outputs = Counter(int(v["N"]) for v in _values(engine, topic))
-        doubled = [n for n, k in outputs.items() if k > 1]
-        assert not doubled, f"{sink}: {len(doubled)} outputs written twice, e.g. {doubled[:5]}"
-        assert set(outputs) == set(source), sink
-
-    expected = Counter(f"k{n % 53}" for n in source)
+        sinks[sink] = Counter(int(v["N"]) for v in _values(engine, topic))
     rows = engine.execute("SELECT id, c FROM counts;")[0].rows
-    assert {r[0]: r[1] for r in rows} == dict(expected)
     engine.close()
+    return KillOutcome(
+        source,
+        {n for acked in acknowledged for n in acked} - set(source),
+        sinks,
+        {r[0]: r[1] for r in rows},
+        dict(Counter(f"k{n % 53}" for n in source)),
+    )
 
 
 _CRASH_BETWEEN_PARTITIONS = textwrap.dedent(

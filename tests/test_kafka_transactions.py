@@ -1,0 +1,201 @@
+"""processing.guarantee=exactly_once_v2 on the Kafka log: a query's step is a Kafka
+transaction (sqlengine/log/kafka_transactions.py), on the test broker (Tansu).
+
+What the broker does with transactions is measured first, by a plain confluent-kafka client:
+Tansu 0.6.0 commits and aborts, applies offsets sent with send_offsets_to_transaction only
+when the transaction commits, fences an older producer of a transactional.id, and stops a
+read_committed fetch at an open transaction; but it hands read_committed consumers the
+records of aborted transactions as well. So on Tansu a step killed mid-transaction leaves
+its records readable, and the step's replay writes them again: there, exactly_once_v2 holds
+at least once (every input in the sink, the table's counts exact), not exactly once."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from sqlengine.log.kafka import KafkaLog
+from sqlengine.log.kafka_transactions import ProducerFencedError
+from sqlengine.testing.kafka_broker import TansuBroker
+from tests.test_exactly_once import kill_9_outcome, setup_on_topics_of
+
+_SECONDS = 10.0
+
+
+def _topic(broker: TansuBroker, partitions: int = 1) -> str:
+    name = f"tx_{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap_servers})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(_SECONDS)
+    deadline = time.monotonic() + _SECONDS
+    while name not in admin.list_topics(timeout=_SECONDS).topics:
+        assert time.monotonic() < deadline, f"topic {name} never showed"
+        time.sleep(0.05)
+    return name
+
+
+def _read_committed(broker: TansuBroker, topic: str) -> list[bytes]:
+    """Every value a read_committed consumer gets from partition 0, up to where its fetch
+    reaches the end (the high watermark, or an open transaction)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap_servers,
+            "group.id": "tx-reader",
+            "isolation.level": "read_committed",
+            "enable.partition.eof": True,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    values = []
+    deadline = time.monotonic() + _SECONDS
+    try:
+        while time.monotonic() < deadline:
+            message = consumer.poll(0.1)
+            if message is None:
+                continue
+            if message.error() is not None:
+                return values  # the fetch reached the end
+            values.append(message.value())
+        raise AssertionError(f"no end of {topic} within {_SECONDS}s")
+    finally:
+        consumer.close()
+
+
+def test_what_the_test_broker_does_with_transactions(kafka_broker: TansuBroker) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    out, source = _topic(kafka_broker), _topic(kafka_broker)
+    transactional_id = f"tx-{uuid.uuid4().hex[:8]}"
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})
+    producer.init_transactions(_SECONDS)
+    group = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{transactional_id}"})
+
+    def committed() -> int:
+        return group.committed([TopicPartition(source, 0)], timeout=_SECONDS)[0].offset
+
+    producer.begin_transaction()
+    producer.produce(out, b"committed")
+    producer.send_offsets_to_transaction(
+        [TopicPartition(source, 0, 5)], group.consumer_group_metadata(), _SECONDS
+    )
+    producer.commit_transaction(_SECONDS)
+    assert committed() == 5  # offsets sent in a transaction apply when it commits
+
+    producer.begin_transaction()
+    producer.produce(out, b"aborted")
+    producer.send_offsets_to_transaction(
+        [TopicPartition(source, 0, 9)], group.consumer_group_metadata(), _SECONDS
+    )
+    producer.flush(_SECONDS)
+    producer.abort_transaction(_SECONDS)
+    assert committed() == 5  # ...and not when it aborts
+    # Not filtered: a read_committed consumer gets the aborted transaction's record too.
+    assert _read_committed(kafka_broker, out) == [b"committed", b"aborted"]
+
+    producer.begin_transaction()
+    producer.produce(out, b"open")
+    producer.flush(_SECONDS)
+    # A read_committed fetch stops at the open transaction.
+    assert _read_committed(kafka_broker, out) == [b"committed", b"aborted"]
+
+    newer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})
+    newer.init_transactions(_SECONDS)  # fences the older producer
+    producer.produce(out, b"zombie")
+    with pytest.raises(KafkaException, match="PRODUCER_FENCED|fenced"):
+        producer.flush(_SECONDS)
+        producer.commit_transaction(_SECONDS)
+    assert b"zombie" not in _read_committed(kafka_broker, out)
+    group.close()
+
+
+def test_a_step_commits_its_appends_and_offsets_in_one_transaction(
+    kafka_broker: TansuBroker,
+) -> None:
+    """Appends and the group's commit of a step, one transaction: afterwards reads and
+    end offsets pass the transaction markers at once (no wait for a record that never
+    comes), and a step that raises commits no offset."""
+    log = KafkaLog(
+        {"bootstrap.servers": kafka_broker.bootstrap_servers}, f"tx_{uuid.uuid4().hex[:6]}_"
+    )
+    sink, source = _topic(kafka_broker, 2), _topic(kafka_broker)
+    group = f"q-{uuid.uuid4().hex[:8]}"
+    assert log.topic(source) is not None  # a query's source: known to the log
+    try:
+        for step in range(3):
+            with log.step(group, "0"):
+                log.append_batch(sink, [b"a", b"b", b"c"], [b"1", b"2", b"3"], [step] * 3)
+                log.commit(group, {(source, 0): step + 1})
+        started = time.monotonic()
+        values = []
+        for partition in range(2):
+            offset = 0
+            while len(batch := log.read(sink, partition, offset)):
+                values += batch.values
+                offset = batch.next_offset
+            assert not len(log.read(sink, partition, offset))  # at the last marker
+            if offset:  # each of the 3 transactions ended with a marker in the partition
+                assert log.end_offset(sink, partition) == offset + 1
+        assert time.monotonic() - started < 5, "reads waited on transaction markers"
+        assert sorted(values) == sorted([b"1", b"2", b"3"] * 3)
+        assert log.committed(group)[(source, 0)] == 3
+        reader = Consumer({"bootstrap.servers": kafka_broker.bootstrap_servers, "group.id": group})
+        assert reader.committed([TopicPartition(source, 0)], timeout=_SECONDS)[0].offset == 3
+        reader.close()
+
+        with pytest.raises(RuntimeError, match="mid-step"), log.step(group, "0"):
+            log.append_batch(sink, [b"a"], [b"lost"], [9])
+            raise RuntimeError("mid-step")
+        assert log.committed(group)[(source, 0)] == 3
+        with log.step(group, "0"):  # the producer goes on after the abort
+            log.commit(group, {(source, 0): 4})
+        assert log.committed(group)[(source, 0)] == 4
+    finally:
+        log.close()
+
+
+def test_a_restarted_server_fences_the_old_one(kafka_broker: TansuBroker) -> None:
+    """Two logs run steps of one query task: the second's first step fences the first
+    log's producer, whose next step fails (and stays failed) instead of writing."""
+    config = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    service = f"tx_{uuid.uuid4().hex[:6]}_"
+    old, new = KafkaLog(config, service), KafkaLog(config, service)
+    sink, group = _topic(kafka_broker), f"q-{uuid.uuid4().hex[:8]}"
+    try:
+        with old.step(group, "0"):
+            old.append_batch(sink, [b"k"], [b"old"], [0])
+            old.commit(group, {(sink, 0): 0})
+        with new.step(group, "0"):
+            new.append_batch(sink, [b"k"], [b"new"], [0])
+            new.commit(group, {(sink, 0): 1})
+        for _ in range(2):
+            with pytest.raises(ProducerFencedError, match="fenced"), old.step(group, "0"):
+                old.append_batch(sink, [b"k"], [b"zombie"], [0])
+                old.commit(group, {(sink, 0): 9})
+        assert _read_committed(kafka_broker, sink) == [b"old", b"new"]
+    finally:
+        old.close()
+        new.close()
+
+
+def test_kill_9_with_exactly_once_v2_on_the_test_broker(
+    tmp_path: Path, kafka_broker: TansuBroker
+) -> None:
+    """kill -9 mid-stream, five times, under exactly_once_v2 (no output guard: steps are
+    transactions): no acknowledged input lost, the table's counts exact; the sinks hold
+    every output, and on Tansu, which hands aborted records to read_committed readers, those
+    of killed transactions twice."""
+    suffix = uuid.uuid4().hex[:8]
+    config = {
+        "bootstrap.servers": kafka_broker.bootstrap_servers,
+        "ksql.service.id": f"eosv2_{suffix}_",
+        "processing.guarantee": "exactly_once_v2",
+    }
+    outcome = kill_9_outcome(tmp_path, config, setup_on_topics_of(suffix))
+    assert len(outcome.source) == len(set(outcome.source)), "the source holds a record twice"
+    assert not outcome.lost, f"{len(outcome.lost)} acknowledged inputs lost"
+    assert outcome.counts == outcome.expected_counts
+    for sink, outputs in outcome.sinks.items():
+        assert set(outputs) == set(outcome.source), f"{sink}: outputs missing"
