@@ -217,7 +217,9 @@ class Endpoints:
         )
         delimited = not wants_json(request)
         return StreamingResponse(
-            query_stream_response(opened, self.queries, delimited),
+            query_stream_response(
+                opened, self.queries, delimited, request.scope.get("http_version") == "2"
+            ),
             media_type=DELIMITED if delimited else "application/json",
         )
 

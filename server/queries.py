@@ -87,12 +87,6 @@ class OpenQuery:
         finally:
             push.close()
 
-    async def stream(self) -> AsyncIterator[PushRow]:
-        """The rows: a pull query's, or a push query's as they arrive until done."""
-        async for batch in self.batches():
-            for row in batch:
-                yield row
-
 
 class QueryRegistry:
     """Running push queries by id, for /close-query and shutdown."""
@@ -242,9 +236,11 @@ async def query_response(query: OpenQuery, registry: QueryRegistry) -> AsyncIter
 
 
 async def query_stream_response(
-    query: OpenQuery, registry: QueryRegistry, delimited: bool
+    query: OpenQuery, registry: QueryRegistry, delimited: bool, frame_each_row: bool = False
 ) -> AsyncIterator[bytes]:
-    """/query-stream: metadata, then one JSON array per row."""
+    """/query-stream: metadata, then one JSON array per row. The rows of a batch go in one
+    write, or (`frame_each_row`, HTTP/2, where ksqlDB's clients read a DATA frame as one
+    row) one write each."""
     metadata = {
         "queryId": query.query_id,
         "columnNames": [c.name for c in query.columns],
@@ -253,9 +249,15 @@ async def query_stream_response(
     # Delimited: each line ends as it is written, so line readers see rows as they arrive.
     before, after = (b"", b"\n") if delimited else (b",\n", b"")
     yield (b"" if delimited else b"[") + orjson.dumps(metadata) + after
+    columns = query.columns
     try:
-        async for row in query.stream():
-            yield before + orjson.dumps(E.row_values(row.columns, query.columns)) + after
+        async for batch in query.batches():
+            rows = [before + orjson.dumps(E.row_values(r.columns, columns)) + after for r in batch]
+            if frame_each_row:
+                for row in rows:
+                    yield row
+            elif rows:
+                yield b"".join(rows)
         if not delimited:
             yield b"]\n"
     finally:
