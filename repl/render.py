@@ -4,6 +4,7 @@ statement and the position they point at. Pure functions: text in, lines out."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import textwrap
@@ -148,15 +149,36 @@ def _source_lines(d: dict[str, Any]) -> list[str]:
                 + (f" : {q['queryString']}" if q["queryString"] else "")
                 for q in refs
             ]
-    statistics = [text for text in (d.get("statistics"), d.get("errorStats")) if text]
     lines += [
         "",
-        "Local runtime statistics",
-        "------------------------",
-        *statistics,
+        *_runtime_statistics(d),
         f"(Statistics of the local KSQL server interaction with the Kafka topic {d['topic']})",
     ]
     return [*lines, "", EXPLAIN_HINT, ""]
+
+
+def _runtime_statistics(d: dict[str, Any]) -> list[str]:
+    """ksqlDB's CLI: each host's metrics as a table when the server sends them per host,
+    else the one-line local statistics."""
+    per_host = [*d.get("clusterStatistics", []), *d.get("clusterErrorStats", [])]
+    if not per_host:
+        statistics = [text for text in (d.get("statistics"), d.get("errorStats")) if text]
+        return ["Local runtime statistics", "------------------------", *statistics]
+    rows = [
+        [s["host"], s["name"], f"{s['value']:10.0f}", _stat_time(s["timestamp"])]
+        for s in sorted(per_host, key=lambda s: (s["host"], s["name"]))
+    ]
+    table = boxed(["Host", "Metric", "Value", "Last Message"], rows)
+    return ["Runtime statistics by host", "-------------------------", *table]
+
+
+def _stat_time(epoch_ms: int) -> str:
+    """A metric's last event as ksqlDB prints it (ISO-8601 in UTC), n/a for none."""
+    if not epoch_ms:
+        return "n/a"
+    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
+    fraction = f".{epoch_ms % 1000:03d}" if epoch_ms % 1000 else ""
+    return f"{moment.strftime('%Y-%m-%dT%H:%M:%S')}{fraction}Z"
 
 
 def _topics(e: dict[str, Any]) -> list[str]:
@@ -239,9 +261,16 @@ def _explain(e: dict[str, Any]) -> list[str]:
         ("Query Type", d["queryType"]),
         ("SQL", d["statementText"]),
     ]
-    return [
-        "",
-        *labelled(info),
+    hosts = d.get("ksqlHostQueryStatus") or {}
+    if hosts:
+        info.append(
+            ("Host Query Status", "{" + ", ".join(f"{h}={s}" for h, s in hosts.items()) + "}")
+        )
+    statistics = [text for text in (d.get("statistics"), d.get("errorStats")) if text]
+    lines = ["", *labelled(info), ""]
+    if statistics:
+        lines += ["", "Local runtime statistics", "------------------------", *statistics]
+    lines += [
         "",
         "Execution plan",
         "--------------",
@@ -252,6 +281,21 @@ def _explain(e: dict[str, Any]) -> list[str]:
         *d.get("topology", "").splitlines(),
         "",
     ]
+    for error in d.get("queryErrors", []):
+        lines += labelled(
+            [
+                ("Error Date", _error_date(error["timestamp"])),
+                ("Error Details", error["errorMessage"]),
+                ("Error Type", error["type"]),
+            ]
+        )
+    return lines
+
+
+def _error_date(epoch_ms: int) -> str:
+    """A query error's time as ksqlDB's CLI prints it: 2024-05-01 09:30:12,345 (UTC)."""
+    moment = dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
+    return f"{moment.strftime('%Y-%m-%d %I:%M:%S')},{epoch_ms % 1000:03d} (UTC)"
 
 
 def _warning(e: dict[str, Any]) -> list[str]:

@@ -12,7 +12,9 @@ from sqlengine import catalog as C
 from sqlengine import results as R
 from sqlengine import serde
 from sqlengine import types as T
+from sqlengine.processing_log import LogEntry
 from sqlengine.push import QueryColumn
+from sqlengine.topic_statistics import Stat
 
 # ksqlDB's error codes: the HTTP status times 100, plus a detail digit.
 BAD_REQUEST = 40000
@@ -123,20 +125,37 @@ def _source_fields(result: R.SourceDescriptionResult, lookup: SourceLookup) -> l
     return fields
 
 
-def _source_description(r: R.SourceDescriptionResult, lookup: SourceLookup) -> dict[str, Any]:
-    def query_refs(ids: list[str]) -> list[dict[str, Any]]:
-        return [{"queryString": "", "sinks": [], "id": q, "state": "RUNNING"} for q in ids]
+def _host_stats(stats: list[Stat], host: str) -> list[dict[str, Any]]:
+    """Metrics as ksqlDB's QueryHostStat serializes them."""
+    return [
+        {"name": s.name, "host": host, "value": s.value, "timestamp": s.timestamp_ms} for s in stats
+    ]
 
+
+def _running_query(q: R.QuerySummary, lookup: SourceLookup) -> dict[str, Any]:
+    return {
+        "queryString": q.sql,
+        "sinks": q.sinks,
+        "sinkKafkaTopics": [s.topic for s in map(lookup, q.sinks) if s is not None],
+        "id": q.query_id,
+        "statusCount": {q.state: 1},
+        "queryType": "PERSISTENT",
+        "state": q.state,
+    }
+
+
+def _source_description(r: R.SourceDescriptionResult, lookup: SourceLookup) -> dict[str, Any]:
+    runtime = r.runtime
     return {
         "name": r.name,
         "windowType": None,
-        "readQueries": query_refs(r.read_queries),
-        "writeQueries": query_refs(r.write_queries),
+        "readQueries": [_running_query(q, lookup) for q in r.read_queries],
+        "writeQueries": [_running_query(q, lookup) for q in r.write_queries],
         "fields": _source_fields(r, lookup),
         "type": r.kind,
         "timestamp": r.timestamp or "",
-        "statistics": r.statistics,
-        "errorStats": r.error_stats,
+        "statistics": runtime.statistics if runtime else "",
+        "errorStats": runtime.error_stats if runtime else "",
         "extended": r.extended,
         "keyFormat": r.key_format,
         "valueFormat": r.value_format,
@@ -146,9 +165,17 @@ def _source_description(r: R.SourceDescriptionResult, lookup: SourceLookup) -> d
         "statement": r.statement_text,
         "queryOffsetSummaries": [],
         "sourceConstraints": [],
-        "clusterStatistics": [],
-        "clusterErrorStats": [],
+        "clusterStatistics": _host_stats(runtime.stats, r.host) if runtime else [],
+        "clusterErrorStats": _host_stats(runtime.errors, r.host) if runtime else [],
     }
+
+
+def _query_errors(errors: list[LogEntry]) -> list[dict[str, Any]]:
+    """A query's failed records as ksqlDB's QueryError: a bad record is the user's error."""
+    return [
+        {"timestamp": e.time_ms, "errorMessage": f"{e.kind}: {e.message}", "type": "USER"}
+        for e in errors
+    ]
 
 
 def _property_scope(name: str) -> str:
@@ -195,18 +222,7 @@ def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[
     if isinstance(result, R.QueryList):
         return {
             "@type": "queries",
-            "queries": [
-                {
-                    "queryString": q.sql,
-                    "sinks": q.sinks,
-                    "sinkKafkaTopics": [s.topic for s in map(lookup, q.sinks) if s is not None],
-                    "id": q.query_id,
-                    "statusCount": {q.state: 1},
-                    "queryType": "PERSISTENT",
-                    "state": q.state,
-                }
-                for q in result.queries
-            ],
+            "queries": [_running_query(q, lookup) for q in result.queries],
         }
     if isinstance(result, R.SourceDescriptionResult):
         return {
@@ -290,6 +306,7 @@ def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[
             "variables": [{"name": k, "value": v} for k, v in result.variables.items()],
         }
     if isinstance(result, R.ExplainResult):
+        runtime = result.runtime
         return {
             "@type": "queryDescription",
             "queryDescription": {
@@ -302,11 +319,13 @@ def _entity_body(result: R.Result, lookup: SourceLookup, sequence: int) -> dict[
                 "topology": result.topology,
                 "executionPlan": result.plan,
                 "overriddenProperties": {},
-                "ksqlHostQueryStatus": {},
+                "ksqlHostQueryStatus": {result.host: result.state} if result.state else {},
                 "queryType": result.query_type,
-                "queryErrors": [],
+                "queryErrors": _query_errors(result.errors),
                 "tasksMetadata": [],
-                "state": "RUNNING" if result.query_id else None,
+                "state": result.state,
+                "statistics": runtime.statistics if runtime else "",
+                "errorStats": runtime.error_stats if runtime else "",
             },
         }
     if isinstance(result, R.Warning):

@@ -29,8 +29,10 @@ from server.app import create_app
 from server.startup import StartupError, check_port, read_config
 from server.tls import Tls, listener
 from sqlengine.engine import REGISTRY_URL_CONFIG, Engine
+from sqlengine.ownership import ADVERTISED_LISTENER_CONFIG
 from sqlengine.processing_log import processing_log_stream
 from sqlengine.results import StatementError
+from sqlengine.scaleout import SCALE_OUT_CONFIG
 
 
 def hypercorn_config(host: str, port: int, tls: Tls | None = None) -> Config:
@@ -167,6 +169,12 @@ def run_server(
     if schema_registry_url:
         config[REGISTRY_URL_CONFIG] = schema_registry_url
     address = listener(config, host, port)
+    config["listeners"] = address.url  # where it serves: --host/--port win over the file
+    # Servers of a service id on Kafka split its queries' partitions and route pull queries
+    # to each other, at the URL each advertises (its own by default).
+    config.setdefault(ADVERTISED_LISTENER_CONFIG, address.url)
+    if config.get("bootstrap.servers"):
+        config.setdefault(SCALE_OUT_CONFIG, "true")
     check_port(address.host, address.port)
     use_system_allocator()
     engine = Engine(data_dir, config=config)

@@ -19,9 +19,18 @@ from sqlengine.properties import effective_properties
 from sqlengine.pull_cache import PullQueries
 from sqlengine.record_formatter import RecordFormatter
 from sqlengine.runtime import PersistentQuery
-from sqlengine.topic_statistics import topic_statistics
+from sqlengine.topic_statistics import query_statistics, topic_statistics
 
 INTERNAL_TOPIC_PREFIXES = ("_streamdb", "streamdb_processing_log", "_confluent")
+QUERY_ERRORS_SHOWN = 10  # EXPLAIN's latest failed records of a query
+DEFAULT_HOST = "localhost:8088"
+
+
+def server_host(config: dict[str, str]) -> str:
+    """This server as ksqlDB names a host in its statistics: host:port of its first listener."""
+    first = config.get("listeners", "").split(",")[0].strip()
+    address = first.split("://", 1)[-1].rstrip("/")
+    return address if ":" in address else DEFAULT_HOST
 
 
 class Introspection:
@@ -68,13 +77,7 @@ class Introspection:
                 ],
             )
         if what == "QUERIES":
-            return R.QueryList(
-                stmt.text,
-                [
-                    R.QuerySummary(q.query_id, q.sql, [q.sink] if q.sink else [], q.state)
-                    for q in self.catalog.queries.values()
-                ],
-            )
+            return R.QueryList(stmt.text, self._summaries(list(self.catalog.queries)))
         if what == "TOPICS":
             topics = [
                 (t.name, t.partitions)
@@ -124,12 +127,12 @@ class Introspection:
     def _description(self, s: C.DataSource, stmt: ast.Describe) -> R.SourceDescriptionResult:
         topic = self.engine.log.topic(s.topic)
         readers = self.catalog.readers_of(s.name)
-        stats = (
+        runtime = (
             topic_statistics(
                 self.engine.log,
                 s.topic,
                 [self.running[q].read_positions() for q in readers if q in self.running],
-                self.engine.plog.entries,
+                self.engine.plog.failures_of_topic(s.topic),
             )
             if stmt.extended
             else None
@@ -145,14 +148,22 @@ class Introspection:
             key_format=s.key_format.name,
             value_format=s.value_format.name,
             timestamp=s.timestamp_column,
-            read_queries=readers,
-            write_queries=self.catalog.writers_of(s.name),
+            read_queries=self._summaries(readers),
+            write_queries=self._summaries(self.catalog.writers_of(s.name)),
             extended=stmt.extended,
             statement_text=s.sql,
             partitions=topic.partitions if topic else 0,
-            statistics=stats.statistics if stats else "",
-            error_stats=stats.error_stats if stats else "",
+            runtime=runtime,
+            host=server_host(self.engine.config),
         )
+
+    def _summaries(self, query_ids: list[str]) -> list[R.QuerySummary]:
+        queries = [self.catalog.queries.get(q) for q in query_ids]
+        return [
+            R.QuerySummary(q.query_id, q.sql, [q.sink] if q.sink else [], q.state)
+            for q in queries
+            if q is not None
+        ]
 
     def describe_function(self, stmt: ast.DescribeFunction, config: dict[str, str]) -> R.Result:
         info = REGISTRY.describe(stmt.name) or next(
@@ -184,6 +195,7 @@ class Introspection:
             sink = self.catalog.source(info.sink) if info.sink else None
             plan = running.logical_plan()
             topology = physical_plan(qid, plan, sink, service=service_id(self.engine.config))
+            plog = self.engine.plog
             return R.ExplainResult(
                 stmt.text,
                 qid,
@@ -193,6 +205,12 @@ class Introspection:
                 [s.name for s in topology.sources],
                 [info.sink] if info.sink else [],
                 "PERSISTENT",
+                state=info.state,
+                runtime=query_statistics(
+                    self.engine.log, running.read_positions(), plog.failures_of_query(qid)
+                ),
+                errors=plog.entries_of_query(qid)[-QUERY_ERRORS_SHOWN:],
+                host=server_host(self.engine.config),
             )
         inner = stmt.statement
         query = getattr(inner, "query", None)

@@ -98,6 +98,25 @@ class LogEntry:
     time_ms: int = field(default_factory=lambda: int(time.time() * 1000))  # when it was logged
 
 
+class QueryFailures:
+    """What failed of one query's records from one topic, since the server started."""
+
+    RECENT = 10_000  # failure times kept for the rate
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last_ms = 0
+        self.times: deque[int] = deque(maxlen=self.RECENT)
+
+    def add(self, time_ms: int) -> None:
+        self.count += 1
+        self.last_ms = max(self.last_ms, time_ms)
+        self.times.append(time_ms)
+
+    def recent(self, since_ms: int) -> int:
+        return sum(1 for t in self.times if t >= since_ms)
+
+
 class ProcessingLog:
     def __init__(
         self,
@@ -108,7 +127,9 @@ class ProcessingLog:
     ) -> None:
         config = config or {}
         self.log = log
-        self.entries: deque[LogEntry] = deque(maxlen=capacity)
+        self.entries: deque[LogEntry] = deque(maxlen=capacity)  # the latest, for EXPLAIN
+        # every failure counted, by query (None: outside one) and source topic
+        self.failures: dict[tuple[str | None, str], QueryFailures] = {}
         self.topic = processing_log_topic(config, service_id)
         self.include_rows = _enabled(config, ROWS_INCLUDE, False)
         self.create_topic = _enabled(config, TOPIC_AUTO_CREATE, True)
@@ -126,14 +147,33 @@ class ProcessingLog:
 
     def failures_by_query(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for entry in self.entries:
-            if entry.query_id is not None:
-                counts[entry.query_id] = counts.get(entry.query_id, 0) + 1
+        for (query_id, _), failures in list(self.failures.items()):
+            if query_id is not None:
+                counts[query_id] = counts.get(query_id, 0) + failures.count
         return counts
+
+    def failures_of_topic(self, topic: str) -> list[QueryFailures]:
+        return [f for (_, t), f in list(self.failures.items()) if t == topic]
+
+    def failures_of_query(self, query_id: str) -> QueryFailures | None:
+        """Every failure of the query's records, whatever topic they came from."""
+        mine = [f for (q, _), f in list(self.failures.items()) if q == query_id]
+        if not mine:
+            return None
+        total = QueryFailures()
+        for failures in mine:
+            total.count += failures.count
+            total.last_ms = max(total.last_ms, failures.last_ms)
+            total.times.extend(failures.times)
+        return total
+
+    def entries_of_query(self, query_id: str) -> list[LogEntry]:
+        return [e for e in list(self.entries) if e.query_id == query_id]
 
     def _add(self, kind: str, topic: str, partition: int, offset: int, exc: Exception) -> None:
         entry = LogEntry(kind, topic, partition, offset, str(exc), getattr(self._query, "id", None))
         self.entries.append(entry)
+        self.failures.setdefault((entry.query_id, topic), QueryFailures()).add(entry.time_ms)
         if self.log is None:
             return
         if self.log.topic(self.topic) is None:

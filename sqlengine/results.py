@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlengine.processing_log import LogEntry
+from sqlengine.topic_statistics import TopicStatistics
+
 
 class StatementError(Exception):
     """A statement failed. `message` is ksqlDB-worded; `statement` is the statement's text."""
@@ -78,13 +81,13 @@ class SourceDescriptionResult(Result):
     key_format: str
     value_format: str
     timestamp: str | None
-    read_queries: list[str]
-    write_queries: list[str]
+    read_queries: list[QuerySummary]
+    write_queries: list[QuerySummary]
     extended: bool
     statement_text: str
     partitions: int = 1
-    statistics: str = ""  # DESCRIBE ... EXTENDED: the topic's runtime statistics
-    error_stats: str = ""
+    runtime: TopicStatistics | None = None  # DESCRIBE ... EXTENDED: the topic's statistics
+    host: str = ""  # the server the statistics are of (host:port)
 
 
 @dataclass
@@ -142,6 +145,10 @@ class ExplainResult(Result):
     sources: list[str] = field(default_factory=list)
     sinks: list[str] = field(default_factory=list)
     query_type: str = "PUSH"  # PERSISTENT (a running query), PUSH or PULL
+    state: str | None = None  # a persistent query's: RUNNING, PAUSED, ERROR
+    runtime: TopicStatistics | None = None  # a persistent query's statistics
+    errors: list[LogEntry] = field(default_factory=list)  # its latest failed records
+    host: str = ""
 
 
 @dataclass

@@ -290,6 +290,32 @@ def test_stdin_session_commands(tmp_path: Path) -> None:
     assert '"@type": "streams"' in done.stdout and "Stream Name" not in done.stdout
 
 
+def test_explain_prints_a_querys_failed_records(server: str) -> None:
+    """EXPLAIN of a persistent query prints its host status, its statistics with the count of
+    records that failed, and each failed record as ksqlDB's CLI prints a query's errors."""
+    setup = (
+        "CREATE STREAM nums (v INT) WITH (kafka_topic='nums', value_format='JSON', partitions=1);"
+        "CREATE STREAM inverted AS SELECT 10 / v AS q FROM nums;"
+        "INSERT INTO nums (v) VALUES (0);"
+    )
+    assert streamdb_cli(server, "-e", setup).returncode == 0
+    (query,) = [
+        q["id"]
+        for q in httpx.post(f"{server}/ksql", json={"ksql": "SHOW QUERIES;"}).json()[0]["queries"]
+    ]
+    deadline = time.monotonic() + 60
+    while "consumer-failed-messages:         1" not in (
+        out := streamdb_cli(server, "-e", f"EXPLAIN {query};").stdout
+    ):
+        assert time.monotonic() < deadline, out
+        time.sleep(0.2)
+    assert re.search(r"Host Query Status    : \{127\.0\.0\.1:\d+=RUNNING\}", out)
+    assert "Local runtime statistics" in out and "consumer-total-messages:         1" in out
+    assert re.search(r"Error Date           : \d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \(UTC\)", out)
+    assert "Error Details        : RECORD_PROCESSING_ERROR: / by zero" in out
+    assert "Error Type           : USER" in out
+
+
 def test_server_from_environment_values_and_introspection(tmp_path: Path, server: str) -> None:
     """With no URL argument the CLI finds the server in STREAMDB_URL; values, PRINT and the
     catalog print as ksqlDB's CLI prints them."""
@@ -313,7 +339,7 @@ def test_server_from_environment_values_and_introspection(tmp_path: Path, server
     assert re.search(r"rowtime: \d{4}/\d\d/\d\d \d\d:\d\d:\d\d\.\d{3} Z, key: 1, ", out)
     assert "Value format: JSON or KAFKA_STRING" in out
     assert "Name                 : MOMENTS" in out and "Name                 : MOMENTS_COPY" in out
-    assert "Local runtime statistics" in out and "total-messages:" in out
+    assert "Runtime statistics by host" in out and "| total-messages " in out
     assert re.search(r" Kafka Topic +\| Partitions \| Partition Replicas \| Consumers ", out)
     assert re.search(r" moments +\| 1 +\| 1 +\| 1 +\| 1 ", out)
     assert re.search(r" COUNT +\| AGGREGATE ", out)

@@ -177,6 +177,54 @@ def test_failures_show_in_error_stats(server: Server) -> None:
     assert re.search(r"last-failed: \d{4}-\d\d-\d\dT", raw["errorStats"])
 
 
+def _explained(server: Server, query_id: str) -> dict:
+    return _ok(server, f"EXPLAIN {query_id};")[0]["queryDescription"]
+
+
+def test_each_query_counts_its_own_failed_records(server: Server) -> None:
+    """Two queries read one stream; only the one dividing by V fails on V = 0. DESCRIBE
+    EXTENDED counts the stream's failures per host as ksqlDB does (clusterErrorStats); EXPLAIN
+    of each query shows its own count and its failed records (queryErrors)."""
+    _ok(
+        server,
+        "CREATE STREAM nums (v INT) WITH (kafka_topic='nums', value_format='JSON', partitions=1);"
+        "CREATE STREAM doubled AS SELECT v * 2 AS w FROM nums;"
+        "CREATE STREAM inverted AS SELECT 10 / v AS q FROM nums;"
+        "INSERT INTO nums (v) VALUES (5); INSERT INTO nums (v) VALUES (0);"
+        "INSERT INTO nums (v) VALUES (2);",
+    )
+    (doubled_id,) = server.engine.catalog.writers_of("DOUBLED")
+    (inverted_id,) = server.engine.catalog.writers_of("INVERTED")
+    deadline = time.monotonic() + 60
+    while "consumer-total-messages:         3" not in _explained(server, doubled_id)["statistics"]:
+        assert time.monotonic() < deadline, _explained(server, doubled_id)
+        time.sleep(0.1)
+    while "consumer-total-messages:         3" not in _explained(server, inverted_id)["statistics"]:
+        assert time.monotonic() < deadline, _explained(server, inverted_id)
+        time.sleep(0.1)
+    doubled, inverted = _explained(server, doubled_id), _explained(server, inverted_id)
+    assert doubled["errorStats"] == "" and doubled["queryErrors"] == []
+    assert "consumer-failed-messages:         1" in inverted["errorStats"]
+    (error,) = inverted["queryErrors"]
+    assert error["type"] == "USER" and "/ by zero" in error["errorMessage"]
+    assert inverted["state"] == "RUNNING"
+    assert list(inverted["ksqlHostQueryStatus"].values()) == ["RUNNING"]
+
+    (described,) = _ok(server, "DESCRIBE nums EXTENDED;")
+    nums = described["sourceDescription"]
+    assert {q["id"]: q["state"] for q in nums["readQueries"]} == {
+        doubled_id: "RUNNING",
+        inverted_id: "RUNNING",
+    }
+    assert all(q["queryString"].startswith("CREATE STREAM") for q in nums["readQueries"])
+    stats = {s["name"]: s for s in nums["clusterStatistics"]}
+    assert stats["total-messages"]["value"] == 3
+    assert stats["consumer-total-messages"]["value"] == 6  # each query read the 3 records
+    (failed,) = [s for s in nums["clusterErrorStats"] if s["name"] == "consumer-failed-messages"]
+    assert failed["value"] == 1 and failed["timestamp"] > 0
+    assert re.fullmatch(r"[\w.-]+:\d+", failed["host"])
+
+
 def test_show_properties_before_any_set_and_set_checks_names(server: Server) -> None:
     (shown,) = _ok(server, "SHOW PROPERTIES;")
     values = {p["name"]: p["value"] for p in shown["properties"]}
