@@ -9,7 +9,9 @@ append begins a transaction; every append of the step's thread goes through that
 produces the group's record of the metadata topic, sends the Kafka partitions' offsets with
 `send_offsets_to_transaction`, and commits the transaction. If the step raises, the
 transaction is aborted: readers with isolation.level=read_committed (every reader of the
-Kafka log) never see what it wrote, and the group's committed offsets stay where they were.
+Kafka log) never see what it wrote, and the group's committed offsets stay where they were,
+also through a commit of the group outside a step (a query that stops commits where it
+read), until a step of the group commits again.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Transactions:
         self._client = client
         self._producers: dict[str, Producer] = {}
         self._fenced: set[str] = set()
+        self._aborted: set[str] = set()  # groups whose latest step was aborted
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -107,7 +110,9 @@ class Transactions:
             yield
             if step.open:  # appends after the group's commit, or no commit: theirs alone
                 step.commit()
+            self._aborted.discard(group)
         except BaseException as exc:
+            self._aborted.add(group)
             self._end_failed(step, transactional_id, exc)
             raise
         finally:
@@ -135,6 +140,10 @@ class Transactions:
             producer.flush(0)  # a fatal error: the producer is of no further use
         if fenced:
             raise ProducerFencedError(_fenced_message(transactional_id)) from exc
+
+    def aborted(self, group: str) -> bool:
+        """Whether the latest step of `group` was aborted (no step committed since)."""
+        return group in self._aborted
 
     def close(self) -> None:
         with self._lock:
