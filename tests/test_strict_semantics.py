@@ -10,6 +10,7 @@ import pytest
 
 from sqlengine.engine import Engine
 from sqlengine.results import StatementError
+from sqlengine.serde.avro_format import AvroSchema
 from sqlengine.testing.compare import read_topic
 
 TEST = (
@@ -65,3 +66,25 @@ def test_json_doubles_are_written_as_java_prints_them(engine: Engine) -> None:
         b'{"D":-2.5E-7}',
         b'{"D":1.2345678E7}',
     ]
+
+
+def test_a_registered_avro_schemas_defaults_fill_null_fields() -> None:
+    """Writing with a given schema id: a NULL (or absent) field the schema declares required
+    with a default is written as the default, nested records too."""
+    inner = {
+        "type": "record",
+        "name": "inner",
+        "fields": [
+            {"name": "n", "type": "int", "default": 7},
+            {"name": "s", "type": "string", "default": "none"},
+        ],
+    }
+    schema = AvroSchema(
+        {
+            "type": "record",
+            "name": "outer",
+            "fields": [{"name": "id", "type": "string"}, {"name": "inner", "type": inner}],
+        }
+    )
+    written = schema.writer()({"ID": "a", "INNER": {"N": None}})
+    assert schema.reader()(written) == {"id": "a", "inner": {"n": 7, "s": "none"}}

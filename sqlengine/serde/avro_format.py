@@ -208,13 +208,18 @@ def _converter(schema: Any) -> Callable[[Any], Any] | None:
     if kind == "record":
         names = [f["name"] for f in schema["fields"]]
         convs = [_converter(f["type"]) for f in schema["fields"]]
+        # A NULL (or absent) field takes the schema's default, as Connect's AvroData writes
+        # it: a registered schema may declare fields required, with a default.
+        defaults = [f.get("default") for f in schema["fields"]]
         lookup = field_lookup(names)
 
         def record(v: Any) -> dict[str, Any]:
-            return {
-                n: x if c is None or x is None else c(x)
-                for n, c, x in zip(names, convs, lookup(v), strict=True)
-            }
+            out = {}
+            for n, c, d, x in zip(names, convs, defaults, lookup(v), strict=True):
+                if x is None:
+                    x = d
+                out[n] = x if c is None or x is None else c(x)
+            return out
 
         return record
     if kind == "array":
