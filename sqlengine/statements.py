@@ -188,8 +188,6 @@ class StatementExecutor:
         plan = plan_select(stmt.query, self.catalog, stmt.name, config)
         if plan.aggregation is not None and not stmt.query.group_by:
             raise plan.aggregation.ungrouped_aggregation_error(stmt.kind)
-        if plan.aggregation is not None and not stmt.query.group_by:
-            raise plan.aggregation.ungrouped_aggregation_error(stmt.kind)
         if plan.result_kind != stmt.kind:
             raise PlanError(
                 f"Invalid result type. Your SELECT query produces a {plan.result_kind}. "
