@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
@@ -50,6 +50,7 @@ from server.requests import (
     read_object,
     wants_json,
 )
+from server.routing import gather
 from server.schema_registry import create_registry_app
 from server.storage import storage_error
 from sqlengine import results as R
@@ -147,10 +148,15 @@ class Endpoints:
     # ------------------------------------------------------------------ queries
 
     async def _open(
-        self, sql: str, properties: dict[str, str], variables: dict[str, str]
+        self,
+        sql: str,
+        properties: dict[str, str],
+        variables: dict[str, str],
+        headers: Mapping[str, str],
     ) -> OpenQuery:
         """A prepared key lookup is answered here; planning, scans and push queries, which
-        take the engine lock or wait on the log, run on a worker thread."""
+        take the engine lock or wait on the log, run on a worker thread. A pull query gathers
+        the rows other servers hold (`routing`)."""
         opened = await self.limits.open_query(
             sql,
             self.queries,
@@ -158,7 +164,8 @@ class Endpoints:
         )
         if opened.push is not None:
             self.queries.add(opened.push)
-        return opened
+            return opened
+        return await gather(self.engine, opened, sql, properties, variables, headers)
 
     async def query(self, request: Request) -> Response:
         args = await read_object(request, _KSQL_FIELDS, ("ksql",))
@@ -173,6 +180,7 @@ class Endpoints:
         if isinstance(opened, TopicPrinter):
             return StreamingResponse(opened.stream(), media_type="text/plain")
         if opened.push is None:  # a pull query's rows are all there: one body, no streaming
+            opened = await gather(self.engine, opened, sql, properties, variables, request.headers)
             if PROTOBUF_MEDIA_TYPE in request.headers.get("accept", ""):
                 body = pull_response_protobuf(opened)
                 return Response(body, media_type=PROTOBUF_MEDIA_TYPE)
@@ -214,6 +222,7 @@ class Endpoints:
             args["sql"],
             property_map(args.get("properties")),
             property_map(args.get("sessionVariables")),
+            request.headers,
         )
         delimited = not wants_json(request)
         return StreamingResponse(

@@ -38,6 +38,7 @@ from sqlengine.functions.registry import FunctionError
 from sqlengine.log import open_log
 from sqlengine.log.base import Log
 from sqlengine.materialized import Materializations, Row
+from sqlengine.ownership import ADVERTISED_LISTENER_CONFIG, Owners
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.pull_cache import PullQueries, PullQuery
 from sqlengine.push import PushQuery, open_push_query
@@ -93,7 +94,15 @@ class Engine:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._aborted_steps: dict[str, int] = {}  # per query: its steps aborted in a row
         self.scaleout = ScaleOut(self.log, scales_out(self.config))
+        # Who runs which partitions of each query, for pull-query routing (scale-out).
+        url = self.config.get(ADVERTISED_LISTENER_CONFIG)
+        self.owners = (
+            Owners(self.log, service_id(self.config), url)
+            if self.scaleout.enabled and url
+            else None
+        )
         # The command topic: read up to here; the offsets of the commands this engine wrote.
         self._commands_read = 0
         self._own_commands: set[int] = set()
@@ -239,6 +248,16 @@ class Engine:
             self.materialized.forget_query(query_id)
             self.materialized.sync(self.catalog)
             membership.member.released(membership.built)
+            if self.owners is not None:
+                self.owners.publish(query_id, membership.runs_on())
+
+    def pull_peers(self, query_id: str | None) -> list[str]:
+        """The other servers that run partitions of a query (scale-out), whose rows a pull
+        query on its table gathers from them."""
+        if self.owners is None or query_id is None:
+            return []
+        with self._lock:
+            return self.owners.peers(query_id)
 
     # ------------------------------------------------------------------ running queries
 
@@ -251,6 +270,8 @@ class Engine:
                 if self.scaleout.enabled:
                     if time.monotonic() - self._followed_at > FOLLOW_SECONDS:
                         self._follow_commands()
+                        if self.owners is not None:
+                            self.owners.refresh()
                     self._reassign()
                 done = sum(self._step(q) for q in self.executor.active_queries())
                 done += self.materialized.step()

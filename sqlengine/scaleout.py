@@ -64,6 +64,16 @@ class QueryMembership:
     def changed(self) -> bool:
         return self.member.generation() != self.built
 
+    def runs_on(self) -> list[int]:
+        """The source partitions the query runs on here, as last built."""
+        owned = self.member.assignment()
+        if owned is None:
+            return list(range(self.partitions))
+        mine = [p for t, p in owned if t == self.topic]
+        if not self.splits:
+            return list(range(self.partitions)) if 0 in mine else []
+        return sorted(mine)
+
     def partitioning(self) -> StorePartitions | None:
         """What the query runs on here now: None, every partition (a process alone, or the
         owner of a query that does not split); else the partitions owned (none at all for
