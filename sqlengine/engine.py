@@ -36,7 +36,7 @@ from sqlengine.assertions import run_assertion
 from sqlengine.catalog import Catalog
 from sqlengine.functions.registry import FunctionError
 from sqlengine.log import open_log
-from sqlengine.log.base import Log
+from sqlengine.log.base import Log, StepAborted
 from sqlengine.materialized import Materializations, Row
 from sqlengine.ownership import ADVERTISED_LISTENER_CONFIG, Owners
 from sqlengine.processing_log import ProcessingLog
@@ -56,6 +56,7 @@ REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
 SUBSTITUTION_CONFIG = "ksql.variable.substitution.enable"
 # How often a running engine looks for commands other servers recorded (scale-out).
 FOLLOW_SECONDS = 0.25
+STEP_RETRIES = 3  # a query's steps the log aborts in a row (StepAborted) before it fails
 _logger = logging.getLogger(__name__)
 # Statements are immutable: a text parsed once (a pull query a client repeats) is reused.
 _parsed = functools.lru_cache(maxsize=4096)(parse)
@@ -94,6 +95,7 @@ class Engine:
         self._lock = threading.RLock()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._aborted_steps: dict[str, int] = {}  # per query: its steps aborted in a row
         self._aborted_steps: dict[str, int] = {}  # per query: its steps aborted in a row
         self.scaleout = ScaleOut(self.log, scales_out(self.config))
         # Who runs which partitions of each query, for pull-query routing (scale-out).
@@ -283,20 +285,38 @@ class Engine:
     def _step(self, query: PersistentQuery) -> int:
         """One step of one query. Any error escaping the query's own handling (a UDAF that
         throws, say) stops that query in the ERROR state, as a Kafka Streams task dies with
-        "Exception caught in process", and never the others or the engine."""
+        "Exception caught in process", and never the others or the engine. A step whose
+        transaction the log aborted runs again (`_run_again`)."""
         try:
             with self.plog.in_query(query.query_id), query.ctx.step(query.group):
-                return query.step()
+                done = query.step()
+            self._aborted_steps.pop(query.query_id, None)
+            return done
         except QueryFailure:
             self.executor.fail_query(query.query_id)
             raise
         except Exception as exc:  # noqa: BLE001 - a query's failure must not stop the engine
+            if isinstance(exc, StepAborted) and self._run_again(query.query_id):
+                return 0
             self.plog.record_error(query.plan.source.topic, -1, -1, exc)
             self.executor.fail_query(query.query_id)
             raise QueryFailure(
                 f"Exception caught in process. Query {query.query_id} failed: "
                 f"{type(exc).__name__}: {exc}"
             ) from exc
+
+    def _run_again(self, query_id: str) -> bool:
+        """Builds a query whose step's transaction the log aborted anew, from its committed
+        offsets and state (the aborted step wrote nothing that is read), so that the step
+        runs again; unless its last STEP_RETRIES steps aborted too. Whether it did."""
+        aborted = self._aborted_steps[query_id] = self._aborted_steps.get(query_id, 0) + 1
+        if aborted > STEP_RETRIES:
+            return False
+        membership = self.scaleout.queries.get(query_id)
+        self.executor.reassign(query_id, membership.partitioning() if membership else None)
+        self.materialized.forget_query(query_id)
+        self.materialized.sync(self.catalog)
+        return True
 
     def start(self, poll_interval: float = 0.05) -> None:
         """Run persistent queries continuously on a background thread."""

@@ -15,12 +15,15 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from sqlengine.engine import STEP_RETRIES, Engine
 from sqlengine.log.kafka import KafkaLog
-from sqlengine.log.kafka_transactions import ProducerFencedError
+from sqlengine.log.kafka_transactions import ProducerFencedError, TransactionalStep
+from sqlengine.runtime import QueryFailure, query_group
 from sqlengine.testing.kafka_broker import TansuBroker
 from tests.test_exactly_once import kill_9_outcome, setup_on_topics_of
 
@@ -203,3 +206,85 @@ def test_kill_9_with_exactly_once_v2_on_the_test_broker(
     assert outcome.counts == outcome.expected_counts
     for sink, outputs in outcome.sinks.items():
         assert set(outputs) == set(outcome.source), f"{sink}: outputs missing"
+
+
+def _failing_steps(monkeypatch: pytest.MonkeyPatch, failures: int) -> list[int]:
+    """In the next `failures` steps, an append after the step's first fails as a broker's
+    abortable error would (the step has written, its group's record is not written yet);
+    returns the list that counts them."""
+    failed: list[int] = []
+    begin = TransactionalStep.begin
+
+    def begin_or_fail(self: TransactionalStep) -> Producer:
+        if self.open and len(failed) < failures:
+            failed.append(1)
+            raise KafkaException(
+                KafkaError(KafkaError._TRANSPORT, "broker connection lost", txn_requires_abort=True)
+            )
+        return begin(self)
+
+    monkeypatch.setattr(TransactionalStep, "begin", begin_or_fail)
+    return failed
+
+
+def _engine_on(tmp_path: Path, broker: TansuBroker) -> tuple[Engine, str]:
+    suffix = uuid.uuid4().hex[:8]
+    config = {
+        "bootstrap.servers": broker.bootstrap_servers,
+        "ksql.service.id": f"retry_{suffix}_",
+        "processing.guarantee": "exactly_once_v2",
+        "ksql.streams.num.stream.threads": "1",
+    }
+    engine = Engine(tmp_path, config)
+    engine.execute(
+        f"CREATE STREAM src (id STRING KEY, n BIGINT) "
+        f"WITH (kafka_topic='src_{suffix}', value_format='JSON', partitions=2);"
+        f"CREATE TABLE counts WITH (kafka_topic='c_{suffix}') AS "
+        "SELECT id, COUNT(*) AS c FROM src GROUP BY id;"
+    )
+    ids = range(1000)
+    engine.log.append_batch(
+        f"src_{suffix}",
+        [f"k{i % 7}".encode() for i in ids],
+        [orjson.dumps({"n": i}) for i in ids],
+        list(ids),
+    )
+    return engine, suffix
+
+
+def test_an_aborted_step_runs_again_from_the_committed_state(
+    tmp_path: Path, kafka_broker: TansuBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that fails halfway is aborted, and the query, built anew from its committed
+    offsets and state, runs it again: the counts are exact (on Tansu the aborted step's
+    changelog records stay readable; the step run again writes its keys anew after them)."""
+    engine, _ = _engine_on(tmp_path, kafka_broker)
+    failed = _failing_steps(monkeypatch, 2)
+    try:
+        for _ in range(STEP_RETRIES):  # an aborted step counts as an idle round
+            engine.run_until_idle()
+        assert len(failed) == 2
+        [query] = engine.catalog.queries.values()
+        assert query.state == "RUNNING"
+        rows = engine.execute("SELECT id, c FROM counts;")[0].rows
+        assert {r[0]: r[1] for r in rows} == {f"k{i}": len(range(i, 1000, 7)) for i in range(7)}
+    finally:
+        engine.close()
+
+
+def test_a_query_whose_steps_keep_aborting_fails(
+    tmp_path: Path, kafka_broker: TansuBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, suffix = _engine_on(tmp_path, kafka_broker)
+    failed = _failing_steps(monkeypatch, 1000)
+    try:
+        with pytest.raises(QueryFailure, match="transaction aborted"):  # bounded
+            for _ in range(STEP_RETRIES + 1):
+                engine.run_until_idle()
+        assert len(failed) == STEP_RETRIES + 1
+        [query] = engine.catalog.queries.values()
+        assert query.state == "ERROR"
+        group = query_group(query.query_id, f"retry_{suffix}_")
+        assert not any(engine.log.committed(group).get((f"src_{suffix}", p)) for p in range(2))
+    finally:
+        engine.close()

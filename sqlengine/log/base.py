@@ -171,6 +171,12 @@ class LogInUseError(RuntimeError):
     """Another process (or another open log in this one) holds the data directory."""
 
 
+class StepAborted(RuntimeError):
+    """The log aborted a step's transaction (`Log.step`) for an error of its own (a broker's,
+    say): nothing the step wrote is read, and the group's offsets are where the step found
+    them, so the step may run again from there."""
+
+
 Position = tuple[str, int]  # (topic, partition)
 
 

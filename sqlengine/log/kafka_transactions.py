@@ -8,7 +8,8 @@ append begins a transaction; every append of the step's thread goes through that
 (sink records, changelog records, processing log records); the step's commit of its group
 produces the group's record of the metadata topic, sends the Kafka partitions' offsets with
 `send_offsets_to_transaction`, and commits the transaction. If the step raises, the
-transaction is aborted: readers with isolation.level=read_committed (every reader of the
+transaction is aborted (and a broker's error raised as StepAborted, after which the step
+can run again): readers with isolation.level=read_committed (every reader of the
 Kafka log) never see what it wrote, and the group's committed offsets stay where they were,
 also through a commit of the group outside a step (a query that stops commits where it
 read), until a step of the group commits again.
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from confluent_kafka import KafkaError, KafkaException, Producer
+
+from sqlengine.log.base import StepAborted
 
 _TIMEOUT = 30.0  # seconds init, commit and abort may take
 _COMMIT_ATTEMPTS = 5  # a commit that fails with a retriable error is tried again
@@ -114,6 +117,8 @@ class Transactions:
         except BaseException as exc:
             self._aborted.add(group)
             self._end_failed(step, transactional_id, exc)
+            if isinstance(exc, KafkaException | TimeoutError):
+                raise StepAborted(f"{transactional_id}: transaction aborted: {exc}") from exc
             raise
         finally:
             self._local.step = None
