@@ -96,7 +96,6 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._aborted_steps: dict[str, int] = {}  # per query: its steps aborted in a row
-        self._aborted_steps: dict[str, int] = {}  # per query: its steps aborted in a row
         self.scaleout = ScaleOut(self.log, scales_out(self.config))
         # Who runs which partitions of each query, for pull-query routing (scale-out).
         url = self.config.get(ADVERTISED_LISTENER_CONFIG)
