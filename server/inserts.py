@@ -41,6 +41,7 @@ class InsertTarget:
             raise ApiError(400, f"Cannot insert into read-only stream: {source.name}")
         self.columns = source.key_columns + source.value_columns
         self.by_name = {c.name: c for c in self.columns}
+        self.readers = [(c.name, serde.api_json_reader(c.type)) for c in self.columns]
         self.encoder: SinkEncoder = row_encoder(source, engine.log, engine.schema_registry)
 
     def _column(self, name: str) -> C.SourceColumn:
@@ -53,9 +54,9 @@ class InsertTarget:
         """A request's row as the encoder takes it: (ROWTIME, keys..., values..., headers)."""
         if not isinstance(row, dict):
             raise ValueError("Each row must be a JSON object")
-        values = {self._column(k).name: v for k, v in row.items()}
-        coerced = [serde.api_json_to_value(values.get(c.name), c.type) for c in self.columns]
-        return (rowtime, *coerced, ())
+        if not all(name in self.by_name for name in row):  # lower case, or unknown
+            row = {self._column(k).name: v for k, v in row.items()}
+        return (rowtime, *[read(row.get(name)) for name, read in self.readers], ())
 
     def insert(self, lines: list[bytes]) -> list[Exception | None]:
         """Each line's row, those that fit appended in one batch (one log append per

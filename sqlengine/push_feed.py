@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,30 +223,37 @@ class SourceFeed:
             self.feeds.discard(self)
 
     def _step(self) -> bool:
-        """Reads and hands out one batch per partition with data, else waits for data;
-        False once no one subscribes."""
+        """Reads a batch of each partition with data and hands them out (each subscriber
+        woken once for all of them), else waits for data; False once no one subscribes."""
         if not self.feeds.keep(self):
             return False
         with self.lock:
             positions = dict(self.positions)
-        progressed = False
+        batches = []
         for partition, offset in positions.items():
             batch = self.log.read(self.topic, partition, offset)
-            if not len(batch):
-                continue
-            entries = self.decode(batch)
-            with self.lock:
-                self.positions[partition] = batch.next_offset
-                self._deliver(partition, offset, batch.next_offset, entries)
-            progressed = True
-        if not progressed:
+            if len(batch):
+                batches.append((partition, offset, batch.next_offset, self.decode(batch)))
+        if not batches:
             waiting = {(self.topic, p): o for p, o in positions.items()}
             self.log.wait_for_data(waiting, WAIT_SECONDS)
+            return True
+        with self.lock:
+            handed: dict[Subscription, list[Entry]] = {}
+            for partition, first, next_offset, entries in batches:
+                self.positions[partition] = next_offset
+                for subscription, mine in self._route(partition, first, next_offset, entries):
+                    handed.setdefault(subscription, []).extend(mine)
+            for subscription, mine in handed.items():
+                subscription.deliver(mine)
         return True
 
-    def _deliver(self, partition: int, first: int, next_offset: int, entries: list[Entry]) -> None:
-        """Under self.lock: each subscriber attached to the partition gets the entries from
-        its position on, a routed one only the rows with its key (and every tombstone)."""
+    def _route(
+        self, partition: int, first: int, next_offset: int, entries: list[Entry]
+    ) -> Iterator[tuple[Subscription, list[Entry]]]:
+        """Under self.lock: the entries of each subscriber attached to the partition, from
+        its position on; a routed one's only the rows with its key (and every tombstone).
+        Each subscriber's position moves past the batch."""
         routed: dict[Subscription, list[Entry]] = {}
         if self.routes:
             for entry in entries:
@@ -268,7 +275,7 @@ class SourceFeed:
                 mine = [e for e in mine if e[0][2] >= start]
             subscription.positions[partition] = max(start, next_offset)
             if mine:
-                subscription.deliver(mine)
+                yield subscription, mine
 
 
 class SourceFeeds:
