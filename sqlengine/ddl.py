@@ -16,6 +16,7 @@ from sqlengine import serde
 from sqlengine import types as T
 from sqlengine.log.base import Log
 from sqlengine.schema_registry import SchemaRegistry
+from sqlengine.serde.base import java_column_list
 from sqlengine.sink import format_info
 
 KNOWN_PROPERTIES = frozenset(
@@ -173,6 +174,33 @@ def wrap_single_of(
     if configured is None or value_count != 1:
         return None
     return configured.lower() == "true"
+
+
+def check_sink_schema_id(
+    columns: list[C.SourceColumn], value: C.Format, registry: SchemaRegistry | None
+) -> None:
+    """A query writing with VALUE_SCHEMA_ID: each of its value columns must be the registered
+    schema's field at the same place, with the same name and type (the schema may have more
+    fields after them), as ksqlDB checks it."""
+    schema_id = dict(value.properties).get("schemaId")
+    if schema_id is None or registry is None:
+        return
+    registered = registry.by_id(int(schema_id))
+    if registered is None:
+        raise PlanError(f"Schema id {schema_id} does not exist in the Schema Registry")
+    full_name = dict(value.properties).get("fullSchemaName")
+    physical = serde.parse_registered(registered, registry, full_name).sql_type()
+    if not isinstance(physical, T.Struct):
+        return  # a single unwrapped value: the format's own checks apply
+    fields = [(f.name, f.type) for f in physical.fields]
+    values = [(c.name, c.type) for c in columns if c.kind == C.VALUE]
+    changed = [column for i, column in enumerate(values) if i >= len(fields) or fields[i] != column]
+    if changed:
+        raise PlanError(
+            "The following value columns are changed, missing or reordered: "
+            f"{java_column_list(changed, is_key=False)}. Schema from schema registry is "
+            f"{java_column_list(fields, is_key=False)}"
+        )
 
 
 def _without_schema_id(fmt: C.Format) -> C.Format:

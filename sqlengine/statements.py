@@ -216,6 +216,7 @@ class StatementExecutor:
         if plan.aggregation is not None:
             ddl.check_intermediate_types(plan.aggregation, sink.value_format)
         ddl.check_formats(columns, sink.key_format, sink.value_format, sink.wrap_single_value)
+        ddl.check_sink_schema_id(columns, sink.value_format, self.engine.schema_registry)
         ddl.check_timestamp_column(
             [(c.name, c.type) for c in columns], sink.timestamp_column, sink.timestamp_format
         )

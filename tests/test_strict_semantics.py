@@ -3,15 +3,21 @@ exact numbers on the wire. Each runs on a real engine over the embedded log."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from sqlengine import catalog as C
+from sqlengine import serde
 from sqlengine.engine import Engine
 from sqlengine.results import StatementError
 from sqlengine.serde.avro_format import AvroSchema
+from sqlengine.serde.json_sr_format import JsonSrSchema
+from sqlengine.sink import format_info
 from sqlengine.testing.compare import read_topic
+from sqlengine.testing.runner import java_hash_map_order
 
 TEST = (
     "CREATE STREAM TEST (ID INT KEY, ID2 INT, D1 STRING, D DOUBLE) "
@@ -88,3 +94,66 @@ def test_a_registered_avro_schemas_defaults_fill_null_fields() -> None:
     )
     written = schema.writer()({"ID": "a", "INNER": {"N": None}})
     assert schema.reader()(written) == {"id": "a", "inner": {"n": 7, "s": "none"}}
+
+
+def test_a_query_writing_with_a_schema_id_must_match_its_fields(engine: Engine) -> None:
+    registry = engine.schema_registry
+    reordered = {
+        "type": "record",
+        "name": "r",
+        "fields": [{"name": "D1", "type": "string"}, {"name": "ID2", "type": "int"}],
+    }
+    wider = {
+        "type": "record",
+        "name": "r",
+        "fields": [
+            {"name": "ID2", "type": ["null", "int"]},
+            {"name": "EXTRA", "type": ["null", "string"], "default": None},
+        ],
+    }
+    reordered_id = registry.register("a-value", "AVRO", json.dumps(reordered))
+    wider_id = registry.register("b-value", "AVRO", json.dumps(wider))
+    message = _refusal(
+        engine,
+        f"CREATE STREAM A WITH (value_format='AVRO', value_schema_id={reordered_id}) "
+        "AS SELECT ID, ID2 FROM TEST;",
+    )
+    assert message.startswith(
+        "The following value columns are changed, missing or reordered: [`ID2` INTEGER]. "
+        "Schema from schema registry is [`D1` STRING, `ID2` INTEGER]"
+    )
+    # Fields after the query's columns are fine: written NULL (their default).
+    engine.execute(
+        f"CREATE STREAM B WITH (value_format='AVRO', value_schema_id={wider_id}) "
+        "AS SELECT ID, ID2 FROM TEST;"
+    )
+    engine.execute("INSERT INTO TEST (ID, ID2) VALUES (1, 5);")
+    engine.run_until_idle()
+    [record] = read_topic(engine, "B")
+    decoded = serde.schema_decoder(
+        format_info(C.Format("AVRO")), [], is_key=False, registry=registry
+    )
+    assert decoded(record.value) == {"ID2": 5, "EXTRA": None}
+
+
+def test_json_sr_writes_every_property_of_its_schema() -> None:
+    schema = JsonSrSchema(
+        {
+            "type": "object",
+            "properties": {
+                "c1": {"type": "integer"},
+                "s": {
+                    "type": "object",
+                    "properties": {"x": {"type": "string"}, "y": {"type": "integer"}},
+                },
+            },
+        }
+    )
+    assert schema.writer()({"C1": 4, "S": {"Y": 1}}) == b'{"c1":4,"s":{"x":null,"y":1}}'
+
+
+def test_topics_register_in_java_hash_map_order() -> None:
+    # "input" hashes to bucket 1 and "OUTPUT" to 5 of a 16-bucket HashMap.
+    assert java_hash_map_order(["OUTPUT", "input"]) == ["input", "OUTPUT"]
+    many = [f"t{i}" for i in range(20)]  # past 12 entries the map has 32 buckets
+    assert sorted(java_hash_map_order(many)) == sorted(many)

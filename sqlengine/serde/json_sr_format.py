@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,7 @@ import orjson
 
 from sqlengine import types as T
 from sqlengine.serde.base import SerdeError
-from sqlengine.serde.schemas import PhysicalSchema, Reader, Writer
+from sqlengine.serde.schemas import PhysicalSchema, Reader, Writer, field_lookup
 
 _CONNECT = "org.apache.kafka.connect.data."
 _SIMPLE: dict[T.Base, dict[str, Any]] = {
@@ -143,6 +144,45 @@ def _json_default(obj: Any) -> Any:
     raise TypeError
 
 
+def _shaper(schema: Any) -> Callable[[Any], Any] | None:
+    """Data -> the objects the schema describes, as Connect's converter writes them: every
+    property the schema lists, in its order and spelling (found ignoring case), NULL when
+    absent; None when the data is written as it is."""
+    if not isinstance(schema, dict):
+        return None
+    for union in ("oneOf", "anyOf"):
+        if union in schema:
+            try:
+                return _shaper(_non_null(schema[union]))
+            except SerdeError:
+                return None
+    if isinstance(schema.get("properties"), dict):
+        names = list(schema["properties"])
+        shapes = [_shaper(p) for p in schema["properties"].values()]
+        lookup = field_lookup(names)
+
+        def shape_object(v: Any) -> Any:
+            if not isinstance(v, dict):
+                return v
+            return {
+                n: x if f is None or x is None else f(x)
+                for n, f, x in zip(names, shapes, lookup(v), strict=True)
+            }
+
+        return shape_object
+    items = _shaper(schema.get("items"))
+    if items is not None:
+        return lambda v: [None if x is None else items(x) for x in v] if isinstance(v, list) else v
+    values = _shaper(schema.get("additionalProperties"))
+    if values is not None:
+        return lambda v: (
+            {k: None if x is None else values(x) for k, x in v.items()}
+            if isinstance(v, dict)
+            else v
+        )
+    return None
+
+
 class JsonSrSchema(PhysicalSchema):
     schema_type = "JSON"
 
@@ -154,7 +194,10 @@ class JsonSrSchema(PhysicalSchema):
         return _sql_type(self.schema)
 
     def writer(self) -> Writer:
-        return lambda value: orjson.dumps(value, default=_json_default)
+        shape = _shaper(self.schema)
+        if shape is None:
+            return lambda value: orjson.dumps(value, default=_json_default)
+        return lambda value: orjson.dumps(shape(value), default=_json_default)
 
     def reader(self) -> Reader:
         def read(payload: bytes) -> Any:

@@ -19,8 +19,9 @@ from typing import Any
 
 from grammar import ast
 from grammar.parser import ParseError, parse, unknown_statement_error
+from planner.errors import PlanError
 from planner.physical import SERVICE_ID_CONFIG
-from sqlengine import pull, serde
+from sqlengine import ddl, pull, serde
 from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
 from sqlengine.results import StatementError
@@ -193,10 +194,75 @@ def create_case_topics(engine: Engine, spec: dict[str, Any], default_partitions:
             engine.log.create_topic(name, partitions)
     # Upstream's runner uses a mock Schema Registry, which checks no compatibility.
     engine.schema_registry.set_compatibility("NONE")
-    for topic in spec.get("topics", []):
+    # As upstream's runner: the topics `topics` lists, then those CREATE statements declare
+    # (their schemas derived from the declared columns), registered in its topic map's
+    # order (a java.util.HashMap's), so schema ids come out as the cases expect them.
+    listed: dict[str, dict[str, Any] | ast.CreateSource] = {
+        t["name"]: t for t in spec.get("topics", [])
+    }
+    for stmt in _parsed(spec.get("statements", [])):
+        if isinstance(stmt, ast.CreateSource) and "KAFKA_TOPIC" in stmt.properties:
+            listed.setdefault(str(stmt.properties["KAFKA_TOPIC"].value), stmt)
+    for name in java_hash_map_order(list(listed)):
+        entry = listed[name]
+        if isinstance(entry, ast.CreateSource):
+            _register_declared_schemas(engine, entry, case_config(spec))
+            continue
         for side in ("key", "value"):
-            if topic.get(f"{side}Schema") is not None:
-                register_case_schema(engine.schema_registry, topic, side)
+            if entry.get(f"{side}Schema") is not None:
+                register_case_schema(engine.schema_registry, entry, side)
+
+
+def _parsed(statements: list[str]) -> list[ast.Statement]:
+    """The case's statements that parse (one that does not declares nothing)."""
+    parsed: list[ast.Statement] = []
+    for sql in statements:
+        try:
+            parsed += parse(sql)
+        except ParseError:
+            continue
+    return parsed
+
+
+def java_hash_map_order(names: list[str]) -> list[str]:
+    """The order a java.util.HashMap of these String keys (inserted in this order) iterates
+    in: by bucket of the spread String.hashCode at the map's final capacity, then by
+    insertion (a resize keeps a bucket's relative order)."""
+    capacity = 16
+    while len(names) > capacity * 3 // 4:
+        capacity *= 2
+
+    def bucket(name: str) -> int:
+        h, units = 0, name.encode("utf-16-be")  # String.hashCode sums UTF-16 code units
+        for i in range(0, len(units), 2):
+            h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+        return (h ^ (h >> 16)) & (capacity - 1)
+
+    return sorted(names, key=bucket)
+
+
+def _register_declared_schemas(
+    engine: Engine, stmt: ast.CreateSource, config: dict[str, str]
+) -> None:
+    """Registers the key and value schemas a CREATE statement's declared columns derive
+    (for a schema format, without a schema id), as upstream's runner infers its topics."""
+    try:
+        source = ddl.declared_source(stmt, engine.catalog, engine.log, config)
+    except (PlanError, serde.SerdeError):
+        return  # the statement itself fails when it runs
+    declared = {
+        e.constraint in ("KEY", "PRIMARY KEY")
+        for e in stmt.elements
+        if e.constraint in (None, "KEY", "PRIMARY KEY")
+    }
+    for is_key in (True, False):
+        fmt = source.key_format if is_key else source.value_format
+        if (
+            is_key in declared
+            and fmt.name in serde.SCHEMA_FORMATS
+            and "schemaId" not in fmt.properties
+        ):
+            _schema_encoder(source, engine.schema_registry, is_key=is_key)
 
 
 def _schema_text(schema: Any, schema_type: str) -> str:
@@ -257,18 +323,13 @@ def _case_topics(
     CREATE STREAM/TABLE statements (a statement that does not parse names none), then those
     of `inputs` and `outputs`."""
     topics = {t["name"]: int(t.get("partitions") or 1) for t in spec.get("topics", [])}
-    for sql in spec.get("statements", []):
-        try:
-            statements = parse(sql)
-        except ParseError:
-            continue
-        for stmt in statements:
-            if isinstance(stmt, ast.CreateSource) and "KAFKA_TOPIC" in stmt.properties:
-                partitions = stmt.properties.get("PARTITIONS")
-                topics.setdefault(
-                    str(stmt.properties["KAFKA_TOPIC"].value),
-                    int(partitions.value) if partitions is not None else default_partitions,  # type: ignore[arg-type]
-                )
+    for stmt in _parsed(spec.get("statements", [])):
+        if isinstance(stmt, ast.CreateSource) and "KAFKA_TOPIC" in stmt.properties:
+            partitions = stmt.properties.get("PARTITIONS")
+            topics.setdefault(
+                str(stmt.properties["KAFKA_TOPIC"].value),
+                int(partitions.value) if partitions is not None else default_partitions,  # type: ignore[arg-type]
+            )
     for record in [*spec.get("inputs", []), *spec.get("outputs", [])]:
         topics.setdefault(record["topic"], record_partitions)
     return topics
@@ -303,9 +364,10 @@ def _raw(obj: Any) -> bytes:
     return obj.encode() if isinstance(obj, str) else corpus_json_bytes(obj)
 
 
-def _encode_schema_format(
-    source: DataSource, obj: Any, registry: SchemaRegistry | None, *, is_key: bool
-) -> bytes:
+def _schema_encoder(
+    source: DataSource, registry: SchemaRegistry | None, *, is_key: bool
+) -> Callable[[Any], bytes]:
+    """A schema format's encoder of JSON-like data for the source (registering its schema)."""
     fmt = source.key_format if is_key else source.value_format
     cols = [(c.name, c.type) for c in (source.key_columns if is_key else source.value_columns)]
     return serde.make_json_encoder(
@@ -315,7 +377,13 @@ def _encode_schema_format(
         wrap_single=source.wrap_single_value is not False,
         registry=registry,
         topic=source.topic,
-    )(obj)
+    )
+
+
+def _encode_schema_format(
+    source: DataSource, obj: Any, registry: SchemaRegistry | None, *, is_key: bool
+) -> bytes:
+    return _schema_encoder(source, registry, is_key=is_key)(obj)
 
 
 def encode_key(
