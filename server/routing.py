@@ -18,6 +18,8 @@ from server import entities as E
 from server.queries import OpenQuery, QueryError
 from sqlengine.engine import Engine
 from sqlengine.materialized import AggregateView
+from sqlengine.ownership import OwnerUnknown
+from sqlengine.pull_cache import AnalyticPull
 from sqlengine.push import PushRow
 
 INTERNAL_HEADER = "x-streamdb-pull-local"
@@ -35,9 +37,23 @@ def _peers(
     if opened.push is not None or not opened.table_pull or INTERNAL_HEADER in headers:
         return []
     prepared = engine.pulls.cached(sql, properties)
-    if prepared is None or not isinstance(prepared.plan.table, AggregateView):
+    if prepared is None:
+        return []
+    plan = prepared.plan
+    if isinstance(plan, AnalyticPull):
+        # A scan DuckDB runs gathers as the store's does; an aggregation over the rows
+        # of several servers would need merging, which is not done.
+        if not plan.ordered or len(plan.tables) != 1:
+            return []
+        table = next(iter(plan.tables.values()))
+    else:
+        table = plan.table
+    if not isinstance(table, AggregateView):
         return []  # a table read from its topic holds every partition here
-    return engine.pull_peers(prepared.plan.source.created_by_query)
+    try:
+        return engine.pull_peers(plan.source.created_by_query)
+    except OwnerUnknown as exc:
+        raise QueryError(503, E.generic_error(50300, str(exc))) from exc
 
 
 async def gather(

@@ -255,10 +255,10 @@ class Engine:
     def pull_peers(self, query_id: str | None) -> list[str]:
         """The other servers that run partitions of a query (scale-out), whose rows a pull
         query on its table gathers from them."""
-        if self.owners is None or query_id is None:
+        membership = self.scaleout.queries.get(query_id or "")
+        if self.owners is None or membership is None:
             return []
-        with self._lock:
-            return self.owners.peers(query_id)
+        return self.owners.peers(query_id, membership.partitions)  # a snapshot: no lock
 
     # ------------------------------------------------------------------ running queries
 

@@ -7,7 +7,7 @@ its record, but the server that took its partitions over wrote a later one.
     owners = Owners(log, service_id, "http://10.0.0.1:8088")
     owners.publish("CTAS_T_1", [0, 1])
     owners.refresh()                      # what the other servers published
-    owners.peers("CTAS_T_1")              # the other servers owning some of its partitions
+    owners.peers("CTAS_T_1", 4)           # the other servers owning its 4 partitions
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Owners:
     def owners(self, query_id: str) -> dict[int, str]:
         """Each partition's owner, as last published."""
         latest: dict[int, tuple[int, str]] = {}
-        for (qid, url), (at, partitions) in self._records.items():
+        for (qid, url), (at, partitions) in list(self._records.items()):
             if qid != query_id:
                 continue
             for partition in partitions:
@@ -62,6 +62,18 @@ class Owners:
                     latest[partition] = (at, url)
         return {p: url for p, (_, url) in latest.items()}
 
-    def peers(self, query_id: str) -> list[str]:
-        """The other servers that own partitions of the query, each once."""
-        return sorted({url for url in self.owners(query_id).values() if url != self.url})
+    def peers(self, query_id: str, partitions: int) -> list[str]:
+        """The other servers that own the query's `partitions` partitions, each once.
+        Raises OwnerUnknown while one has no owner (a rebalance hands it over)."""
+        owners = self.owners(query_id)
+        missing = [p for p in range(partitions) if p not in owners]
+        if missing:
+            raise OwnerUnknown(
+                f"Partition {missing[0]} of query {query_id} has no owner yet: the servers "
+                "are handing partitions over; retry in a few seconds"
+            )
+        return sorted({url for url in owners.values() if url != self.url})
+
+
+class OwnerUnknown(Exception):
+    """A partition no server owns now (a rebalance in progress)."""
