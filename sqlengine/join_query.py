@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
@@ -38,7 +39,7 @@ from sqlengine.joins import (
     Window,
     hashable,
 )
-from sqlengine.log.base import RecordBatch
+from sqlengine.log.base import RecordBatch, TopicExistsError
 from sqlengine.runtime import PersistentQuery, QueryContext, query_group
 from sqlengine.serde.registry_serde import unwraps, writer_schema
 from sqlengine.sink import RowSink, SinkEncoder, format_info
@@ -68,26 +69,30 @@ def _operator(
     return TableTableJoin(store, outer, (left_width, right_width))
 
 
-def create_internal_topics(query_id: str, jp: JoinPlan, ctx: QueryContext) -> None:
+def create_internal_topics(query_id: str, jp: JoinPlan, ctx: QueryContext) -> list[str]:
     """Creates the internal topics ksqlDB's topology of the joins has (see
     planner/internal_topics.py), each with its source's partitions, and registers the key
     schema of those whose key format is a Schema Registry one. The join itself re-keys its
     sides in process; the topics stand where ksqlDB's are, for tools that list them."""
     prefix = query_topic_prefix(query_id, ctx.service_id)
     config = {DEFAULT_KEY_FORMAT_CONFIG: ctx.default_key_format}
+    names = []
     for topic in join_internal_topics(jp, config):
         name = f"{prefix}-{topic.name}"
+        names.append(name)
         if ctx.log.topic(name) is None:
             source = ctx.log.topic(topic.source.topic)
             partitions = source.partitions if source is not None else 1
             policy = {"cleanup.policy": "compact"} if topic.changelog else {}
-            ctx.log.create_topic(name, partitions, config=policy)
+            with suppress(TopicExistsError):  # by another process of the query meanwhile
+                ctx.log.create_topic(name, partitions, config=policy)
         if topic.key_format.schema_registry and ctx.registry is not None:
             fmt = format_info(topic.key_format.format)
             columns = [("ROWKEY", topic.key_type)]
             unwrap = unwraps(fmt.name.upper(), columns, is_key=True, wrap_single=False)
             subject = serde.subject_of(name, is_key=True)
             writer_schema(fmt, columns, unwrap=unwrap, registry=ctx.registry, subject=subject)
+    return names
 
 
 @dataclass
@@ -119,8 +124,10 @@ class JoinQuery(PersistentQuery):
             join_changelog(query_id, i, ctx.service_id) for i in range(1, len(jp.steps) + 1)
         ]
         self.stores = [ctx.store(name, self.group) for name in self.changelogs]
-        if ctx.transient_start is None:
-            create_internal_topics(query_id, jp, ctx)
+        # ksqlDB's repartition topics and store changelogs: deleted with the query.
+        self.ksql_topics = (
+            create_internal_topics(query_id, jp, ctx) if ctx.transient_start is None else []
+        )
         body = jp.body_scope
         # Step k's left key reads the joined body; its right key reads the right source's row.
         self.left_keys = [self._key_fn(s.left_expr, body) for s in jp.steps]
@@ -365,7 +372,7 @@ class JoinQuery(PersistentQuery):
         self.ctx.close()
 
     def internal_topics(self) -> list[str]:
-        return list(self.changelogs)
+        return [*self.changelogs, *self.ksql_topics]
 
     def execution_modes(self) -> dict[str, str]:
         if self.columnar is None:

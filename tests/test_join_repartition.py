@@ -260,3 +260,14 @@ def test_avro_test_data_finds_record_fields_ignoring_case(tmp_path: Path) -> Non
         assert decode(record.key) == {"val": 7}
     finally:
         engine.close()
+
+
+def test_terminate_deletes_the_internal_topics(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, [_stream("S1", "DELIMITED"), _stream("S2", "KAFKA"), S_S_JOIN])
+    try:
+        assert "Join-right-repartition" in _internal(engine, "CSAS_OUTPUT_0")
+        for stmt in engine.parse("TERMINATE CSAS_OUTPUT_0;"):
+            engine.execute_statement(stmt, {})
+        assert _internal(engine, "CSAS_OUTPUT_0") == set()
+    finally:
+        engine.close()
