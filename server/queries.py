@@ -40,6 +40,7 @@ POLL_SECONDS = 0.2
 # failing) whether the connection still stands; ksqlDB checks every second.
 KEEPALIVE_SECONDS = 1.0
 QUERY_COMPLETED = "Query Completed"
+SCALABLE_PUSH_QUERY = "SCALABLE_PUSH_QUERY"  # the id prefix of ksqlDB's scalable push queries
 # Push queries wait in threads; a generous limit so many concurrent queries all keep polling.
 _POLLERS = anyio.CapacityLimiter(1024)
 _pull_ids = itertools.count(1)
@@ -66,9 +67,15 @@ class OpenQuery:
 
     @property
     def final_message(self) -> str | None:
-        """What ends a /query response: a table's pull query ends with its last row."""
-        if self.push is not None:
-            return LIMIT_REACHED if self.push.limit is not None and self.push.done else None
+        """What ends a /query response: a table's pull query ends with its last row; a push
+        query that the server ends before its LIMIT (shutdown, /close-query) with ksqlDB's
+        completion message, which its scalable push queries do without."""
+        push = self.push
+        if push is not None:
+            if push.limit is not None and push.emitted >= push.limit:
+                return LIMIT_REACHED
+            scalable = push.query_id.startswith(SCALABLE_PUSH_QUERY)
+            return None if scalable else QUERY_COMPLETED
         if self.table_pull:
             return None
         limited = self.limit is not None and len(self.rows) >= self.limit
@@ -93,6 +100,7 @@ class QueryRegistry:
 
     def __init__(self) -> None:
         self._queries: dict[str, PushQuery] = {}
+        self._ending: set[str] = set()  # ended by close_all, their responses still writing
         self._lock = threading.Lock()
 
     def add(self, query: PushQuery) -> None:
@@ -100,8 +108,10 @@ class QueryRegistry:
             self._queries[query.query_id] = query
 
     def remove(self, query_id: str) -> None:
+        """The query's response is written: it is neither running nor ending."""
         with self._lock:
             self._queries.pop(query_id, None)
+            self._ending.discard(query_id)
 
     def close(self, query_id: str) -> bool:
         with self._lock:
@@ -114,8 +124,17 @@ class QueryRegistry:
     def close_all(self) -> None:
         with self._lock:
             queries, self._queries = list(self._queries.values()), {}
+            self._ending.update(q.query_id for q in queries)
         for q in queries:
             q.close()
+
+    async def responses_ended(self, timeout: float) -> None:
+        """Wait (at most `timeout` seconds) until the responses of the queries close_all
+        ended have written their last bytes: a server that stops sooner cuts them (on HTTP/2
+        its GOAWAY reaches clients that then drop the streams still open)."""
+        deadline = time.monotonic() + timeout
+        while self._ending and time.monotonic() < deadline:
+            await anyio.sleep(0.02)
 
     def __len__(self) -> int:
         return len(self._queries)

@@ -34,6 +34,9 @@ from sqlengine.processing_log import processing_log_stream
 from sqlengine.results import StatementError
 from sqlengine.scaleout import SCALE_OUT_CONFIG
 
+# How long shutdown waits for the responses of the push queries it ends to be written.
+RESPONSES_END_SECONDS = 5.0
+
 
 def hypercorn_config(host: str, port: int, tls: Tls | None = None) -> Config:
     config = Config()
@@ -57,6 +60,7 @@ async def serve_app(
         # finish within the graceful timeout instead of being cut off.
         await shutdown.wait()
         app.state.queries.close_all()
+        await app.state.queries.responses_ended(RESPONSES_END_SECONDS)
 
     try:
         await serve(

@@ -213,6 +213,8 @@ class SourceFeed:
             while self._step():
                 pass
         except Exception:  # noqa: BLE001 - the subscribers read on their own and see it
+            if not self.feeds.keep(self):
+                return  # no one reads it any more: the last query ended as the log closed
             log.exception("the shared reader of topic %s failed", self.topic)
             with self.lock:
                 self.stopped = True

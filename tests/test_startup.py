@@ -73,16 +73,22 @@ def test_config_and_queries_files_that_cannot_be_read(tmp_path: Path) -> None:
 
 
 class PushReader(threading.Thread):
-    """Reads one push query's response; `opened` is set once its header arrived."""
+    """Reads one push query's response over HTTP/1.1 or (prior knowledge, as ksqlDB's Java
+    client speaks it) HTTP/2; `opened` is set once its header arrived."""
 
-    def __init__(self, url: str, path: str, body: dict[str, str]) -> None:
+    def __init__(self, url: str, path: str, body: dict[str, str], http2: bool = False) -> None:
         super().__init__()
-        self.url, self.path, self.body = url + path, path, body
+        self.url, self.path, self.body, self.http2 = url + path, path, body, http2
         self.opened = threading.Event()
         self.received = b""
+        self.version = ""
 
     def run(self) -> None:
-        with httpx.stream("POST", self.url, json=self.body, timeout=30) as response:
+        with (
+            httpx.Client(http1=not self.http2, http2=self.http2, timeout=30) as client,
+            client.stream("POST", self.url, json=self.body) as response,
+        ):
+            self.version = response.http_version
             for chunk in response.iter_raw():
                 self.received += chunk
                 self.opened.set()
@@ -92,12 +98,16 @@ class PushReader(threading.Thread):
 def test_a_signal_ends_open_push_queries_and_stops_cleanly(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
+    """Each open push query ends as ksqlDB ends one the server completes: /query's JSON array
+    with the final message 'Query Completed' and its `]`, /query-stream's rows whole, over
+    HTTP/1.1 and HTTP/2 alike; the server exits 0 without a traceback."""
     select = "SELECT * FROM s EMIT CHANGES;"
     with live_server(tmp_path / "data") as server:
         assert httpx.post(server.url + "/ksql", json={"ksql": STREAM}).status_code == 200
         readers = [
-            PushReader(server.url, "/query", {"ksql": select}),
-            PushReader(server.url, "/query-stream", {"sql": select}),
+            PushReader(server.url, path, body, http2)
+            for http2 in (False, True)
+            for path, body in (("/query", {"ksql": select}), ("/query-stream", {"sql": select}))
         ]
         for reader in readers:
             reader.start()
@@ -111,9 +121,15 @@ def test_a_signal_ends_open_push_queries_and_stops_cleanly(
         code, err = server.stop(sig)
         for reader in readers:
             reader.join(timeout=30)
+            assert not reader.is_alive()
     assert code == 0, err
     assert "Traceback" not in err
-    query, query_stream = (reader.received for reader in readers)
-    assert query.startswith(b'[{"header":') and query.endswith(b"]\n")
-    assert b'{"row":{"columns":["a",1]}}' in query
-    assert query_stream.startswith(b'{"queryId":') and query_stream.endswith(b'["a",1]\n')
+    assert [r.version for r in readers] == ["HTTP/1.1"] * 2 + ["HTTP/2"] * 2
+    for reader in readers:
+        if reader.path == "/query":
+            assert reader.received.startswith(b'[{"header":')
+            assert b'{"row":{"columns":["a",1]}}' in reader.received
+            assert reader.received.endswith(b'{"finalMessage":"Query Completed"}]\n')
+        else:
+            assert reader.received.startswith(b'{"queryId":')
+            assert reader.received.endswith(b'["a",1]\n')
