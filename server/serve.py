@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
@@ -29,6 +29,7 @@ from server.app import create_app
 from server.startup import StartupError, check_port, read_config
 from server.tls import Tls, listener
 from sqlengine.engine import REGISTRY_URL_CONFIG, Engine
+from sqlengine.log.base import TopicExistsError
 from sqlengine.ownership import ADVERTISED_LISTENER_CONFIG
 from sqlengine.processing_log import processing_log_stream
 from sqlengine.results import StatementError
@@ -135,8 +136,14 @@ def create_processing_log_stream(engine: Engine) -> None:
     stream = processing_log_stream(engine.config, service_id(engine.config))
     if stream is not None and engine.catalog.source(stream[0].upper()) is None:
         if engine.log.topic(engine.plog.topic) is None:
-            engine.log.create_topic(engine.plog.topic, 1)
-        engine.execute(stream[1])
+            with suppress(TopicExistsError):  # another server's, just made
+                engine.log.create_topic(engine.plog.topic, 1)
+        try:
+            engine.execute(stream[1])
+        except StatementError:
+            # Another server of the service id (scale-out) may have created it meanwhile.
+            if engine.catalog.source(stream[0].upper()) is None:
+                raise
 
 
 _M_ARENA_MAX = -8  # glibc's mallopt parameter
