@@ -37,6 +37,17 @@ def _coerced(expr: ast.Expr, target: T.SqlType, column: str) -> ast.Expr:
     return ast.Cast(expr, ast.TypeRef(sql_type=target))
 
 
+def _evaluated(expr: ast.Expr, target: T.SqlType, column: str) -> object:
+    """A VALUES expression's value for a column: a literal the column takes as it is (its
+    own type, or an INT for a BIGINT) without compiling anything, else the compiled cast."""
+    coerced = _coerced(expr, target, column)
+    if isinstance(coerced, ast.Literal):
+        return coerced.value
+    if isinstance(expr, ast.Literal) and expr.type == T.INTEGER and target == T.BIGINT:
+        return expr.value
+    return compile_expr(coerced, _EMPTY)(())
+
+
 def _target_columns(stmt: ast.InsertValues, target: C.DataSource) -> list[str]:
     """The columns the values go to, checked as ksqlDB checks them."""
     if stmt.columns is None:
@@ -79,9 +90,7 @@ def insert_values(
     given = dict(zip(names, stmt.values, strict=True))
     rowtime = int(time.time() * 1000)
     if C.ROWTIME in given:
-        rowtime_value = compile_expr(_coerced(given.pop(C.ROWTIME), T.BIGINT, C.ROWTIME), _EMPTY)(
-            ()
-        )
+        rowtime_value = _evaluated(given.pop(C.ROWTIME), T.BIGINT, C.ROWTIME)
         if rowtime_value is not None:
             rowtime = rowtime_value
     for name in given:
@@ -90,9 +99,7 @@ def insert_values(
     row: list[object] = [rowtime]
     for col in schema_cols:
         expr = given.get(col.name)
-        row.append(
-            None if expr is None else compile_expr(_coerced(expr, col.type, col.name), _EMPTY)(())
-        )
+        row.append(None if expr is None else _evaluated(expr, col.type, col.name))
     row.append(())
     row_encoder(target, log, registry).write([tuple(row)], set())
 
