@@ -15,7 +15,8 @@ from typing import Any, Protocol
 import httpx
 
 CLI_VERSION = "0.1.0"
-_SCHEMA_COLUMN = re.compile(r"`((?:[^`]|``)*)`")
+# A quoted name, or a bracket of a STRUCT/ARRAY/MAP type (inside which names are fields).
+_SCHEMA_TOKEN = re.compile(r"`((?:[^`]|``)*)`|[<>]")
 
 
 class StatementFailed(Exception):
@@ -75,8 +76,15 @@ class Client(Protocol):
 
 
 def schema_columns(schema: str) -> list[str]:
-    """Column names of a /query header's schema, e.g. "`ID` STRING KEY, `V` INT"."""
-    return [m.replace("``", "`") for m in _SCHEMA_COLUMN.findall(schema)]
+    """Column names of a /query header's schema, e.g. "`ID` STRING KEY, `V` INT"; the
+    field names of a STRUCT column (`M` STRUCT<`A` INT>) are not columns."""
+    names, depth = [], 0
+    for token in _SCHEMA_TOKEN.finditer(schema):
+        if token.group(0) in "<>":
+            depth += 1 if token.group(0) == "<" else -1
+        elif depth == 0:
+            names.append(token.group(1).replace("``", "`"))
+    return names
 
 
 class RestClient:

@@ -17,6 +17,7 @@ import httpx
 import pexpect
 import pytest
 
+from repl.client import schema_columns
 from repl.lexer import is_complete, split_statements
 
 STREAMDB = str(Path(sys.executable).with_name("streamdb"))
@@ -288,6 +289,16 @@ def test_stdin_session_commands(tmp_path: Path) -> None:
     assert spooled.index(typed) < spooled.index("|aa-102")
     assert spooled.rstrip().endswith("ksql> SPOOL OFF;")
     assert '"@type": "streams"' in done.stdout and "Stream Name" not in done.stdout
+
+
+def test_a_struct_columns_fields_are_not_columns_of_the_header() -> None:
+    """The processing log's MESSAGE is a STRUCT of STRUCTs: one column, not 23."""
+    schema = (
+        "`LOGGER` STRING, `MESSAGE` STRUCT<`TYPE` INTEGER, "
+        "`DESERIALIZATIONERROR` STRUCT<`TARGET` STRING, `CAUSE` ARRAY<STRING>>>, "
+        "`M` MAP<STRING, STRUCT<`X` INT>>, `odd``<name` INT"
+    )
+    assert schema_columns(schema) == ["LOGGER", "MESSAGE", "M", "odd`<name"]
 
 
 def test_explain_prints_a_querys_failed_records(server: str) -> None:
