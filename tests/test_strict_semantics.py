@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from sqlengine import catalog as C
@@ -157,3 +158,28 @@ def test_topics_register_in_java_hash_map_order() -> None:
     assert java_hash_map_order(["OUTPUT", "input"]) == ["input", "OUTPUT"]
     many = [f"t{i}" for i in range(20)]  # past 12 entries the map has 32 buckets
     assert sorted(java_hash_map_order(many)) == sorted(many)
+
+
+def test_avro_dates_outside_pythons_range_are_read_as_days() -> None:
+    schema = AvroSchema(
+        {
+            "type": "record",
+            "name": "r",
+            "fields": [{"name": "V", "type": ["null", {"type": "int", "logicalType": "date"}]}],
+        }
+    )
+    assert schema.reader()(schema.writer()({"V": -2147483647})) == {"V": -2147483647}
+
+
+def test_parse_date_ignores_text_after_the_pattern_as_ksqldb_does(engine: Engine) -> None:
+    """PARSE_DATE reads as Java's SimpleDateFormat (a prefix); STRINGTODATE as
+    DateTimeFormatter (the whole text)."""
+    engine.execute(
+        "CREATE STREAM OUTPUT AS SELECT ID, PARSE_DATE(D1, 'yyyy-MM-dd') AS P, "
+        "STRINGTODATE(D1, 'yyyy-MM-dd') AS S FROM TEST;"
+    )
+    engine.execute("INSERT INTO TEST (ID, D1) VALUES (1, '2003-12-24-01-01');")
+    engine.execute("INSERT INTO TEST (ID, D1) VALUES (2, '2004');")
+    engine.run_until_idle()
+    written = [orjson.loads(r.value) for r in read_topic(engine, "OUTPUT")]
+    assert written == [{"P": 12410, "S": None}, {"P": None, "S": None}]

@@ -225,7 +225,8 @@ _register(
 _register(
     "PARSE_DATE",
     "Parses a string with a Java date pattern into a DATE.",
-    _ov(["STRING", "STRING"], "DATE", lambda s, p: jt.parse_epoch_days(s, p)),
+    # ksqlDB reads with SimpleDateFormat here: '2003-12-24-01-01' is 2003-12-24.
+    _ov(["STRING", "STRING"], "DATE", lambda s, p: jt.parse_epoch_days(s, p, prefix=True)),
 )
 _register(
     "PARSE_TIME",

@@ -495,9 +495,11 @@ def _month_number(text: str) -> int:
     raise ValueError(f"unknown month {text}")
 
 
-def parse(text: str, pattern: str) -> Parsed:
+def parse(text: str, pattern: str, *, prefix: bool = False) -> Parsed:
+    """`text` read with a Java pattern; `prefix`: as SimpleDateFormat.parse, from the start,
+    any text after the pattern's last field ignored."""
     regex, fields = _parser(pattern)
-    m = regex.fullmatch(text)
+    m = regex.match(text) if prefix else regex.fullmatch(text)
     if m is None:
         raise ValueError(f"Text '{text}' could not be parsed with pattern '{pattern}'")
     p = Parsed()
@@ -516,8 +518,8 @@ def parse_epoch_ms(text: str, pattern: str, zone: dt.tzinfo = UTC) -> int:
     return delta.days * _MS_PER_DAY + delta.seconds * 1000 + delta.microseconds // 1000
 
 
-def parse_epoch_days(text: str, pattern: str) -> int:
-    return (parse(text, pattern).date() - _EPOCH_DATE).days
+def parse_epoch_days(text: str, pattern: str, *, prefix: bool = False) -> int:
+    return (parse(text, pattern, prefix=prefix).date() - _EPOCH_DATE).days
 
 
 def parse_ms_of_day(text: str, pattern: str) -> int:

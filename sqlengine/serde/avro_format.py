@@ -250,6 +250,32 @@ def _to_json_like(obj: Any) -> Any:
     return obj
 
 
+_TEMPORAL_LOGICAL_TYPES = frozenset(
+    {
+        "date",
+        "time-millis",
+        "time-micros",
+        "timestamp-millis",
+        "timestamp-micros",
+        "local-timestamp-millis",
+        "local-timestamp-micros",
+    }
+)
+
+
+def _numbers_for_temporals(schema: Any) -> Any:
+    """`schema` without its temporal logical types (the ints and longs under them stay)."""
+    if isinstance(schema, list):
+        return [_numbers_for_temporals(s) for s in schema]
+    if isinstance(schema, dict):
+        return {
+            k: _numbers_for_temporals(v)
+            for k, v in schema.items()
+            if not (k == "logicalType" and v in _TEMPORAL_LOGICAL_TYPES)
+        }
+    return schema
+
+
 class AvroSchema(PhysicalSchema):
     schema_type = "AVRO"
 
@@ -276,7 +302,9 @@ class AvroSchema(PhysicalSchema):
         return write
 
     def reader(self) -> Reader:
-        parsed = self.parsed
+        # Read temporal values as their numbers (days, milliseconds...): the encoding is the
+        # same, and Python's dates stop at year 1 where a DATE's days do not.
+        parsed = fastavro.parse_schema(_numbers_for_temporals(self.schema))
 
         def read(payload: bytes) -> Any:
             return _to_json_like(fastavro.schemaless_reader(io.BytesIO(payload), parsed, None))

@@ -8,6 +8,7 @@ timestamps. Outputs are compared per topic, in order.
 from __future__ import annotations
 
 import base64
+import itertools
 import tempfile
 import traceback
 import uuid
@@ -284,10 +285,20 @@ def register_case_schema(registry: SchemaRegistry, topic: dict[str, Any], side: 
     the topic's subject, as upstream's runner does before the statements run."""
     schema = topic[f"{side}Schema"]
     schema_type = _schema_type(topic.get(f"{side}Format"), schema)
+    schema_id = topic.get(f"{side}SchemaId")
+    listed = topic.get(f"{side}SchemaReferences", [])
+    # Upstream registers the schema before what it references: without an id of its own,
+    # it takes the next free id, its references the ones after it.
+    first_free = None
+    if listed and schema_id is None:
+        first_free = schema_id = next(i for i in itertools.count(1) if registry.by_id(i) is None)
     references = []
-    for ref in topic.get(f"{side}SchemaReferences", []):
+    for n, ref in enumerate(listed, start=1):
         ref_type = _schema_type(ref.get("format"), ref["schema"])
-        registry.register(ref["name"], ref_type, _schema_text(ref["schema"], ref_type))
+        ref_id = None
+        if first_free is not None and registry.by_id(first_free + n) is None:
+            ref_id = first_free + n
+        registry.register(ref["name"], ref_type, _schema_text(ref["schema"], ref_type), (), ref_id)
         version = registry.versions(ref["name"])[-1]
         references.append(SchemaReference(ref["name"], ref["name"], version))
     registry.register(
@@ -295,7 +306,7 @@ def register_case_schema(registry: SchemaRegistry, topic: dict[str, Any], side: 
         schema_type,
         _schema_text(schema, schema_type),
         tuple(references),
-        topic.get(f"{side}SchemaId"),
+        schema_id,
     )
 
 
