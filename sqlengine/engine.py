@@ -96,7 +96,7 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._aborted_steps: dict[str, int] = {}  # per query: its steps aborted in a row
-        self.scaleout = ScaleOut(self.log, scales_out(self.config))
+        self.scaleout = ScaleOut(self.log, scales_out(self.config), service_id(self.config))
         # Who runs which partitions of each query, for pull-query routing (scale-out).
         url = self.config.get(ADVERTISED_LISTENER_CONFIG)
         self.owners = (
@@ -370,4 +370,5 @@ def _statement_errors(stmt: ast.Statement) -> Iterator[None]:
     try:
         yield
     except (PlanError, SerdeError, FunctionError, ValueError, ArithmeticError) as exc:
-        raise R.StatementError(str(exc), stmt.text, stmt.line, stmt.column) from exc
+        shown = getattr(exc, "statement", None) or stmt.text  # as ksqlDB rewrote it, if so
+        raise R.StatementError(str(exc), shown, stmt.line, stmt.column) from exc

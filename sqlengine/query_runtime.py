@@ -8,7 +8,9 @@ from planner.builder import QueryPlan
 from sqlengine.aggregate_query import AggregateQuery
 from sqlengine.join_aggregate_query import JoinAggregateQuery
 from sqlengine.join_query import JoinQuery
+from sqlengine.repartition import RepartitionedAggregateQuery
 from sqlengine.runtime import PersistentQuery, QueryContext, StatelessQuery
+from sqlengine.scaleout import needs_repartition
 from sqlengine.sink import RowSink
 
 
@@ -18,6 +20,8 @@ def query_runtime(
     if plan.aggregation is not None:
         if plan.join is not None:
             return JoinAggregateQuery(query_id, plan, output, ctx)
+        if ctx.partitions is not None and needs_repartition(plan):  # split across servers
+            return RepartitionedAggregateQuery(query_id, plan, output, ctx)
         return AggregateQuery(query_id, plan, output, ctx)
     if plan.join is not None:
         return JoinQuery(query_id, plan, output, ctx)

@@ -8,10 +8,11 @@ stores are partitioned as the source (`state.StorePartitions`) and rebuilt from 
 changelog partitions it now owns; its input resumes from the offsets the group committed,
 whoever committed them. Output is at least once across such a handover.
 
-A query whose partitions cannot run apart runs whole on the server that owns its first
-source's partition 0: a join, and a GROUP BY that groups by anything but its source
-stream's key columns (a key's records sit in several source partitions; repartitioning
-through a topic is not done yet).
+A GROUP BY over a stream that groups by anything but the stream's key goes through its
+repartition topic (`repartition.py`): each server writes its source partitions' rows there,
+keyed by the group key, and aggregates the repartition partitions it owns, so a group's
+rows meet on one server. A query whose partitions cannot run apart runs whole on the server
+that owns its first source's partition 0: a join, and a GROUP BY over a table.
 
 The embedded log's member owns every partition, always: one process, as before. Scale-out
 is on with `streamdb.scale.out=true`, which `streamdb server` sets on Kafka.
@@ -19,11 +20,13 @@ is on with `streamdb.scale.out=true`, which `streamdb server` sets on Kafka.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 
 from grammar import ast
 from planner.builder import QueryPlan
-from sqlengine.log.base import GroupMember, Log
+from planner.physical import query_topic_prefix
+from sqlengine.log.base import GroupMember, Log, TopicExistsError
 from sqlengine.state import StorePartitions
 
 SCALE_OUT_CONFIG = "streamdb.scale.out"
@@ -35,20 +38,36 @@ def scales_out(config: dict[str, str]) -> bool:
 
 def splits(plan: QueryPlan) -> bool:
     """Whether a query's source partitions may run on different servers: a key's records
-    (all that its state depends on) sit in one partition."""
+    (all that its state depends on) sit in one partition, or meet in one partition of its
+    repartition topic."""
     if plan.join is not None:
         return False
+    return plan.aggregation is None or plan.source.kind == "STREAM"
+
+
+def needs_repartition(plan: QueryPlan) -> bool:
+    """Whether a GROUP BY over a stream groups by other than the stream's key columns."""
     aggregation = plan.aggregation
-    if aggregation is None:
-        return True
-    if plan.source.kind != "STREAM":
+    if aggregation is None or plan.join is not None or plan.source.kind != "STREAM":
         return False
     keys = [c.name for c in plan.source.key_columns]
     grouped = [k.expr for k in aggregation.keys]
-    return len(grouped) == len(keys) and all(
+    return len(grouped) != len(keys) or not all(
         isinstance(e, ast.ColumnRef) and e.name == name
         for e, name in zip(grouped, keys, strict=True)
     )
+
+
+def repartition_topic(query_id: str, service: str) -> str:
+    """A GROUP BY's repartition topic, as ksqlDB names it."""
+    return f"{query_topic_prefix(query_id, service)}-Aggregate-GroupBy-repartition"
+
+
+def create_repartition_topic(log: Log, topic: str, partitions: int) -> None:
+    """The repartition topic, partitioned as the source, unless it exists."""
+    if log.topic(topic) is None:
+        with suppress(TopicExistsError):  # another server's, just made
+            log.create_topic(topic, partitions)
 
 
 @dataclass
@@ -91,9 +110,10 @@ class QueryMembership:
 class ScaleOut:
     """The memberships of the engine's persistent queries, by query id."""
 
-    def __init__(self, log: Log, enabled: bool) -> None:
+    def __init__(self, log: Log, enabled: bool, service_id: str) -> None:
         self.log = log
         self.enabled = enabled
+        self.service_id = service_id
         self.queries: dict[str, QueryMembership] = {}
 
     def join(self, query_id: str, group: str, plan: QueryPlan) -> StorePartitions | None:
@@ -104,6 +124,11 @@ class ScaleOut:
         self.leave(query_id)
         topics = [s.source.topic for s in plan.join.sources] if plan.join else [plan.source.topic]
         info = self.log.topic(topics[0])
+        if needs_repartition(plan):
+            # Subscribed with the source: with as many partitions, the group's range
+            # assignment gives a server the same partitions of both.
+            topics.append(repartition_topic(query_id, self.service_id))
+            create_repartition_topic(self.log, topics[-1], info.partitions if info else 1)
         membership = QueryMembership(
             self.log.join_group(group, topics),
             topics[0],

@@ -1,9 +1,12 @@
 """Scale-out on a real broker: two `streamdb server` processes with one service id share a
 CSAS and a CTAS over a 4-partition topic (one catalog through the command topic, the
-partitions split by the queries' consumer groups). One is killed with SIGKILL while orders
-stream in: the other takes its partitions over, restores their state from the changelogs and
-goes on. Every order is in the sink (at least once), and the table's counts are exact when
-read by a pull query from either server (each gathers the partitions the other holds)."""
+partitions split by the queries' consumer groups), and a CTAS grouping by a non-key column
+through its repartition topic. One is killed with SIGKILL while orders stream in: the other
+takes its partitions over, restores their state from the changelogs and goes on. Every order
+is in the sink (at least once), and the table's counts are exact when read by a pull query
+from either server (each gathers the partitions the other holds); the repartitioned table's
+are exact before the kill and at least the orders' after it (a row the dead server had
+repartitioned but not committed is repartitioned again)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from tests.live_server import LiveServer, start_server
 
 ORDERS = 6000
 CUSTOMERS = 20
+REGIONS = 6
 WAIT_SECONDS = 120.0
 
 
@@ -51,7 +55,7 @@ def produce(servers: str, topic: str, first: int, last: int, pause: float = 0.0)
     """Orders first..last-1, keyed by customer, as a Java client would partition them."""
     producer = Producer({"bootstrap.servers": servers, "partitioner": "murmur2_random"})
     for i in range(first, last):
-        order = {"id": i, "qty": 1}
+        order = {"id": i, "qty": 1, "region": f"r{i % REGIONS}"}
         producer.produce(topic, json.dumps(order).encode(), f"c{i % CUSTOMERS}".encode())
         if pause and i % 100 == 99:
             producer.flush(30)
@@ -76,6 +80,18 @@ def expected_counts(orders: int) -> dict[str, int]:
     return dict(Counter(f"c{i % CUSTOMERS}" for i in range(orders)))
 
 
+def region_counts(orders: int) -> dict[str, int]:
+    return dict(Counter(f"r{i % REGIONS}" for i in range(orders)))
+
+
+def at_least(counts: dict[str, int] | None, expected: dict[str, int]) -> bool:
+    return (
+        counts is not None
+        and set(counts) == set(expected)
+        and all(counts[k] >= n for k, n in expected.items())
+    )
+
+
 def test_two_servers_split_the_queries_and_one_carries_on_after_a_kill(
     kafka_broker: TansuBroker, tmp_path: Path
 ) -> None:
@@ -89,7 +105,7 @@ def test_two_servers_split_the_queries_and_one_carries_on_after_a_kill(
     try:
         ksql(
             first,
-            f"CREATE STREAM orders (customer STRING KEY, id INT, qty INT) WITH "
+            f"CREATE STREAM orders (customer STRING KEY, id INT, qty INT, region STRING) WITH "
             f"(kafka_topic='{orders}', value_format='JSON', partitions=4);",
         )
         # Executed on the first server, the second runs them too (the command topic).
@@ -97,7 +113,8 @@ def test_two_servers_split_the_queries_and_one_carries_on_after_a_kill(
             first,
             f"CREATE STREAM orders_out WITH (kafka_topic='{sink}') AS SELECT * FROM orders;"
             "CREATE TABLE per_customer AS SELECT customer, COUNT(*) AS n FROM orders "
-            "GROUP BY customer;",
+            "GROUP BY customer;"
+            "CREATE TABLE per_region AS SELECT region, COUNT(*) AS n FROM orders GROUP BY region;",
             {"auto.offset.reset": "earliest"},
         )
         wait_until(
@@ -115,6 +132,11 @@ def test_two_servers_split_the_queries_and_one_carries_on_after_a_kill(
         assert pull(first, "SELECT * FROM per_customer WHERE customer = 'c7';") == {
             "c7": half // CUSTOMERS
         }
+        for server in (first, second):
+            wait_until(
+                lambda s=server: pull(s, "SELECT * FROM per_region;") == region_counts(half),
+                "the repartitioned counts of the first half",
+            )
 
         # Kill the first server while the second half streams in.
         streaming = threading.Thread(
@@ -137,6 +159,10 @@ def test_two_servers_split_the_queries_and_one_carries_on_after_a_kill(
         wait_until(
             lambda: pull(second, "SELECT * FROM per_customer;") == expected_counts(ORDERS),
             "every count, from the surviving server",
+        )
+        wait_until(
+            lambda: at_least(pull(second, "SELECT * FROM per_region;"), region_counts(ORDERS)),
+            "every repartitioned order counted, from the surviving server",
         )
 
         # The killed server comes back on its data dir, takes partitions back, and answers
