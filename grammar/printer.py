@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import singledispatch
 
 from grammar import ast
+from grammar.rewrite import transform
 from sqlengine import types as T
 from sqlengine.javatext import java_double_str
 
@@ -143,3 +144,62 @@ def format_type(t: ast.TypeRef) -> str:
         return t.custom_name
     assert t.sql_type is not None
     return T.long_name(t.sql_type)
+
+
+def _qualified(e: ast.Expr, source: str) -> ast.Expr:
+    """`e` with its column references qualified by `source` (lambda bodies as written)."""
+
+    def visit(x: ast.Expr) -> ast.Expr | None:
+        if isinstance(x, ast.Lambda):
+            return x
+        if isinstance(x, ast.ColumnRef) and x.source is None:
+            return ast.ColumnRef(x.name, source)
+        return None
+
+    return transform(e, visit)
+
+
+def format_create_as_select(stmt: ast.CreateAsSelect, names: list[str]) -> str | None:
+    """The statement as ksqlDB prints it once rewritten (its error messages show this
+    text): every select item aliased by its output name (`names`, in select order), columns
+    qualified by their source's alias, one clause a line. None for the forms this does not
+    print (joins, windows, `*`), whose messages keep the statement as written."""
+    query = stmt.query
+    source = query.from_
+    if (
+        not isinstance(source, ast.SourceRef)
+        or query.window is not None
+        or len(names) != len(query.select)
+        or not all(isinstance(i, ast.SelectColumn) for i in query.select)
+    ):
+        return None
+    alias = source.alias or source.name
+    replace = " OR REPLACE" if stmt.or_replace else ""
+    exists = " IF NOT EXISTS" if stmt.if_not_exists else ""
+    head = f"CREATE{replace} {stmt.kind}{exists} {_quoted(stmt.name)}"
+    if stmt.properties:
+        props = ", ".join(f"{k}={format_expr(v)}" for k, v in sorted(stmt.properties.items()))
+        head += f" WITH ({props})"
+    items = [
+        f"  {format_expr(_qualified(item.expr, alias))} {_quoted(name)}"
+        for item, name in zip(query.select, names, strict=True)
+        if isinstance(item, ast.SelectColumn)
+    ]
+    lines = [
+        f"{head} AS SELECT",
+        ",\n".join(items),
+        f"FROM {_quoted(source.name)} {_quoted(alias)}",
+    ]
+    if query.where is not None:
+        lines.append(f"WHERE {format_expr(_qualified(query.where, alias))}")
+    if query.group_by:
+        lines.append(
+            "GROUP BY " + ", ".join(format_expr(_qualified(g, alias)) for g in query.group_by)
+        )
+    if query.partition_by:
+        partition = ", ".join(format_expr(_qualified(p, alias)) for p in query.partition_by)
+        lines.append(f"PARTITION BY {partition}")
+    if query.having is not None:
+        lines.append(f"HAVING {format_expr(_qualified(query.having, alias))}")
+    lines.append(f"EMIT {query.emit or 'CHANGES'}")
+    return "\n".join(lines)

@@ -36,6 +36,9 @@ class PlanError(Exception):
         self.kind = kind
         self.location = location
         self.preparing = preparing
+        # The statement as ksqlDB shows it after rewriting it, when the message names that
+        # rather than the text as written.
+        self.statement: str | None = None
 
     def __str__(self) -> str:
         if self.location is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from grammar import ast
+from grammar.printer import format_create_as_select
 from grammar.variables import SessionVariables
 from planner.builder import cast_outputs
 from planner.errors import PlanError
@@ -215,7 +216,11 @@ class StatementExecutor:
         ]
         if plan.aggregation is not None:
             ddl.check_intermediate_types(plan.aggregation, sink.value_format)
-        ddl.check_formats(columns, sink.key_format, sink.value_format, sink.wrap_single_value)
+        try:
+            ddl.check_formats(columns, sink.key_format, sink.value_format, sink.wrap_single_value)
+        except PlanError as exc:
+            exc.statement = format_create_as_select(stmt, plan.select_order)
+            raise
         ddl.check_sink_schema_id(columns, sink.value_format, self.engine.schema_registry)
         ddl.check_timestamp_column(
             [(c.name, c.type) for c in columns], sink.timestamp_column, sink.timestamp_format

@@ -58,6 +58,11 @@ def test_a_key_format_refusal_is_stated_once(engine: Engine) -> None:
     )
     assert message.count("Key format does not support schema.") == 1
     assert "reason: The 'KAFKA' format only supports a single field." in message
+    # The statement as ksqlDB rewrites it: items aliased, columns qualified, one clause a line.
+    assert message.endswith(
+        "Statement: CREATE TABLE OUTPUT AS SELECT\n  TEST.ID2 ID2,\n  TEST.D1 D1,\n"
+        "  COUNT(*) KSQL_COL_0\nFROM TEST TEST\nGROUP BY TEST.ID2, TEST.D1\nEMIT CHANGES"
+    )
 
 
 def test_json_doubles_are_written_as_java_prints_them(engine: Engine) -> None:
