@@ -2,7 +2,7 @@
 parts, each server's store holding the partitions it runs. A pull query on it is answered
 here from the local part and gathered from every other server that owns partitions of the
 query (`Engine.pull_peers`, from what each published under its `ksql.advertised.listener`),
-as ksqlDB's pull queries are routed. A forwarded request carries `INTERNAL_HEADER`: its
+as ksqlDB's pull queries are routed; a key lookup, from the owners of its keys' partitions. A forwarded request carries `INTERNAL_HEADER`: its
 server answers from its own part only.
 """
 
@@ -50,8 +50,12 @@ def _peers(
         table = plan.table
     if not isinstance(table, AggregateView):
         return []  # a table read from its topic holds every partition here
+    query_id = plan.source.created_by_query
+    partitions = None
+    if prepared.keys is not None:  # a key lookup asks only the keys' partitions' owners
+        partitions = {engine.key_partition(query_id, table, key) for key in prepared.keys}
     try:
-        return engine.pull_peers(plan.source.created_by_query)
+        return engine.pull_peers(query_id, partitions)
     except OwnerUnknown as exc:
         raise QueryError(503, E.generic_error(50300, str(exc))) from exc
 

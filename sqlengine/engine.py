@@ -36,8 +36,8 @@ from sqlengine.assertions import run_assertion
 from sqlengine.catalog import Catalog
 from sqlengine.functions.registry import FunctionError
 from sqlengine.log import open_log
-from sqlengine.log.base import Log, StepAborted
-from sqlengine.materialized import Materializations, Row
+from sqlengine.log.base import Log, StepAborted, default_partition
+from sqlengine.materialized import AggregateView, Materializations, Row, typed_key
 from sqlengine.ownership import ADVERTISED_LISTENER_CONFIG, Owners
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.pull_cache import PullQueries, PullQuery
@@ -48,7 +48,7 @@ from sqlengine.scaleout import ScaleOut, scales_out
 from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry, SchemaRegistry
 from sqlengine.serde import SerdeError
 from sqlengine.serde.compatibility import FORMAT_RULES
-from sqlengine.state import drop_local_state
+from sqlengine.state import drop_local_state, encode_key, frozen
 from sqlengine.statements import StatementExecutor, command_id, session_statement
 from sqlengine.udf import EXTENSION_DIR_CONFIG, load_extensions
 
@@ -252,13 +252,27 @@ class Engine:
             if self.owners is not None:
                 self.owners.publish(query_id, membership.runs_on())
 
-    def pull_peers(self, query_id: str | None) -> list[str]:
-        """The other servers that run partitions of a query (scale-out), whose rows a pull
-        query on its table gathers from them."""
+    def pull_peers(self, query_id: str | None, partitions: set[int] | None = None) -> list[str]:
+        """The other servers that run partitions of a query (scale-out; those of
+        `partitions` only, when given), whose rows a pull query on its table gathers."""
         membership = self.scaleout.queries.get(query_id or "")
         if self.owners is None or membership is None:
             return []
-        return self.owners.peers(query_id, membership.partitions)  # a snapshot: no lock
+        counted = set(range(membership.partitions)) if partitions is None else partitions
+        return self.owners.peers(membership.query_id, counted)  # a snapshot: no lock
+
+    def key_partition(self, query_id: str | None, table: AggregateView, key: Row) -> int:
+        """The partition of a split query that holds a table key: where its source
+        records sit, or its repartition topic puts them."""
+        membership = self.scaleout.queries.get(query_id or "")
+        if membership is None:
+            return 0
+        typed = typed_key(key, table.source)
+        if membership.repartitioned:
+            key_bytes = encode_key(frozen(typed))
+        else:
+            key_bytes = table.key_ser(list(typed))
+        return default_partition(key_bytes, membership.partitions)
 
     # ------------------------------------------------------------------ running queries
 

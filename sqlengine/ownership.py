@@ -7,7 +7,7 @@ its record, but the server that took its partitions over wrote a later one.
     owners = Owners(log, service_id, "http://10.0.0.1:8088")
     owners.publish("CTAS_T_1", [0, 1])
     owners.refresh()                      # what the other servers published
-    owners.peers("CTAS_T_1", 4)           # the other servers owning its 4 partitions
+    owners.peers("CTAS_T_1", {0, 1, 2, 3})  # the other servers owning these partitions
 """
 
 from __future__ import annotations
@@ -62,17 +62,17 @@ class Owners:
                     latest[partition] = (at, url)
         return {p: url for p, (_, url) in latest.items()}
 
-    def peers(self, query_id: str, partitions: int) -> list[str]:
-        """The other servers that own the query's `partitions` partitions, each once.
-        Raises OwnerUnknown while one has no owner (a rebalance hands it over)."""
+    def peers(self, query_id: str, partitions: set[int]) -> list[str]:
+        """The other servers that own the query's `partitions`, each once. Raises
+        OwnerUnknown while one has no owner (a rebalance hands it over)."""
         owners = self.owners(query_id)
-        missing = [p for p in range(partitions) if p not in owners]
+        missing = sorted(p for p in partitions if p not in owners)
         if missing:
             raise OwnerUnknown(
                 f"Partition {missing[0]} of query {query_id} has no owner yet: the servers "
                 "are handing partitions over; retry in a few seconds"
             )
-        return sorted({url for url in owners.values() if url != self.url})
+        return sorted({owners[p] for p in partitions if owners[p] != self.url})
 
 
 class OwnerUnknown(Exception):

@@ -74,10 +74,12 @@ def create_repartition_topic(log: Log, topic: str, partitions: int) -> None:
 class QueryMembership:
     """A query's membership and the generation of the assignment its runtime was built for."""
 
+    query_id: str
     member: GroupMember
     topic: str  # the query's (first) source topic
     partitions: int  # its partition count
     splits: bool
+    repartitioned: bool
     built: int = -1
 
     def changed(self) -> bool:
@@ -130,10 +132,12 @@ class ScaleOut:
             topics.append(repartition_topic(query_id, self.service_id))
             create_repartition_topic(self.log, topics[-1], info.partitions if info else 1)
         membership = QueryMembership(
+            query_id,
             self.log.join_group(group, topics),
             topics[0],
             info.partitions if info else 1,
             splits(plan),
+            needs_repartition(plan),
         )
         self.queries[query_id] = membership
         return membership.partitioning()

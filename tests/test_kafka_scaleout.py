@@ -137,6 +137,10 @@ def test_two_servers_split_the_queries_and_one_carries_on_after_a_kill(
                 lambda s=server: pull(s, "SELECT * FROM per_region;") == region_counts(half),
                 "the repartitioned counts of the first half",
             )
+            # A key lookup goes to the server that owns the key's partition.
+            for key in ("r1", "r4"):
+                found = pull(server, f"SELECT * FROM per_region WHERE region = '{key}';")
+                assert found == {key: half // REGIONS}
 
         # Kill the first server while the second half streams in.
         streaming = threading.Thread(
