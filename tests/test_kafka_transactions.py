@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -288,3 +289,63 @@ def test_a_query_whose_steps_keep_aborting_fails(
         assert not any(engine.log.committed(group).get((f"src_{suffix}", p)) for p in range(2))
     finally:
         engine.close()
+
+
+def test_two_servers_split_a_query_without_fencing_each_other(
+    tmp_path: Path, kafka_broker: TansuBroker
+) -> None:
+    """Scale-out under exactly_once_v2: two engines of one service id split a CSAS's
+    partitions, each member with a transactional.id of its own (one would fence the other
+    if they shared one); the sink holds each input's output once."""
+    suffix = uuid.uuid4().hex[:8]
+    config = {
+        "bootstrap.servers": kafka_broker.bootstrap_servers,
+        "ksql.service.id": f"split_{suffix}_",
+        "processing.guarantee": "exactly_once_v2",
+        "streamdb.scale.out": "true",
+        "ksql.streams.num.stream.threads": "1",
+    }
+    first = Engine(tmp_path / "a", config)
+    first.execute(
+        f"CREATE STREAM src (id STRING KEY, n BIGINT) "
+        f"WITH (kafka_topic='src_{suffix}', value_format='JSON', partitions=4);"
+        f"CREATE STREAM out WITH (kafka_topic='out_{suffix}') AS SELECT id, n FROM src;"
+    )
+    second = Engine(tmp_path / "b", config)
+    deadline = time.monotonic() + 30
+    while not all(_owns_partitions(engine) for engine in (first, second)):
+        assert time.monotonic() < deadline, "the group never split the partitions"
+        for engine in (first, second):
+            engine.run_until_idle(max_rounds=1)
+        time.sleep(0.1)
+    ids = range(8000)
+    first.log.append_batch(
+        f"src_{suffix}",
+        [f"k{i % 53}".encode() for i in ids],
+        [orjson.dumps({"n": i}) for i in ids],
+        list(ids),
+    )
+    processed = {"a": 0, "b": 0}
+    try:
+        deadline = time.monotonic() + 60
+        while sum(processed.values()) < len(ids) and time.monotonic() < deadline:
+            processed["a"] += first.run_until_idle(max_rounds=5)
+            processed["b"] += second.run_until_idle(max_rounds=5)
+            time.sleep(0.05)
+        assert processed["a"] and processed["b"], f"the partitions were not split: {processed}"
+        for engine in (first, second):
+            assert {q.state for q in engine.catalog.queries.values()} == {"RUNNING"}
+        outputs: Counter[int] = Counter()
+        for partition in range(4):
+            offset = 0
+            while len(batch := first.log.read(f"out_{suffix}", partition, offset)):
+                outputs.update(orjson.loads(v)["N"] for v in batch.values)
+                offset = batch.next_offset
+        assert outputs == Counter(ids)
+    finally:
+        first.close()
+        second.close()
+
+
+def _owns_partitions(engine: Engine) -> bool:
+    return all(m.member.assignment() for m in engine.scaleout.queries.values())

@@ -520,11 +520,18 @@ class KafkaLog(Log):
             self._members[group] = member
             return member
 
+    def _member_record(
+        self, member: KafkaGroupMember, group: str, offsets: dict[Position, int]
+    ) -> tuple[str, dict[Position, int]]:
+        """The key of a member's commit in the metadata topic, and what its record holds."""
+        key = f"{_GROUP_KEY}{group}{_MEMBER_SEPARATOR}{member.incarnation}.{member.generation()}"
+        return key, {**self._member_commits.get(key, {}), **offsets}
+
     def _commit_as_member(
         self, member: KafkaGroupMember, group: str, offsets: dict[Position, int]
     ) -> None:
-        key = f"{_GROUP_KEY}{group}{_MEMBER_SEPARATOR}{member.incarnation}.{member.generation()}"
-        merged = self._member_commits[key] = {**self._member_commits.get(key, {}), **offsets}
+        key, merged = self._member_record(member, group, offsets)
+        self._member_commits[key] = merged
         self._write_metadata(key, [[t, p, o] for (t, p), o in merged.items()])
         member.commit_offsets(
             [
@@ -537,26 +544,41 @@ class KafkaLog(Log):
     transactional = True
 
     def step(self, group: str, task: str) -> AbstractContextManager[None]:  # type: ignore[override]
-        """A Kafka transaction (kafka_transactions.py), committed by the group's commit."""
-        return self._transactions.step(group, task)
+        """A Kafka transaction (kafka_transactions.py), committed by the group's commit. A
+        member of a group that servers split has a transactional.id of its own (servers
+        must not fence each other); the broker fences a stale member by the group
+        generation its offsets are sent with."""
+        member = self._members.get(group)
+        return self._transactions.step(group, task if member is None else member.incarnation)
 
     def _commit_step(
         self, step: TransactionalStep, group: str, offsets: dict[Position, int]
     ) -> None:
         """The commit that ends a step's transaction: the group's record of the metadata
         topic and its Kafka offsets (`send_offsets_to_transaction`) go in the transaction,
-        which then commits; this process applies the record once it is committed."""
-        entries = [[t, p, o] for (t, p), o in {**self.committed(group), **offsets}.items()]
-        key = _GROUP_KEY + group
+        which then commits; this process applies the record once it is committed. A
+        member's offsets go with its group generation."""
+        member = self._members.get(group)
+        if member is None:
+            key, merged = _GROUP_KEY + group, {**self.committed(group), **offsets}
+            metadata = self._group_committer(group).consumer_group_metadata()
+        else:
+            key, merged = self._member_record(member, group, offsets)
+            # Before its first assignment a member has no generation to send.
+            metadata = (
+                member.group_metadata() or self._group_committer(group).consumer_group_metadata()
+            )
+        entries = [[t, p, o] for (t, p), o in merged.items()]
         payload = orjson.dumps(entries)
         self._produce(
             self._metadata_topic, [key.encode()], [payload], [0], None, [0], producer=step.begin()
         )
         kafka = self._kafka_partitions(offsets)
         if kafka:
-            metadata = self._group_committer(group).consumer_group_metadata()
             step.producer.send_offsets_to_transaction(kafka, metadata, _TIMEOUT)
         step.commit()
+        if member is not None:
+            self._member_commits[key] = merged
         self._apply_metadata(key, entries)
 
     def _kafka_partitions(self, offsets: dict[Position, int]) -> list[TopicPartition]:

@@ -41,6 +41,7 @@ class KafkaGroupMember(GroupMember):
         self.incarnation = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._generation = 0
+        self._group_metadata: object = None  # set by each assignment
         self._owned: frozenset[Position] = frozenset()
         self._released = threading.Event()
         self._closing = threading.Event()
@@ -78,9 +79,12 @@ class KafkaGroupMember(GroupMember):
         consumer.assign(partitions)
         if partitions:
             consumer.pause(partitions)
+        # Asked here, on the polling thread: asked on another, while it polls, it blocks.
+        metadata = consumer.consumer_group_metadata()
         with self._lock:
             self._owned = frozenset((tp.topic, tp.partition) for tp in partitions)
             self._generation += 1
+            self._group_metadata = metadata
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._lock:
@@ -107,6 +111,14 @@ class KafkaGroupMember(GroupMember):
         the offsets the query resumes from."""
         with self._lock:
             self._to_commit.update({(tp.topic, tp.partition): tp.offset for tp in offsets})
+
+    def group_metadata(self) -> object:
+        """The member's consumer group metadata as of its latest assignment, which offsets
+        committed by a transaction carry (`send_offsets_to_transaction`): the broker
+        refuses them from a member of an older generation, a zombie whose partitions went
+        to another server."""
+        with self._lock:
+            return self._group_metadata
 
     def close(self) -> None:
         if self._closing.is_set():
