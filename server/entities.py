@@ -101,7 +101,20 @@ def schema_info(t: T.SqlType) -> dict[str, Any]:
 
 def row_values(values: list[Any], columns: list[QueryColumn]) -> list[Any]:
     """A row's values as ksqlDB's REST API returns them (DATE, TIME, TIMESTAMP as text)."""
-    return [serde.value_to_api_json(v, c.type) for v, c in zip(values, columns, strict=True)]
+    return row_writer(columns)(values)
+
+
+def row_writer(columns: list[QueryColumn]) -> Callable[[list[Any]], list[Any]]:
+    """`row_values` for each row of one query, the columns' converters looked up once (a
+    row of columns that need none is returned as it is)."""
+    writers = [serde.api_json_writer(c.type) for c in columns]
+    if all(w is None for w in writers):
+        return lambda values: values
+
+    def write(values: list[Any]) -> list[Any]:
+        return [v if w is None or v is None else w(v) for v, w in zip(values, writers, strict=True)]
+
+    return write
 
 
 # ---------------------------------------------------------------------------- statement results

@@ -268,10 +268,10 @@ async def query_stream_response(
     # Delimited: each line ends as it is written, so line readers see rows as they arrive.
     before, after = (b"", b"\n") if delimited else (b",\n", b"")
     yield (b"" if delimited else b"[") + orjson.dumps(metadata) + after
-    columns = query.columns
+    write = E.row_writer(query.columns)
     try:
         async for batch in query.batches():
-            rows = [before + orjson.dumps(E.row_values(r.columns, columns)) + after for r in batch]
+            rows = [before + orjson.dumps(write(r.columns)) + after for r in batch]
             if frame_each_row:
                 for row in rows:
                     yield row

@@ -232,5 +232,10 @@ def value_to_api_json(v: Any, t: SqlType) -> Any:
     TIME and TIMESTAMP (also inside arrays, maps and structs) as ISO-8601 text."""
     if v is None:
         return None
-    write = json_writer(t, False, temporal_text=True)
+    write = api_json_writer(t)
     return v if write is None else write(v)
+
+
+def api_json_writer(t: SqlType) -> Callable[[Any], Any] | None:
+    """`value_to_api_json`'s converter of a non-null value of `t`; None: the value as it is."""
+    return json_writer(t, False, temporal_text=True)
