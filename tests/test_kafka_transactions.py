@@ -349,3 +349,34 @@ def test_two_servers_split_a_query_without_fencing_each_other(
 
 def _owns_partitions(engine: Engine) -> bool:
     return all(m.member.assignment() for m in engine.scaleout.queries.values())
+
+
+def test_a_log_reads_the_committed_groups_past_an_open_transaction(
+    kafka_broker: TansuBroker,
+) -> None:
+    """A server killed while its step's transaction is open leaves it open in the metadata
+    topic (until its query's producer starts again): a log opened then still reads every
+    group committed before it (a read_committed watermark would stop at the transaction,
+    and Tansu answers 0 there), and reads past it once the transaction is aborted."""
+    config = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    service = f"open_{uuid.uuid4().hex[:6]}_"
+    killed = KafkaLog(config, service)
+    source, group = _topic(kafka_broker), f"q-{uuid.uuid4().hex[:8]}"
+    assert killed.topic(source) is not None
+    with killed.step(group, "0"):
+        killed.commit(group, {(source, 0): 5})
+    zombie = Producer({**config, "transactional.id": f"{group}-0"})
+    zombie.init_transactions(_SECONDS)
+    zombie.begin_transaction()
+    zombie.produce(f"_confluent-ksql-{service}_streamdb_metadata", b"{}", b"group:other")
+    zombie.flush(_SECONDS)  # the transaction stays open: as if its server was killed
+    restarted = KafkaLog(config, service)
+    try:
+        assert restarted.committed(group) == {(source, 0): 5}
+        with restarted.step(group, "0"):  # fences the zombie, aborting its transaction
+            restarted.commit(group, {(source, 0): 6})
+        assert restarted.committed(group) == {(source, 0): 6}
+        assert restarted.end_offset(source, 0) == 0
+    finally:
+        killed.close()
+        restarted.close()

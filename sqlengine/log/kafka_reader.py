@@ -77,6 +77,8 @@ class PartitionReader:
             }
         )
         self._known_end = known_end
+        self._config = config
+        self._watermark_consumer: Consumer | None = None  # made by the first `watermarks`
         self._expected: dict[Position, int] = {}  # assigned: the offset the next read asks
         self._buffers: dict[Position, deque[Message]] = {}
         self._last_read: dict[Position, float] = {}
@@ -222,11 +224,23 @@ class PartitionReader:
         return list(self._expected)
 
     def watermarks(self, topic: str, partition: int, timeout: float) -> tuple[int, int]:
-        """(low, high) watermark of a partition, asked of its leader."""
-        low, high = self._consumer.get_watermark_offsets(
+        """(low, high) watermark of a partition, asked of its leader: the high watermark,
+        where the next record goes, which a read_committed consumer is not told while a
+        transaction is open (it gets the last stable offset; Tansu then answers 0)."""
+        if self._watermark_consumer is None:
+            self._watermark_consumer = Consumer(
+                {
+                    **self._config,
+                    "group.id": "streamdb-reader",
+                    "isolation.level": "read_uncommitted",
+                }
+            )
+        low, high = self._watermark_consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=timeout, cached=False
         )
         return low, high
 
     def close(self) -> None:
         self._consumer.close()
+        if self._watermark_consumer is not None:
+            self._watermark_consumer.close()
