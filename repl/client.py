@@ -39,6 +39,23 @@ class ConnectionLost(Exception):
     """The server cannot be reached (refused, reset, timed out)."""
 
 
+def _lost(exc: httpx.TransportError) -> ConnectionLost:
+    """`exc` as a lost connection, with the likely fix when it is TLS that failed."""
+    text = str(exc) or type(exc).__name__
+    try:
+        scheme = exc.request.url.scheme
+    except RuntimeError:  # raised before a request was made
+        scheme = ""
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        text += (
+            " (the server's certificate is not signed by a CA this machine trusts: point "
+            "SSL_CERT_FILE at the CA's PEM file)"
+        )
+    elif scheme == "http" and isinstance(exc, httpx.RemoteProtocolError):
+        text += " (a server that listens with TLS closes plain HTTP: is it https://?)"
+    return ConnectionLost(text)
+
+
 @dataclass
 class ServerInfo:
     version: str
@@ -125,7 +142,7 @@ class RestClient:
             elements = _json_elements(response.iter_bytes())
             header = next(elements, {}).get("header", {})
         except httpx.TransportError as exc:
-            raise ConnectionLost(str(exc) or type(exc).__name__) from exc
+            raise _lost(exc) from exc
         stream = QueryStream(
             header.get("queryId", ""),
             schema_columns(header.get("schema", "")),
@@ -143,7 +160,7 @@ class RestClient:
                     elif "errorMessage" in element:
                         raise StatementFailed({"message": element["errorMessage"]})
             except httpx.TransportError as exc:
-                raise ConnectionLost(str(exc) or type(exc).__name__) from exc
+                raise _lost(exc) from exc
             finally:
                 response.close()
 
@@ -157,7 +174,7 @@ class RestClient:
         try:
             response = self.http.request(method, path, json=body)
         except httpx.TransportError as exc:
-            raise ConnectionLost(str(exc) or type(exc).__name__) from exc
+            raise _lost(exc) from exc
         if response.status_code >= 400:
             raise _failure(response)
         return response
@@ -172,7 +189,7 @@ def _printed(response: httpx.Response) -> QueryStream:
                 if line:
                     yield [line]
         except httpx.TransportError as exc:
-            raise ConnectionLost(str(exc) or type(exc).__name__) from exc
+            raise _lost(exc) from exc
         finally:
             response.close()
 
@@ -186,7 +203,13 @@ def _failure(response: httpx.Response) -> StatementFailed:
         body = {"message": response.text or f"HTTP {response.status_code}"}
     failure = body if isinstance(body, dict) else {"message": str(body)}
     if response.status_code == 401:
-        failure["message"] = f"{failure.get('message', '')}: give a user with --user and --password"
+        refused = "authorization" in response.request.headers
+        fix = (
+            "the server refused the --user and --password given"
+            if refused
+            else "give a user with --user and --password"
+        )
+        failure["message"] = f"{failure.get('message', '')}: {fix}"
     return StatementFailed(failure)
 
 

@@ -163,7 +163,10 @@ def test_the_repl_with_user_and_password(url: str) -> None:
     assert "Kafka Topic" in ok.stdout
     refused = streamdb("cli", url, "--user", "carol", "--password", "x", "-e", "SHOW TOPICS;")
     assert refused.returncode == 1
-    assert "Unauthorized: give a user with --user and --password" in refused.stderr
+    assert "Unauthorized: the server refused the --user and --password given" in refused.stderr
+    anonymous = streamdb("cli", url, "-e", "SHOW TOPICS;")
+    assert anonymous.returncode == 1
+    assert "Unauthorized: give a user with --user and --password" in anonymous.stderr
 
 
 def test_the_repl_asks_for_the_password(url: str) -> None:

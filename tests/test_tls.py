@@ -165,6 +165,17 @@ def test_the_repl_over_https(server: LiveServer, certificates: Path) -> None:
     assert "Kafka Topic" in done.stdout
 
 
+def test_the_repl_says_how_to_fix_a_tls_mismatch(server: LiveServer) -> None:
+    """Without the CA trusted, or with http:// for a TLS port, the REPL names the fix."""
+    untrusted = streamdb("cli", server.url, "-e", "SHOW TOPICS;")
+    assert untrusted.returncode == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+    assert "point SSL_CERT_FILE at the CA's PEM file" in untrusted.stderr
+    plain = streamdb("cli", server.url.replace("https://", "http://"), "-e", "SHOW TOPICS;")
+    assert plain.returncode == 1
+    assert "a server that listens with TLS closes plain HTTP: is it https://?" in plain.stderr
+
+
 def test_client_certificates_required_by_the_ca_location(
     certificates: Path, tmp_path: Path
 ) -> None:
