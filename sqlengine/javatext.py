@@ -60,3 +60,27 @@ def parse_java_double(text: str) -> float:
     if not _DOUBLE_TEXT.match(s):
         raise ValueError(f'For input string: "{text}"')
     return float(s.rstrip("fFdD").replace("Infinity", "inf"))
+
+
+def java_string_hash(text: str) -> int:
+    """Java's String.hashCode, as an unsigned 32-bit value (over UTF-16 code units)."""
+    h, units = 0, text.encode("utf-16-be")
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+    return h
+
+
+def java_hash_map_order(keys: list[str], initial_capacity: int | None = None) -> list[str]:
+    """The order a java.util.HashMap of these String keys, put in this order, iterates in:
+    by bucket of the spread hash at the map's final capacity, then by insertion (a resize
+    keeps a bucket's relative order). `initial_capacity`: as `new HashMap<>(n)` (rounded up
+    to a power of two), else the default 16."""
+    capacity = 16 if initial_capacity is None else 1 << max(initial_capacity - 1, 0).bit_length()
+    while len(keys) > capacity * 3 // 4:
+        capacity *= 2
+
+    def bucket(key: str) -> int:
+        h = java_string_hash(key)
+        return (h ^ (h >> 16)) & (capacity - 1)
+
+    return sorted(keys, key=bucket)

@@ -13,12 +13,12 @@ import pytest
 from sqlengine import catalog as C
 from sqlengine import serde
 from sqlengine.engine import Engine
+from sqlengine.javatext import java_hash_map_order
 from sqlengine.results import StatementError
 from sqlengine.serde.avro_format import AvroSchema
 from sqlengine.serde.json_sr_format import JsonSrSchema
 from sqlengine.sink import format_info
 from sqlengine.testing.compare import read_topic
-from sqlengine.testing.runner import java_hash_map_order
 
 TEST = (
     "CREATE STREAM TEST (ID INT KEY, ID2 INT, D1 STRING, D DOUBLE) "
@@ -188,3 +188,21 @@ def test_parse_date_ignores_text_after_the_pattern_as_ksqldb_does(engine: Engine
     engine.run_until_idle()
     written = [orjson.loads(r.value) for r in read_topic(engine, "OUTPUT")]
     assert written == [{"P": 12410, "S": None}, {"P": None, "S": None}]
+
+
+def test_a_map_is_folded_in_the_order_ksqldb_reads_it(tmp_path: Path) -> None:
+    """ksqlDB reads a map into a java.util.HashMap: REDUCE sees its entries in that map's
+    order ('a', 'b', 'c' hash to buckets 1, 2, 3), not as the record wrote them."""
+    engine = Engine(tmp_path)
+    try:
+        engine.execute(
+            "CREATE STREAM M (V MAP<STRING, INT>) "
+            "WITH (kafka_topic='m', value_format='JSON', partitions=1);"
+            "CREATE STREAM OUTPUT AS SELECT REDUCE(V, '', (s, k, v) => CONCAT(s, k)) AS R "
+            "FROM M;"
+        )
+        engine.log.append_batch("m", [None], [b'{"V": {"b": 1, "c": 3, "a": 2}}'], [0], [()])
+        engine.run_until_idle()
+        assert [orjson.loads(r.value) for r in read_topic(engine, "OUTPUT")] == [{"R": "abc"}]
+    finally:
+        engine.close()

@@ -47,7 +47,12 @@ from typing import Any
 import orjson
 
 from sqlengine.codegen_ops import format_date, format_timestamp
-from sqlengine.javatext import java_double_str, parse_java_double, parse_java_long
+from sqlengine.javatext import (
+    java_double_str,
+    java_hash_map_order,
+    parse_java_double,
+    parse_java_long,
+)
 from sqlengine.serde.base import java_type_name
 from sqlengine.types import BOOLEAN as _BOOLEAN
 from sqlengine.types import BYTES as _BYTES
@@ -265,7 +270,11 @@ def _map_reader(t: Map) -> Reader:
         if type(obj) is not dict:
             raise _cannot_convert(obj, t)
         out = {}
-        for k, v in obj.items():
+        # ksqlDB reads a map into a HashMap sized to it: its entries come in that map's order,
+        # which functions folding over a map (REDUCE) see.
+        order = obj if len(obj) < 2 or key is not None else java_hash_map_order(list(obj), len(obj))
+        for k in order:
+            v = obj[k]
             try:
                 mapped = k if key is None else key(k)
             except CoercionError as e:

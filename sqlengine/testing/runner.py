@@ -25,6 +25,7 @@ from planner.physical import SERVICE_ID_CONFIG
 from sqlengine import ddl, pull, serde
 from sqlengine.catalog import DataSource
 from sqlengine.engine import Engine
+from sqlengine.javatext import java_hash_map_order
 from sqlengine.results import StatementError
 from sqlengine.runtime import QueryFailure
 from sqlengine.schema_registry import SchemaReference, SchemaRegistry
@@ -223,23 +224,6 @@ def _parsed(statements: list[str]) -> list[ast.Statement]:
         except ParseError:
             continue
     return parsed
-
-
-def java_hash_map_order(names: list[str]) -> list[str]:
-    """The order a java.util.HashMap of these String keys (inserted in this order) iterates
-    in: by bucket of the spread String.hashCode at the map's final capacity, then by
-    insertion (a resize keeps a bucket's relative order)."""
-    capacity = 16
-    while len(names) > capacity * 3 // 4:
-        capacity *= 2
-
-    def bucket(name: str) -> int:
-        h, units = 0, name.encode("utf-16-be")  # String.hashCode sums UTF-16 code units
-        for i in range(0, len(units), 2):
-            h = (31 * h + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
-        return (h ^ (h >> 16)) & (capacity - 1)
-
-    return sorted(names, key=bucket)
 
 
 def _register_declared_schemas(
