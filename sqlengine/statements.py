@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlengine.connectors.statements import ConnectorStatements
 from sqlengine.engine_context import EngineContext
 from sqlengine.inserts import insert_values
 from sqlengine.introspection import Introspection
-from sqlengine.log.base import TopicExistsError
+from sqlengine.log.base import TopicExistsError, UnknownTopicError
 from sqlengine.properties import is_known_property, unknown_property_message
 from sqlengine.pull_cache import PullQueries
 from sqlengine.query_runtime import query_runtime
@@ -447,7 +448,8 @@ class StatementExecutor:
             self._stop_query(source.created_by_query)
         del self.catalog.sources[source.name]
         if stmt.delete_topic and self.engine.log.topic(source.topic) is not None:
-            self.engine.log.delete_topic(source.topic)
+            with suppress(UnknownTopicError):  # another server's DROP deleted it
+                self.engine.log.delete_topic(source.topic)
         return R.CommandStatus(
             stmt.text, f"Source `{source.name}` (topic: {source.topic}) was dropped."
         )
@@ -466,7 +468,8 @@ class StatementExecutor:
         # A terminated query's state goes with it, as ksqlDB deletes its internal topics.
         for topic in query.internal_topics() if query is not None else []:
             if self.engine.log.topic(topic) is not None:
-                self.engine.log.delete_topic(topic)
+                with suppress(UnknownTopicError):  # another server's DROP deleted it
+                    self.engine.log.delete_topic(topic)
 
     def _close_query(self, query_id: str) -> None:
         query = self.running.pop(query_id, None)

@@ -268,7 +268,13 @@ class KafkaLog(Log):
             self._check_open()
             if self.topic(name) is None:
                 raise UnknownTopicError(name)
-            self._admin.delete_topics([name])[name].result(timeout=_TIMEOUT)
+            try:
+                self._admin.delete_topics([name])[name].result(timeout=_TIMEOUT)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
+                self._topics.pop(name, None)  # another server deleted it meanwhile
+                raise UnknownTopicError(name) from None
             deadline = time.monotonic() + _TIMEOUT
             while name in self._admin.list_topics(timeout=_TIMEOUT).topics:
                 if time.monotonic() > deadline:

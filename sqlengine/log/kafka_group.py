@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from sqlengine.log.base import GroupMember, Position
 
-RELEASE_SECONDS = 10.0
+RELEASE_SECONDS = 8.0  # below max.poll.interval.ms: the callback holds up the poll
 _POLL_SECONDS = 0.1
 # The classic group protocol with short timeouts: a member that dies is noticed within
 # seconds, and a rebalance does not wait minutes for members that are gone.
@@ -124,5 +124,6 @@ class KafkaGroupMember(GroupMember):
         if self._closing.is_set():
             return
         self._closing.set()
+        self._released.set()  # a revocation waiting for the query: it is gone
         self._thread.join(timeout=5)
         self._consumer.close()
