@@ -64,10 +64,16 @@ _CHILD = textwrap.dedent(
 
 
 def _run_and_kill(
-    data_dir: Path, start: int, rnd: random.Random, config: dict[str, str], setup: str
+    data_dir: Path,
+    start: int,
+    rnd: random.Random,
+    config: dict[str, str],
+    setup: str,
+    batches: tuple[int, int],
 ) -> int:
     """Starts an engine (`config`: its log) appending from `start`, kills it at a random
-    moment; returns the end of what it acknowledged."""
+    moment after between `batches` acknowledged batches; returns the end of what it
+    acknowledged."""
     child = subprocess.Popen(
         [
             sys.executable,
@@ -86,7 +92,7 @@ def _run_and_kill(
     assert child.stdout is not None
     acked = start
     deadline = time.monotonic() + 60
-    wanted = rnd.randint(2, 6)  # acknowledged batches before the kill
+    wanted = rnd.randint(*batches)  # acknowledged batches before the kill
     while acked < start + wanted * BATCH and time.monotonic() < deadline:
         line = child.stdout.readline()
         if not line:
@@ -164,14 +170,16 @@ def kill_9_mid_ingest(tmp_path: Path, config: dict[str, str], setup: str) -> Non
     assert outcome.counts == outcome.expected_counts
 
 
-def kill_9_outcome(tmp_path: Path, config: dict[str, str], setup: str) -> KillOutcome:
+def kill_9_outcome(
+    tmp_path: Path, config: dict[str, str], setup: str, batches: tuple[int, int] = (2, 6)
+) -> KillOutcome:
     """Five engines killed mid-stream (`config`: their log and settings), then one that
     catches up: what the log holds."""
     rnd = random.Random(9)
     next_n = 0
     acknowledged: list[range] = []
     for _ in range(5):
-        end = _run_and_kill(tmp_path, next_n, rnd, config, setup)
+        end = _run_and_kill(tmp_path, next_n, rnd, config, setup, batches)
         acknowledged.append(range(next_n, end))
         next_n = end
         # The next run appends after whatever the log holds (acknowledged or not).

@@ -200,8 +200,11 @@ def test_kill_9_with_exactly_once_v2_on_the_test_broker(
         "bootstrap.servers": kafka_broker.bootstrap_servers,
         "ksql.service.id": f"eosv2_{suffix}_",
         "processing.guarantee": "exactly_once_v2",
+        # On the engine's own thread a query's first step takes well under a second (with
+        # worker processes, seconds): the queries commit steps before each kill.
+        "ksql.streams.num.stream.threads": "1",
     }
-    outcome = kill_9_outcome(tmp_path, config, setup_on_topics_of(suffix))
+    outcome = kill_9_outcome(tmp_path, config, setup_on_topics_of(suffix), batches=(4, 8))
     assert len(outcome.source) == len(set(outcome.source)), "the source holds a record twice"
     assert not outcome.lost, f"{len(outcome.lost)} acknowledged inputs lost"
     assert outcome.counts == outcome.expected_counts
@@ -369,14 +372,19 @@ def test_a_log_reads_the_committed_groups_past_an_open_transaction(
     zombie.init_transactions(_SECONDS)
     zombie.begin_transaction()
     zombie.produce(f"_confluent-ksql-{service}_streamdb_metadata", b"{}", b"group:other")
-    zombie.flush(_SECONDS)  # the transaction stays open: as if its server was killed
+    for value in (b"open", b"open too"):  # the tail is past the transaction's first record
+        zombie.produce(source, value)
+        zombie.flush(_SECONDS)  # the transaction stays open: as if its server was killed
     restarted = KafkaLog(config, service)
     try:
         assert restarted.committed(group) == {(source, 0): 5}
+        started = time.monotonic()
+        assert restarted.end_offset(source, 0) == 2  # the open transaction's records
+        assert time.monotonic() - started < 5, "end_offset waited on the open transaction"
         with restarted.step(group, "0"):  # fences the zombie, aborting its transaction
             restarted.commit(group, {(source, 0): 6})
         assert restarted.committed(group) == {(source, 0): 6}
-        assert restarted.end_offset(source, 0) == 0
+        assert restarted.end_offset(source, 0) == 3  # and the marker that aborted it
     finally:
         killed.close()
         restarted.close()

@@ -457,11 +457,14 @@ class KafkaLog(Log):
     def end_offset(self, topic: str, partition: int) -> int:
         """The high watermark, or past what this log wrote or read if that is further. A
         watermark beyond those is confirmed by reading the partition's tail: a broker may
-        report it short of its last batch's records (Tansu: the batch's first offset + 1)."""
+        report it short of its last batch's records (Tansu: the batch's first offset + 1).
+        Not while a transaction is open there: its records are read once it ends."""
         known = self._known_end(topic, partition)
         high = self._watermarks(topic, partition)[1]
         if high <= known:
             return known
+        if self._reader().stable_end(topic, partition, _TIMEOUT) < high:
+            return high
         offset = high - 1
         while len(batch := self.read(topic, partition, offset)):
             offset = batch.next_offset

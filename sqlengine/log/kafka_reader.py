@@ -240,6 +240,13 @@ class PartitionReader:
         )
         return low, high
 
+    def stable_end(self, topic: str, partition: int, timeout: float) -> int:
+        """Where a read_committed read of the partition stops for now: the high watermark,
+        or, while a transaction is open, the last stable offset before it (Tansu: 0)."""
+        return self._consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), timeout=timeout, cached=False
+        )[1]
+
     def close(self) -> None:
         self._consumer.close()
         if self._watermark_consumer is not None:
