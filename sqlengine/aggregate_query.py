@@ -14,6 +14,7 @@ from typing import Any
 from grammar import ast
 from planner.builder import QueryPlan
 from planner.scope import source_scope
+from sqlengine import catalog as C
 from sqlengine.aggregation_step import AggregationStep
 from sqlengine.codegen import compile_stage
 from sqlengine.columnar.aggregation import ColumnarGroupBy
@@ -35,9 +36,17 @@ class AggregateQuery(PersistentQuery):
         self.nkeys = len(keys)
         time, *pre = agg.pre_exprs()
         exprs = [time, *keys, *pre] if self.is_table else [time, *pre]
+        # The record's headers last: an update carries those of the record that made it.
+        exprs.append(ast.ColumnRef(C.RAW_HEADERS, alias))
         self.pre_stage = compile_stage(plan.where, exprs, scope, self._on_error)
         self.aggregation = AggregationStep(
-            query_id, plan, output, ctx, self._on_error, self.nkeys if self.is_table else None
+            query_id,
+            plan,
+            output,
+            ctx,
+            self._on_error,
+            self.nkeys if self.is_table else None,
+            rows_carry_headers=True,
         )
         # A stream's batches are grouped vectorized when the query and the batch allow.
         self.columnar: ColumnarGroupBy | None = None
@@ -96,7 +105,7 @@ class AggregateQuery(PersistentQuery):
             pre = None if is_null else next(iter(self.pre_stage([row])), None)
             if pre is None:
                 tombstones.add(len(rows))
-                pre = (row[0], *row[3 : 3 + self.nkeys])
+                pre = (row[0], *row[3 : 3 + self.nkeys], row[-1])  # a row's headers are last
             rows.append(pre)
         self.aggregation.write(rows, tombstones)
 

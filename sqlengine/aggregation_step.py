@@ -61,6 +61,8 @@ class AggregationStep:
         ctx: QueryContext,
         on_error: Callable[[Exception, Sequence[Any]], None],
         table_keys: int | None,
+        *,
+        rows_carry_headers: bool = False,
     ) -> None:
         agg = plan.aggregation
         assert agg is not None
@@ -91,6 +93,8 @@ class AggregationStep:
         # results back anyway, so there it changes nothing).
         self.coalesce = ctx.record_cache and not self.emit_final
         self.table_keys = table_keys
+        # Rows end with their record's headers (a source's rows; a join's carry none).
+        self.rows_carry_headers = rows_carry_headers
         if table_keys is not None:
             self.changelogs.append(table_source_changelog(query_id, ctx.service_id))
             self.table_rows = ctx.store(self.changelogs[1], query_group(query_id, ctx.service_id))
@@ -111,9 +115,23 @@ class AggregationStep:
         windows: list[tuple[int, int]] | None = None,
     ) -> None:
         """Aggregate a batch of pre-aggregation rows; rows of a windowed input (a join of
-        windowed tables) are one table row per key and window."""
+        windowed tables) are one table row per key and window. An update carries the headers
+        of the record that made it, as Kafka Streams forwards them (not through the record
+        cache or EMIT FINAL's suppression, which emit what several records made)."""
+        headers: list[Any] = []
+        if self.rows_carry_headers:
+            headers = [row[-1] for row in rows]
+            rows = [row[:-1] for row in rows]
+        by_record = any(headers) and not self.coalesce and not self.emit_final
+        update_headers: list[Any] | None = [] if by_record else None
         n = self.table_keys
-        if n is None:
+        if n is None and by_record:
+            updates = []
+            for row, record_headers in zip(rows, headers, strict=True):
+                made = self.operator.add_rows([row])
+                updates += made
+                update_headers += [record_headers] * len(made)  # type: ignore[operator]
+        elif n is None:
             updates = self.operator.add_rows(rows, coalesce=self.coalesce)
         else:
             updates = []
@@ -127,8 +145,14 @@ class AggregationStep:
                     self.table_rows.delete(key)
                 else:
                     self.table_rows.put(key, new)
-                updates += self.operator.change(old, new, row[0])
-        self._emit(self._suppress(updates) if self.emit_final else updates)
+                made = self.operator.change(old, new, row[0])
+                updates += made
+                if update_headers is not None:
+                    update_headers += [headers[i]] * len(made)
+        if self.emit_final:
+            self._emit(self._suppress(updates))
+        else:
+            self._emit(updates, update_headers)
         self.store.flush()
         if n is not None:
             self.table_rows.flush()
@@ -193,9 +217,10 @@ class AggregationStep:
             horizon = -1  # session stores expire by session end, which `close` already covers
         return [u for u in out if u.results is not None and u.window and u.window[0] >= horizon]
 
-    def _emit(self, updates: list[Update]) -> None:
+    def _emit(self, updates: list[Update], headers: list[Any] | None = None) -> None:
         """Project every update's result in one call of the final stage, then write them in
-        order; a deleted result, or one HAVING stops passing, becomes a tombstone."""
+        order (each with its `headers`, else none); a deleted result, or one HAVING stops
+        passing, becomes a tombstone."""
         results = [u for u in updates if u.results is not None]
         projected = iter(
             self.post_stage(
@@ -206,7 +231,7 @@ class AggregationStep:
         windows: list[tuple[int, int]] = []
         tombstones: set[int] = set()
         self._index_windows((u.key, u.window) for u in updates)
-        for u in updates:
+        for i, u in enumerate(updates):
             window = u.window or (0, 0)
             row = None if u.results is None else next(projected)
             if row is not None and self.has_having:
@@ -222,7 +247,7 @@ class AggregationStep:
             if row is None:
                 tombstones.add(len(rows))
                 row = (u.timestamp, *u.key)
-            rows.append((*row, ()))
+            rows.append((*row, () if headers is None else headers[i]))
             windows.append(window)
         self.output.write(rows, tombstones, windows if self.windowed else None)
 

@@ -206,3 +206,26 @@ def test_a_map_is_folded_in_the_order_ksqldb_reads_it(tmp_path: Path) -> None:
         assert [orjson.loads(r.value) for r in read_topic(engine, "OUTPUT")] == [{"R": "abc"}]
     finally:
         engine.close()
+
+
+def test_an_aggregation_forwards_each_records_headers(tmp_path: Path) -> None:
+    """With the record cache off, each update carries the headers of the record that made
+    it, as Kafka Streams forwards them; a record without headers makes an update without."""
+    engine = Engine(tmp_path, config={"ksql.streams.cache.max.bytes.buffering": "0"})
+    try:
+        engine.execute(
+            "CREATE STREAM S (V STRING) WITH (kafka_topic='s', value_format='JSON', partitions=1);"
+            "CREATE TABLE COUNTS AS SELECT V, COUNT(*) AS N FROM S GROUP BY V;"
+        )
+        values = [b'{"V": "a"}', b'{"V": "b"}', b'{"V": "a"}']
+        headers = [(("h", b"1"),), (), (("h", b"3"), ("g", None))]
+        engine.log.append_batch("s", [None] * 3, values, [0, 1, 2], headers)
+        engine.run_until_idle()
+        written = read_topic(engine, "COUNTS")
+        assert [(orjson.loads(r.value), r.headers) for r in written] == [
+            ({"N": 1}, (("h", b"1"),)),
+            ({"N": 1}, ()),
+            ({"N": 2}, (("h", b"3"), ("g", None))),
+        ]
+    finally:
+        engine.close()
