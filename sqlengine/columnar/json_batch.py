@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from sqlengine.columnar import arrow_type
+from sqlengine.javatext import java_double_str
 from sqlengine.types import Base, SqlType
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -193,17 +194,17 @@ def _json_text(array: pa.Array, t: SqlType) -> pa.Array | None:
 
 
 def _double_text(array: pa.Array) -> pa.Array | None:
-    """Doubles as orjson writes them (shortest round-trip digits, always a fraction or an
-    exponent: 20.0, 1e16, 1e-5). Arrow's shortest text agrees for 1e-4 <= |x| < 1e16 where
-    it has no exponent, once ".0" is added to integral values; the few others are written by
-    orjson itself. Non-finite values are declined (the per-record writer quotes them as
-    Jackson does)."""
+    """Doubles as the per-record writer writes them, as Java prints them (shortest round-trip
+    digits: 20.0, 1.0E7, 1.0E-4). Arrow's shortest text agrees for 1e-3 <= |x| < 1e7 where
+    neither has an exponent, once ".0" is added to integral values; the others are written
+    by `java_double_str`. Non-finite values are declined (the per-record writer quotes them
+    as Jackson does)."""
     if pc.any(pc.is_nan(array)).as_py() or pc.any(pc.is_inf(array)).as_py():
         return None
     text = array.cast(pa.string())
     magnitude = pc.abs(array)
     plain = pc.or_(
-        pc.and_(pc.greater_equal(magnitude, 1e-4), pc.less(magnitude, 1e16)),
+        pc.and_(pc.greater_equal(magnitude, 1e-3), pc.less(magnitude, 1e7)),
         pc.equal(array, 0.0),
     )
     others = pc.invert(plain)
@@ -217,5 +218,5 @@ def _double_text(array: pa.Array) -> pa.Array | None:
     fixed = text.to_pylist()
     for i, value in enumerate(array.to_pylist()):
         if others[i].as_py():
-            fixed[i] = orjson.dumps(value).decode()
+            fixed[i] = java_double_str(value)
     return pa.array(fixed, pa.string())
