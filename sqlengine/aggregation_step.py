@@ -5,7 +5,7 @@ operator and its store, EMIT FINAL's suppression, the final projection and HAVIN
                          -> [SELECT over keys/results, HAVING] -> output (sink, push query)
 
 It is a `RowSink`: whatever computes pre-aggregation rows writes them into it, a source's
-pre-aggregation stage (`AggregateQuery`) or a join's projection (`JoinAggregateQuery`).
+pre-aggregation stage (`source_input.PreAggregate`) or a join's projection (`join_input.JoinInput`).
 A stream's rows are (ROWTIME, group keys..., aggregate arguments..., [headers]), each added
 to its group. A table's rows lead with the table's key: (ROWTIME, table key..., group
 keys..., arguments..., [headers]), a deleted row (a tombstone) is (ROWTIME, table key...,

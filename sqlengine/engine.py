@@ -43,7 +43,8 @@ from sqlengine.processing_log import ProcessingLog
 from sqlengine.pull_cache import PullQueries, PullQuery
 from sqlengine.push import PushQuery, open_push_query
 from sqlengine.push_feed import SourceFeeds
-from sqlengine.runtime import PersistentQuery, QueryFailure
+from sqlengine.query import Query
+from sqlengine.runtime import QueryFailure
 from sqlengine.scaleout import ScaleOut, scales_out
 from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry, SchemaRegistry
 from sqlengine.serde import SerdeError
@@ -295,7 +296,7 @@ class Engine:
             total += done
         return total
 
-    def _step(self, query: PersistentQuery) -> int:
+    def _step(self, query: Query) -> int:
         """One step of one query. Any error escaping the query's own handling (a UDAF that
         throws, say) stops that query in the ERROR state, as a Kafka Streams task dies with
         "Exception caught in process", and never the others or the engine. A step whose

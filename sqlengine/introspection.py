@@ -17,8 +17,8 @@ from sqlengine.functions.registry import REGISTRY
 from sqlengine.log.base import Log, TopicInfo
 from sqlengine.properties import effective_properties
 from sqlengine.pull_cache import PullQueries
+from sqlengine.query import Query
 from sqlengine.record_formatter import RecordFormatter
-from sqlengine.runtime import PersistentQuery
 from sqlengine.topic_statistics import query_statistics, topic_statistics
 
 INTERNAL_TOPIC_PREFIXES = ("_streamdb", "streamdb_processing_log", "_confluent")
@@ -35,7 +35,7 @@ def server_host(config: dict[str, str]) -> str:
 
 class Introspection:
     def __init__(
-        self, engine: EngineContext, running: dict[str, PersistentQuery], pulls: PullQueries
+        self, engine: EngineContext, running: dict[str, Query], pulls: PullQueries
     ) -> None:
         self.engine = engine
         self.running = running  # the persistent queries by id
@@ -193,7 +193,7 @@ class Introspection:
                 )
             info = self.catalog.queries[qid]
             sink = self.catalog.source(info.sink) if info.sink else None
-            plan = running.logical_plan()
+            plan = running.plan
             topology = physical_plan(qid, plan, sink, service=service_id(self.engine.config))
             plog = self.engine.plog
             return R.ExplainResult(
@@ -274,6 +274,6 @@ def print_topic_info(log: Log, topic: str) -> TopicInfo:
     return info
 
 
-def _tasks(query: PersistentQuery) -> int:
+def _tasks(query: Query) -> int:
     """A query's tasks: one per partition of its (co-partitioned) sources."""
     return len({partition for _, partition in query.read_positions()})

@@ -7,7 +7,7 @@ grow, from the latest or the earliest offsets (`auto.offset.reset`).
     query.close()
 
 A projection over one source holds no state beyond its read positions. A GROUP BY or a join
-runs the persistent query's runtime (`query_runtime`) with its state in memory and its
+runs the persistent query's runtime (`query.build_query`) with its state in memory and its
 results handed to the push query instead of a sink topic. Closing a query (or dropping it)
 frees everything. `poll` blocks in the log's `wait_for_data`, never spinning, so callers run
 it on a worker thread.
@@ -29,7 +29,7 @@ from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.push_feed import SourceFeeds, Subscription, key_route
-from sqlengine.query_runtime import query_runtime
+from sqlengine.query import build_query
 from sqlengine.runtime import QueryContext, SourceDecoder
 from sqlengine.schema_registry import SchemaRegistry
 
@@ -294,7 +294,7 @@ class RuntimePushQuery(PushQuery):
     def __init__(self, plan: QueryPlan, limit: int | None, ctx: QueryContext) -> None:
         super().__init__(plan, limit, ctx)
         self.output = PushOutput(plan)
-        self.runtime = query_runtime(self.query_id, plan, self.output, ctx)
+        self.runtime = build_query(self.query_id, plan, self.output, ctx)
 
     def _positions(self) -> dict[tuple[str, int], int]:
         return self.runtime.read_positions()

@@ -6,9 +6,9 @@ as the source) to meet in one of its partitions, as ksqlDB's GroupBy repartition
     source partitions owned --WHERE, group key, arguments--> repartition topic (keyed by group)
     repartition partitions owned --> AggregationStep (state partitioned as the topic)
 
-A step first moves what the owned source partitions gained into the repartition topic and
-commits their offsets, then aggregates what the owned repartition partitions gained and
-commits those offsets with the state's changelog positions. The topic holds each
+A step moves what the owned source partitions gained into the repartition topic, then
+aggregates what the owned repartition partitions held when the step began, and commits both
+topics' offsets with the state's changelog positions. The topic holds each
 pre-aggregation row (its time, group key columns and aggregate arguments) as streamdb's
 state encodes values; its key is the group key so encoded, which the default partitioner
 (murmur2) places. Output is at least once: a crash between a step's repartition append and
@@ -19,77 +19,56 @@ fault, on Tansu) in a test.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from planner.builder import QueryPlan
-from sqlengine.aggregate_query import AggregateQuery
-from sqlengine.log.base import RecordBatch
-from sqlengine.runtime import QueryContext
-from sqlengine.scaleout import create_repartition_topic, repartition_topic
-from sqlengine.sink import RowSink
-from sqlengine.state import decode, encode_key, encode_value, frozen
+from sqlengine.aggregation_step import AggregationStep
+from sqlengine.log.base import Log, RecordBatch
+from sqlengine.state import StateStores, decode, encode_key, encode_value, frozen
+
+EXECUTION_MODE = {"SELECT_KEY": "per record: through the repartition topic"}
 
 
-class RepartitionedAggregateQuery(AggregateQuery):
-    def __init__(self, query_id: str, plan: QueryPlan, output: RowSink, ctx: QueryContext) -> None:
-        # Per record: the vectorized grouping merges groups in this process, not via a topic.
-        super().__init__(query_id, plan, output, dataclasses.replace(ctx, vectorized=False))
-        assert plan.aggregation is not None
-        self.group_columns = len(plan.aggregation.keys)
-        self.repartition = repartition_topic(query_id, ctx.service_id)
-        info = self.log.topic(plan.source.topic)
-        create_repartition_topic(self.log, self.repartition, info.partitions if info else 1)
-        starts = ctx.start_offsets(self.group, [self.repartition])
-        self.grouped_positions = {p: offset for (_, p), offset in starts.items()}
+class RepartitionSink:
+    """SELECT_KEY's sink: pre-aggregation rows (time, group keys, arguments) into the
+    repartition topic, keyed by their group."""
 
-    def step(self, max_records: int = 10000) -> int:
-        return self._repartition(max_records) + self._aggregate(max_records)
+    def __init__(self, log: Log, topic: str, group_columns: int) -> None:
+        self.log = log
+        self.topic = topic
+        self.group_columns = group_columns
 
-    def _repartition(self, max_records: int) -> int:
-        """Moves what the owned source partitions gained into the repartition topic."""
-        topic = self.plan.source.topic
-        offsets: dict[tuple[str, int], int] = {}
-        done = 0
-        for partition, offset in self.positions.items():
-            batch = self.log.read(topic, partition, offset, max_records)
-            if not len(batch):
-                continue
-            rows = self.pre_stage([r for r, is_null in self.decoder.decode(batch) if not is_null])
-            if rows:
-                keys = [encode_key(frozen(row[1 : 1 + self.group_columns])) for row in rows]
-                values = [encode_value(tuple(row)) for row in rows]
-                self.log.append_batch(self.repartition, keys, values, [row[0] for row in rows])
-            self.positions[partition] = offsets[(topic, partition)] = batch.next_offset
-            done += len(batch)
-        if offsets:
-            self.ctx.commit(self.group, offsets)
-        return done
+    def write(
+        self,
+        rows: list[tuple[Any, ...]],
+        tombstones: set[int],
+        windows: list[tuple[int, int]] | None = None,
+    ) -> None:
+        if not rows:
+            return
+        keys = [encode_key(frozen(row[1 : 1 + self.group_columns])) for row in rows]
+        values = [encode_value(tuple(row)) for row in rows]
+        self.log.append_batch(self.topic, keys, values, [row[0] for row in rows])
 
-    def _aggregate(self, max_records: int) -> int:
-        """Aggregates what the owned repartition partitions gained."""
-        offsets: dict[tuple[str, int], int] = {}
-        done = 0
-        for partition, offset in self.grouped_positions.items():
-            batch = self.log.read(self.repartition, partition, offset, max_records)
-            if not len(batch):
-                continue
-            if self.ctx.stores is not None:
-                self.ctx.stores.processing(partition)
+
+class RepartitionSource:
+    """The aggregation's SOURCE: the repartition partitions this server owns, into the
+    aggregation (its state partitioned as the topic)."""
+
+    def __init__(self, aggregation: AggregationStep, stores: StateStores | None) -> None:
+        self.aggregation = aggregation
+        self.stores = stores
+
+    def run(self, reads: list[tuple[int, RecordBatch]]) -> None:
+        for _, batch in reads:
+            if self.stores is not None:
+                self.stores.processing(batch.partition)
             self.aggregation.write(_rows(batch), set())
-            self.grouped_positions[partition] = batch.next_offset
-            offsets[(self.repartition, partition)] = batch.next_offset
-            done += len(batch)
-        if offsets:
-            self.ctx.commit(self.group, offsets)
-        return done
 
-    def read_positions(self) -> dict[tuple[str, int], int]:
-        grouped = {(self.repartition, p): o for p, o in self.grouped_positions.items()}
-        return {**super().read_positions(), **grouped}
+    def flush(self) -> None:
+        """The aggregation flushes its store as each batch is written."""
 
     def execution_modes(self) -> dict[str, str]:
-        return {"SELECT_KEY": "per record: through the repartition topic"}
+        return EXECUTION_MODE
 
 
 def _rows(batch: RecordBatch) -> list[tuple[Any, ...]]:

@@ -1,8 +1,7 @@
-"""Persistent queries at run time: read the source topic, run the compiled stage, write the sink.
-
-A query moves batches: one `RecordBatch` per partition read, decoded to rows, filtered and
-projected by one generated function, encoded and appended to the sink in one call. Offsets are
-committed after the sink append, so a restart resumes where the last step ended.
+"""What every query's operators run against (`QueryContext`: the log, the processing log,
+settings, state stores, worker processes) and the SOURCE's decoding of a topic's bytes into
+rows (`SourceDecoder`). The operators are in `source_input` and `join_input`; `query` puts
+them together and drives them.
 """
 
 from __future__ import annotations
@@ -17,23 +16,19 @@ from planner.builder import QueryPlan
 from planner.logical import SinkSpec
 from planner.physical import SERVICE_ID, query_topic_prefix
 from planner.physical import service_id as configured_service_id
-from planner.scope import Scope
-from planner.table_functions import FlatMapNode
 from sqlengine import catalog as C
 from sqlengine import serde
-from sqlengine.codegen import compile_stage
-from sqlengine.columnar.stateless import ColumnarStage
 from sqlengine.exactly_once import STEP_TASK, OutputGuard, uses_transactions
-from sqlengine.flatmap import projection_stage
 from sqlengine.log.base import Log, RecordBatch
 from sqlengine.processing_log import ProcessingLog
-from sqlengine.rekey import null_row_keys
 from sqlengine.schema_registry import SchemaRegistry
 from sqlengine.sink import RowSink, SinkEncoder, format_info
 from sqlengine.state import KeyValueStore, MemoryStore, StateStores, StorePartitions
 from sqlengine.tasks import StageTasks, default_threads
 from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key
+
+OnError = Callable[[Exception, Sequence[Any]], None]  # an expression's error, with its row
 
 
 class QueryFailure(Exception):
@@ -353,180 +348,3 @@ class QueryContext:
         """Release the stores' local storage (the query has committed)."""
         if self.stores is not None:
             self.stores.close()
-
-
-class PersistentQuery:
-    """Reads its source topic a batch per partition; after each batch's results are written
-    (and any state flushed, see `_flush`) it commits the next offsets, so a restart resumes
-    where the last step ended."""
-
-    def __init__(self, query_id: str, plan: QueryPlan, ctx: QueryContext) -> None:
-        self.query_id = query_id
-        self.plan = plan
-        self.ctx = ctx
-        self.log = ctx.log
-        self.plog = ctx.plog
-        self.decoder = ctx.decoder(plan.source)
-        self.group = query_group(query_id, ctx.service_id)
-        starts = ctx.start_offsets(self.group, [plan.source.topic])
-        self.positions = {p: offset for (_, p), offset in starts.items()}
-
-    def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
-        self.plog.record_error(self.plan.source.topic, row[1], row[2], exc)
-
-    def step(self, max_records: int = 10000) -> int:
-        """Process what is available (up to max_records per partition); returns the count."""
-        topic = self.plan.source.topic
-        batches = []
-        for partition, offset in self.positions.items():
-            limit = self._read_limit(topic, partition, offset, max_records)
-            if limit and len(batch := self.log.read(topic, partition, offset, limit)):
-                batches.append(batch)
-        if not batches:
-            return 0
-        entries = self._start(batches)
-        for batch in batches:
-            if self.ctx.stores is not None:
-                self.ctx.stores.processing(batch.partition)
-            self._process_batch(batch)
-            self._flush()
-            self.positions[batch.partition] = batch.next_offset
-        offsets = {(topic, batch.partition): batch.next_offset for batch in batches}
-        self.ctx.commit(self.group, {**offsets, **entries})
-        return sum(len(batch) for batch in batches)
-
-    def _read_limit(self, topic: str, partition: int, offset: int, max_records: int) -> int:
-        """How many records a step reads from a partition."""
-        return max_records
-
-    def _start(self, batches: list[RecordBatch]) -> dict[tuple[str, int], int]:
-        """Called with a step's batches (one per partition) before they are processed in
-        order: a query may start work on them in parallel here. Returns entries for the
-        step's commit to carry."""
-        return {}
-
-    def _process_batch(self, batch: RecordBatch) -> None:
-        self._process(self.decoder.decode(batch))
-
-    def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
-        raise NotImplementedError
-
-    def _flush(self) -> None:
-        """Make state durable before offsets are committed (stateful queries)."""
-
-    def internal_topics(self) -> list[str]:
-        """Topics the query owns (state changelogs), deleted when it is terminated."""
-        return []
-
-    def logical_plan(self) -> QueryPlan:
-        """The plan of the query as written (EXPLAIN shows it)."""
-        return self.plan
-
-    def execution_modes(self) -> dict[str, str]:
-        """How the query's operators run, by operator kind (EXPLAIN shows it)."""
-        return {"PROJECT": "per record: generated Python"}
-
-    def read_positions(self) -> dict[tuple[str, int], int]:
-        """The next offset to read per source topic and partition."""
-        topic = self.plan.source.topic
-        return {(topic, p): o for p, o in self.positions.items()}
-
-    def close(self) -> None:
-        self.ctx.commit(self.group, self.read_positions())
-        self.ctx.close()
-
-
-class StatelessQuery(PersistentQuery):
-    """Filter + project from one source into one sink (CSAS, INSERT INTO ... SELECT)."""
-
-    def __init__(self, query_id: str, plan: QueryPlan, output: RowSink, ctx: QueryContext) -> None:
-        super().__init__(query_id, plan, ctx)
-        project = plan.root
-        scope_input = project.input  # type: ignore[attr-defined]
-        scope = Scope(scope_input.columns)
-        is_table = plan.source.kind == "TABLE"
-        # A table's filter turns the rows it rejects into tombstones (as a KTable filter does),
-        # so there the predicate is computed as a leading column instead of dropping rows.
-        self.filter_to_tombstones = is_table and plan.where is not None
-        # A stream forwards a null-value record as is, unless a filter or a table function
-        # (which has no value to read) drops it.
-        flat_map = isinstance(scope_input, FlatMapNode)
-        self.drop_null_values = not is_table and (plan.where is not None or flat_map)
-        self.stage = (
-            compile_stage(None, [plan.where, *project.exprs], scope, self._on_error)  # type: ignore[list-item]
-            if self.filter_to_tombstones
-            else projection_stage(plan, self._on_error)
-        )
-        self.null_row_keys = null_row_keys(plan, self._on_error)
-        self.output = output
-        self.guard = ctx.output_guard(self.group, output)
-        # A query writing to a topic runs each batch vectorized when the batch allows.
-        self.columnar = None
-        # Batches run in worker processes when the source has partitions to spread.
-        self.tasks: StageTasks | None = None
-        if ctx.vectorized and isinstance(output, SinkEncoder):
-            self.columnar = ColumnarStage.build(plan, output.sink)
-            if self.columnar is not None:
-                self.tasks = ctx.stage_tasks(
-                    ColumnarStage.build, (plan, output.sink), len(self.positions)
-                )
-
-    def execution_modes(self) -> dict[str, str]:
-        if self.columnar is None:
-            return super().execution_modes()
-        mode = "vectorized: Arrow batches, per record where a batch needs it"
-        if self.tasks is not None:
-            mode += f"; on this process and {self.tasks.processes} worker process(es)"
-        return {"FILTER": mode, "PROJECT": mode}
-
-    def _read_limit(self, topic: str, partition: int, offset: int, max_records: int) -> int:
-        if self.guard is None:
-            return max_records
-        return self.guard.read_limit(topic, partition, offset, max_records)
-
-    def _start(self, batches: list[RecordBatch]) -> dict[tuple[str, int], int]:
-        if self.tasks is not None:
-            self.tasks.start(batches[1:])
-        if self.guard is None:
-            return {}
-        return self.guard.begin_step({(b.topic, b.partition): b.next_offset for b in batches})
-
-    def _process_batch(self, batch: RecordBatch) -> None:
-        if self.columnar is not None:
-            ran, columns = (
-                (False, None) if self.tasks is None else self.tasks.result(batch.partition)
-            )
-            if not ran:
-                columns = self.columnar.run(batch)
-            if columns is not None:
-                assert isinstance(self.output, SinkEncoder)
-                self.output.write_columns(columns)
-                return
-        super()._process_batch(batch)
-
-    def _process(self, decoded: list[tuple[tuple[Any, ...], bool]]) -> None:
-        """Runs of data rows go through the compiled stage together; a null-value record
-        between them becomes a tombstone in place, keeping per-record order."""
-        out: list[tuple[Any, ...]] = []
-        tombstones: set[int] = set()
-        run: list[tuple[Any, ...]] = []
-
-        def flush() -> None:
-            for projected in self.stage(run):
-                if self.filter_to_tombstones:
-                    if projected[0] is not True:
-                        tombstones.add(len(out))
-                    projected = projected[1:]
-                out.append(projected)
-            run.clear()
-
-        for row, is_null in decoded:
-            if not is_null:
-                run.append(row)
-            elif not self.drop_null_values:
-                flush()
-                tombstones.add(len(out))
-                bounds = row[-3:-1] if self.plan.source.window is not None else ()
-                out.append((row[0], *self.null_row_keys(row), *bounds, row[-1]))
-        flush()
-        self.output.write(out, tombstones)

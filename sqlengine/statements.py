@@ -26,9 +26,9 @@ from sqlengine.introspection import Introspection
 from sqlengine.log.base import TopicExistsError, UnknownTopicError
 from sqlengine.properties import is_known_property, unknown_property_message
 from sqlengine.pull_cache import PullQueries
-from sqlengine.query_runtime import query_runtime
+from sqlengine.query import Query, build_query
 from sqlengine.rekey import sink_key_format
-from sqlengine.runtime import PersistentQuery, QueryContext, query_group
+from sqlengine.runtime import QueryContext, query_group
 from sqlengine.state import StorePartitions
 from sqlengine.upgrades import query_upgrade_problem, source_upgrade_problem
 
@@ -84,7 +84,7 @@ def command_id(stmt: ast.Statement) -> str:
 class StatementExecutor:
     def __init__(self, engine: EngineContext, pulls: PullQueries) -> None:
         self.engine = engine
-        self.running: dict[str, PersistentQuery] = {}
+        self.running: dict[str, Query] = {}
         # What each running query was built from, to build it again over other partitions.
         self.built_from: dict[str, tuple[Any, Any, dict[str, str]]] = {}
         self.query_counter = 0
@@ -381,12 +381,12 @@ class StatementExecutor:
         sink: Any,
         config: dict[str, str],
         partitioning: StorePartitions | None,
-    ) -> PersistentQuery:
+    ) -> Query:
         engine = self.engine
         ctx = QueryContext.of(
             engine.log, engine.plog, engine.schema_registry, config, engine.state_dir, partitioning
         )
-        return query_runtime(query_id, plan, ctx.encoder(sink, plan), ctx)
+        return build_query(query_id, plan, ctx.encoder(sink, plan), ctx)
 
     def reassign(self, query_id: str, partitioning: StorePartitions | None) -> None:
         """Commit and close a running query, and build it again over the partitions it
@@ -503,7 +503,7 @@ class StatementExecutor:
                 info.state = "PAUSED" if pausing else "RUNNING"
         return R.CommandStatus(stmt.text, "Query paused." if pausing else "Query resumed.")
 
-    def active_queries(self) -> list[PersistentQuery]:
+    def active_queries(self) -> list[Query]:
         """The persistent queries to drive: the running ones that are not paused."""
         return [
             query

@@ -11,11 +11,14 @@ import math
 import random
 import struct
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from sqlengine.engine import Engine
+from sqlengine.query import Query
+from sqlengine.source_input import SourceInput
 
 DDL = (
     "CREATE STREAM s (id STRING KEY, colour STRING, weight_g INT, temp DOUBLE, big BIGINT, "
@@ -29,6 +32,12 @@ QUERIES = [
     "ROWOFFSET AS o FROM s WHERE big >= 5 OR ok",
     "SELECT id, temp, temp * 1.5 AS c, 'x' AS lit FROM s WHERE temp > 20.5 AND temp <= 1e300",
 ]
+
+
+def _vectorized(query: Query) -> tuple[Any, Any]:
+    """A query's vectorized operator (its batch counts) and its worker processes, if any."""
+    op = query.input.vectorized if isinstance(query.input, SourceInput) else query.input
+    return (None, None) if op is None else (op.columnar, op.tasks)  # type: ignore[attr-defined]
 
 
 def _clean(rnd: random.Random, i: int) -> bytes:
@@ -92,7 +101,8 @@ def _run(tmp: Path, vectorized: bool) -> dict[str, list[tuple]]:
         headers = [h for _, _, h in batch]
         engine.log.append_batch("s", keys, values, list(range(len(batch))), headers)
         engine.run_until_idle()
-    stages = [q.columnar for q in engine.executor.running.values() if q.columnar is not None]  # type: ignore[attr-defined]
+    running = engine.executor.running.values()  # type: ignore[attr-defined]
+    stages = [c for c, _ in map(_vectorized, running) if c is not None]
     counts = [(s.batches > 0, s.declined > 0) for s in stages]
     contents: dict[str, list[tuple]] = {"vectorized queries": counts}
     for i in range(len(QUERIES)):
@@ -147,7 +157,8 @@ def test_random_doubles_and_strings_encode_alike(tmp_path: Path, seed: int) -> N
             engine.log.append_batch("s", [b"k"] * len(chunk), chunk, list(range(len(chunk))))
             engine.run_until_idle()
         (query,) = engine.executor.running.values()  # type: ignore[attr-defined]
-        ran = 0 if query.columnar is None else query.columnar.batches
+        columnar, _ = _vectorized(query)
+        ran = 0 if columnar is None else columnar.batches
         results.append(([engine.log.read("O", p, 0, 100_000).values for p in range(2)], ran))
         engine.close()
     (rows, _), (vectorized_rows, batches) = results
@@ -188,7 +199,8 @@ def _rows_and_parallel(
         engine.execute(query, props)
         engine.run_until_idle()
         (running,) = engine.executor.running.values()  # type: ignore[attr-defined]
-        worker_batches = 0 if running.tasks is None else running.tasks.batches
+        _, tasks = _vectorized(running)
+        worker_batches = 0 if tasks is None else tasks.batches
         partitions = [engine.log.read(sink, p, 0, 100_000) for p in range(2)]
         results.append([list(zip(b.keys, b.values, b.timestamps, strict=True)) for b in partitions])
         engine.close()
@@ -199,7 +211,7 @@ def _sinks_and_runs(engine: Engine, sinks: list[str]) -> tuple[list[list[tuple]]
     """The records of each sink's two partitions, and how many batches each query ran
     vectorized (-1: none could); closes the engine."""
     queries = list(engine.executor.running.values())  # type: ignore[attr-defined]
-    ran = [q.columnar.batches if q.columnar is not None else -1 for q in queries]
+    ran = [c.batches if c is not None else -1 for c, _ in map(_vectorized, queries)]
     records = []
     for sink in sinks:
         for p in range(2):
@@ -257,7 +269,7 @@ def _join_run(
             items(range(30, 50), step * 1000 + 500)
         engine.run_until_idle()
     queries = engine.executor.running.values()  # type: ignore[attr-defined]
-    in_workers = [0 if q.tasks is None else q.tasks.batches for q in queries]
+    in_workers = [0 if t is None else t.batches for _, t in map(_vectorized, queries)]
     return (*_sinks_and_runs(engine, [f"J{i}" for i in range(len(JOINS))]), in_workers)
 
 

@@ -1,7 +1,8 @@
-"""Join queries at run time: read every joined source, run the join steps, project, write.
+"""The operators of a query over joined sources: SOURCE of each, the JOIN steps, and the
+projection of the joined rows.
 
     source 0 --key--> step 1 --key--> step 2 ... --> [WHERE + SELECT] --> sink
-    source 1 --key--> step 1 (right)
+    source 1 --key--> step 1 (right)                [WHERE + pre-aggregation] --> AggregationStep
     source 2 --key--> step 2 (right)
 
 Records of all source partitions are taken in timestamp order (as Kafka Streams picks the
@@ -13,17 +14,18 @@ state lives in one durable store per step, flushed before offsets are committed.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
 from grammar import ast
+from planner.aggregation import AggregationPlan
 from planner.builder import QueryPlan
 from planner.errors import PlanError
 from planner.internal_topics import DEFAULT_KEY_FORMAT_CONFIG, join_internal_topics
-from planner.joins import JoinPlan, JoinStep, source_columns
+from planner.joins import JOIN_KEY, JOIN_ROWTIME, JoinPlan, JoinStep, source_columns
 from planner.physical import join_changelog, query_topic_prefix
 from planner.scope import Scope
 from sqlengine import serde
@@ -40,7 +42,7 @@ from sqlengine.joins import (
     hashable,
 )
 from sqlengine.log.base import RecordBatch, TopicExistsError
-from sqlengine.runtime import PersistentQuery, QueryContext, query_group
+from sqlengine.runtime import OnError, QueryContext, query_group
 from sqlengine.serde.registry_serde import unwraps, writer_schema
 from sqlengine.sink import RowSink, SinkEncoder, format_info
 from sqlengine.state import KeyValueStore
@@ -95,6 +97,24 @@ def create_internal_topics(query_id: str, jp: JoinPlan, ctx: QueryContext) -> li
     return names
 
 
+def join_result_key(jp: JoinPlan) -> list[ast.Expr]:
+    """The key a table-producing join's rows lead with (its tombstones carry it alone):
+    a foreign-key join's is the left table's key, any other the join key."""
+    if jp.result_kind != "TABLE":
+        return []
+    if jp.foreign_key:
+        left = jp.sources[0]
+        return [ast.ColumnRef(c.name, left.alias) for c in left.source.key_columns]
+    return [ast.ColumnRef(jp.synthetic_key or JOIN_KEY)]
+
+
+def pre_aggregation_exprs(jp: JoinPlan, agg: AggregationPlan) -> list[ast.Expr]:
+    """What a GROUP BY over a join projects its joined rows to: the time, the result's key
+    (a table's rows replace each other by key) and the pre-aggregation columns."""
+    _, *pre = agg.pre_exprs()
+    return [ast.ColumnRef(JOIN_ROWTIME), *join_result_key(jp), *pre]
+
+
 @dataclass
 class _Output:
     """Records for the sink: rows, which of them are tombstones, their windows."""
@@ -104,26 +124,28 @@ class _Output:
     windows: list[tuple[int, int]]
 
 
-class JoinQuery(PersistentQuery):
-    """Unlike single-source queries, reads several topics: positions are per topic and
-    partition, so it keeps its own (`offsets`) instead of the base class's."""
+class JoinInput:
+    """SOURCE of every joined topic and the JOIN steps, then the projection of the joined
+    rows (WHERE and SELECT, or a GROUP BY's pre-aggregation columns) into the output."""
 
-    def __init__(self, query_id: str, plan: QueryPlan, output: RowSink, ctx: QueryContext) -> None:
-        jp = plan.join
-        assert jp is not None
-        self.query_id, self.plan, self.ctx = query_id, plan, ctx
-        self.log = ctx.log
-        self.plog = ctx.plog
-        self.group = query_group(query_id, ctx.service_id)
+    def __init__(
+        self,
+        query_id: str,
+        jp: JoinPlan,
+        where: ast.Expr | None,
+        exprs: list[ast.Expr],
+        output: RowSink,
+        ctx: QueryContext,
+        on_error: OnError,
+    ) -> None:
         self.jp = jp
+        self.on_error = on_error
         self.decoders = [ctx.decoder(js.source) for js in jp.sources]
-        self.offsets = ctx.start_offsets(
-            self.group, dict.fromkeys(js.source.topic for js in jp.sources)
-        )
         self.changelogs = [
             join_changelog(query_id, i, ctx.service_id) for i in range(1, len(jp.steps) + 1)
         ]
-        self.stores = [ctx.store(name, self.group) for name in self.changelogs]
+        group = query_group(query_id, ctx.service_id)
+        self.stores = [ctx.store(name, group) for name in self.changelogs]
         # ksqlDB's repartition topics and store changelogs: deleted with the query.
         self.ksql_topics = (
             create_internal_topics(query_id, jp, ctx) if ctx.transient_start is None else []
@@ -149,13 +171,11 @@ class JoinQuery(PersistentQuery):
         self.window_size = (window.size_ms or 0) if window is not None else 0
         # A foreign-key join's result is keyed by the left table's key, maybe of many columns.
         self.multi_key = jp.foreign_key and len(jp.sources[0].source.key_columns) > 1
-        project = plan.root.exprs  # type: ignore[attr-defined]
-        scope = jp.row_scope
-        self.has_where = plan.where is not None
-        exprs = [plan.where, *project] if plan.where is not None else project
-        self.stage = compile_stage(None, exprs, scope, self._on_error)
+        self.has_where = where is not None
+        self.stage = compile_stage(
+            None, [where, *exprs] if where is not None else exprs, jp.row_scope, on_error
+        )
         self.output = output
-        self.guard = ctx.output_guard(self.group, output)
         # One stream enriched from one table takes the direct path (`_lookup_join`).
         single = self.ops[0] if len(self.ops) == 1 else None
         self.lookup_join = (
@@ -163,20 +183,24 @@ class JoinQuery(PersistentQuery):
             if isinstance(single, StreamTableJoin) and not self.windowed and not self.is_table
             else None
         )
-        # ... and runs a step vectorized when the step read only stream records.
+        # ... and runs a step vectorized (`vectorize`) when the step read only stream records.
         self.columnar: ColumnarLookupJoin | None = None
         # ... its partitions in worker processes, with a snapshot of the table.
         self.tasks: StageTasks | None = None
-        if ctx.vectorized and self.lookup_join is not None and isinstance(output, SinkEncoder):
-            self.columnar = ColumnarLookupJoin.build(plan, output.sink)
-            stream = jp.sources[0].source.topic
-            partitions = sum(1 for topic, _ in self.offsets if topic == stream)
-            if self.columnar is not None:
-                build_args = (plan, output.sink)
-                self.tasks = ctx.stage_tasks(ColumnarLookupJoin.build, build_args, partitions)
 
-    def _on_error(self, exc: Exception, row: Sequence[Any]) -> None:
-        self.plog.record_error(self.plan.source.topic, -1, -1, exc)
+    def vectorize(self, plan: QueryPlan, ctx: QueryContext, partitions: int) -> None:
+        """Run steps that read only stream records over Arrow columns, from the stream's
+        bytes to the sink's, when the join is one stream enriched from one table."""
+        if (
+            not ctx.vectorized
+            or self.lookup_join is None
+            or not isinstance(self.output, SinkEncoder)
+        ):
+            return
+        self.columnar = ColumnarLookupJoin.build(plan, self.output.sink)
+        if self.columnar is not None:
+            build_args = (plan, self.output.sink)
+            self.tasks = ctx.stage_tasks(ColumnarLookupJoin.build, build_args, partitions)
 
     def _key_fn(self, expr: Any, scope: Scope) -> Callable[[Body], Any]:
         """A row's join key. Usually a plain column: then an item get, not a stage call."""
@@ -185,36 +209,19 @@ class JoinQuery(PersistentQuery):
                 return itemgetter(scope.resolve(expr.name, expr.source).index)
             except PlanError:
                 pass  # not resolvable here: compiling it reports the error
-        stage = compile_stage(None, [expr], scope, self._on_error)
+        stage = compile_stage(None, [expr], scope, self.on_error)
         return lambda body: stage([body])[0][0]
 
-    # ------------------------------------------------------------------ reading
-
-    def step(self, max_records: int = 10000) -> int:
-        reads: list[tuple[int, RecordBatch]] = []  # (source index, batch)
-        for i, js in enumerate(self.jp.sources):
-            for (topic, partition), offset in self.offsets.items():
-                if topic != js.source.topic:
-                    continue
-                limit = max_records
-                if self.guard is not None:
-                    limit = self.guard.read_limit(topic, partition, offset, max_records)
-                batch = self.log.read(topic, partition, offset, limit) if limit else None
-                if batch is not None and len(batch):
-                    reads.append((i, batch))
-        if not reads:
-            return 0
-        read = {(b.topic, b.partition): b.next_offset for _, b in reads}
-        # A step's output depends only on its batches and the state committed before it,
-        # so a replayed step writes the same records in the same order.
-        step = self.guard.begin_step(read) if self.guard is not None else {}
+    def run(self, reads: list[tuple[int, RecordBatch]]) -> None:
+        """A step's batches: (source index, batch). A step's output depends only on its
+        batches and the state committed before it, so a replayed step writes the same
+        records in the same order."""
         if not self._run_vectorized(reads):
             self._run_per_record(reads)
+
+    def flush(self) -> None:
         for store in self.stores:
             store.flush()
-        self.offsets.update(read)
-        self.ctx.commit(self.group, {**read, **step})
-        return sum(len(b) for _, b in reads)
 
     def _run_vectorized(self, reads: list[tuple[int, RecordBatch]]) -> bool:
         """A step that read only stream records, vectorized; False when it cannot be."""
@@ -364,19 +371,9 @@ class JoinQuery(PersistentQuery):
             store.delete(mark)
         return passes or was_passing
 
-    def read_positions(self) -> dict[tuple[str, int], int]:
-        return dict(self.offsets)
-
-    def close(self) -> None:
-        self.ctx.commit(self.group, dict(self.offsets))
-        self.ctx.close()
-
-    def internal_topics(self) -> list[str]:
-        return [*self.changelogs, *self.ksql_topics]
-
     def execution_modes(self) -> dict[str, str]:
         if self.columnar is None:
-            return super().execution_modes()
+            return {"PROJECT": "per record: generated Python"}
         mode = "vectorized: Arrow batches when a step reads no table record, else per record"
         if self.tasks is not None:
             mode += f"; on this process and {self.tasks.processes} worker process(es)"
