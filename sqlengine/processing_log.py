@@ -107,14 +107,27 @@ class QueryFailures:
         self.count = 0
         self.last_ms = 0
         self.times: deque[int] = deque(maxlen=self.RECENT)
+        # queries' threads add while DESCRIBE and EXPLAIN read (a deque appended to while
+        # iterated raises)
+        self._lock = threading.Lock()
 
     def add(self, time_ms: int) -> None:
-        self.count += 1
-        self.last_ms = max(self.last_ms, time_ms)
-        self.times.append(time_ms)
+        with self._lock:
+            self.count += 1
+            self.last_ms = max(self.last_ms, time_ms)
+            self.times.append(time_ms)
 
     def recent(self, since_ms: int) -> int:
-        return sum(1 for t in self.times if t >= since_ms)
+        with self._lock:
+            return sum(1 for t in self.times if t >= since_ms)
+
+    def merge(self, other: QueryFailures) -> None:
+        with other._lock:
+            count, last_ms, times = other.count, other.last_ms, list(other.times)
+        with self._lock:
+            self.count += count
+            self.last_ms = max(self.last_ms, last_ms)
+            self.times.extend(times)
 
 
 class ProcessingLog:
@@ -162,9 +175,7 @@ class ProcessingLog:
             return None
         total = QueryFailures()
         for failures in mine:
-            total.count += failures.count
-            total.last_ms = max(total.last_ms, failures.last_ms)
-            total.times.extend(failures.times)
+            total.merge(failures)
         return total
 
     def entries_of_query(self, query_id: str) -> list[LogEntry]:
