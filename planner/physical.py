@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from grammar.printer import format_expr
 from planner.builder import QueryPlan
+from planner.internal_topics import join_internal_topics
 from planner.logical import SinkSpec
 from planner.table_functions import FlatMapNode
 from sqlengine import catalog as C
@@ -99,11 +100,14 @@ def physical_plan(
     plan: QueryPlan,
     sink: SinkSpec | C.DataSource | None,
     sink_name: str | None = None,
-    service: str = SERVICE_ID,
+    config: dict[str, str] | None = None,
 ) -> Topology:
     """The operators that run `plan`: a persistent query's writing to `sink` (or to the
     stream or table `sink_name` a statement would create), else a push query's, whose
-    results go to its client."""
+    results go to its client. `config` holds the properties that name internal topics
+    (`ksql.service.id`) and shape them (the default key format)."""
+    config = config or {}
+    service = service_id(config)
     sources = [js.source for js in plan.join.sources] if plan.join else [plan.source]
     ops = [Operator("SOURCE", f"{s.kind.lower()} {s.name}", topics=[s.topic]) for s in sources[:1]]
     if plan.join is not None:
@@ -117,6 +121,9 @@ def physical_plan(
                     stores=[join_changelog(query_id, i, service)],
                 )
             )
+        # ksqlDB's repartition and store topics of the joins, for tools that list them.
+        prefix = query_topic_prefix(query_id, service)
+        ops[1].topics = [f"{prefix}-{t.name}" for t in join_internal_topics(plan.join, config)]
     if plan.where is not None:
         ops.append(Operator("FILTER", format_expr(plan.where)))
     node = plan.root.input  # type: ignore[attr-defined]

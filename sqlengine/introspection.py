@@ -7,7 +7,7 @@ from typing import Any
 
 from grammar import ast
 from planner.errors import PlanError
-from planner.physical import physical_plan, service_id
+from planner.physical import physical_plan
 from planner.select import plan_select
 from sqlengine import catalog as C
 from sqlengine import results as R
@@ -194,7 +194,7 @@ class Introspection:
             info = self.catalog.queries[qid]
             sink = self.catalog.source(info.sink) if info.sink else None
             plan = running.plan
-            topology = physical_plan(qid, plan, sink, service=service_id(self.engine.config))
+            topology = physical_plan(qid, plan, sink, config=self.engine.config)
             plog = self.engine.plog
             return R.ExplainResult(
                 stmt.text,
