@@ -606,10 +606,8 @@ class KafkaLog(Log):
             if step is not None and step.group == group:
                 self._commit_step(step, group, offsets)
                 return
-            if self._transactions.aborted(group):
-                # Positions a query reached in an aborted step (its close commits them):
-                # committed, they would skip input whose output nobody can read.
-                return
+            if self._transactions.runs_steps_of(group):
+                return  # its steps commit it, in their transactions (kafka_transactions.py)
             member = self._members.get(group)
             if member is not None:
                 self._commit_as_member(member, group, offsets)

@@ -10,9 +10,10 @@ produces the group's record of the metadata topic, sends the Kafka partitions' o
 `send_offsets_to_transaction`, and commits the transaction. If the step raises, the
 transaction is aborted (and a broker's error raised as StepAborted, after which the step
 can run again): readers with isolation.level=read_committed (every reader of the
-Kafka log) never see what it wrote, and the group's committed offsets stay where they were,
-also through a commit of the group outside a step (a query that stops commits where it
-read), until a step of the group commits again.
+Kafka log) never see what it wrote, and the group's committed offsets stay where they were.
+A group whose steps run here commits in them only: a commit outside one (a query that stops
+commits where it read) would be atomic with no output, and would set the group back to
+positions an aborted step reached, or, from a zombie, to where it was fenced.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class Transactions:
         self._client = client
         self._producers: dict[str, Producer] = {}
         self._fenced: set[str] = set()
-        self._aborted: set[str] = set()  # groups whose latest step was aborted
+        self._stepped: set[str] = set()  # groups whose steps ran here
         self._local = threading.local()
         self._lock = threading.Lock()
 
@@ -108,14 +109,13 @@ class Transactions:
     def step(self, group: str, task: str) -> Iterator[None]:
         transactional_id = f"{group}-{task}"
         step = TransactionalStep(group, self._producer(transactional_id))
+        self._stepped.add(group)
         self._local.step = step
         try:
             yield
             if step.open:  # appends after the group's commit, or no commit: theirs alone
                 step.commit()
-            self._aborted.discard(group)
         except BaseException as exc:
-            self._aborted.add(group)
             self._end_failed(step, transactional_id, exc)
             if isinstance(exc, KafkaException | TimeoutError):
                 raise StepAborted(f"{transactional_id}: transaction aborted: {exc}") from exc
@@ -146,9 +146,9 @@ class Transactions:
         if fenced:
             raise ProducerFencedError(_fenced_message(transactional_id)) from exc
 
-    def aborted(self, group: str) -> bool:
-        """Whether the latest step of `group` was aborted (no step committed since)."""
-        return group in self._aborted
+    def runs_steps_of(self, group: str) -> bool:
+        """Whether steps of `group` ran here (in transactions)."""
+        return group in self._stepped
 
     def close(self) -> None:
         with self._lock:
