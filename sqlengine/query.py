@@ -209,11 +209,12 @@ def _join_input(
     on_error: OnError,
 ) -> JoinInput:
     """The joins, projecting to the query's SELECT, or over a GROUP BY to its
-    pre-aggregation columns."""
-    if plan.aggregation is not None:
-        exprs = pre_aggregation_exprs(jp, plan.aggregation)
-        return JoinInput(query_id, jp, plan.where, exprs, output, ctx, on_error)
-    exprs = plan.root.exprs  # type: ignore[attr-defined]
+    pre-aggregation columns (an aggregation is no sink, so that join is never vectorized)."""
+    exprs = (
+        pre_aggregation_exprs(jp, plan.aggregation)
+        if plan.aggregation is not None
+        else plan.root.exprs  # type: ignore[attr-defined]
+    )
     join = JoinInput(query_id, jp, plan.where, exprs, output, ctx, on_error)
     join.vectorize(plan, ctx, _partitions(ctx, plan.source.topic))
     return join
