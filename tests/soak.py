@@ -42,6 +42,8 @@ class SoakResult:
     missing: int
     rss_before: int
     rss_after: int
+    server_cpu: float  # the server's CPU seconds (user + system) from the first insert on
+    client_cpu: float  # this process's (the inserters' and readers'), the same span
 
     @property
     def rate(self) -> float:
@@ -50,6 +52,12 @@ class SoakResult:
     @property
     def rss_growth(self) -> float:
         return self.rss_after / self.rss_before - 1
+
+    @property
+    def server_cpu_per_10k(self) -> float:
+        """The server's CPU seconds per 10,000 events: what a wall rate on a shared machine
+        hides (the rate also waits on the client and on other processes)."""
+        return self.server_cpu / max(1, self.inserted) * 10_000
 
 
 async def _insert(
@@ -112,6 +120,7 @@ async def soak(url: str, pid: int, seconds: float, rate: float) -> SoakResult:
         reading = [asyncio.create_task(r.read(client, url, done)) for r in readers]
         await asyncio.wait_for(asyncio.gather(*(r.opened.wait() for r in readers)), 120)
         rss_before = process.memory_info().rss
+        cpu_before, client_before = _cpu(process), _cpu(psutil.Process())
         started = time.monotonic()
         until = started + seconds
         await asyncio.gather(
@@ -125,6 +134,7 @@ async def soak(url: str, pid: int, seconds: float, rate: float) -> SoakResult:
         while time.monotonic() < deadline and any(r.received < sent[r.key] for r in readers):
             await asyncio.sleep(0.2)
         rss_after = process.memory_info().rss
+        server_cpu, client_cpu = _cpu(process) - cpu_before, _cpu(psutil.Process()) - client_before
         done.set()
         for task in reading:
             task.cancel()
@@ -137,7 +147,14 @@ async def soak(url: str, pid: int, seconds: float, rate: float) -> SoakResult:
         missing=sum(max(0, sent[r.key] - r.received) for r in readers),
         rss_before=rss_before,
         rss_after=rss_after,
+        server_cpu=server_cpu,
+        client_cpu=client_cpu,
     )
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def run(data_dir: Path, seconds: float, rate: float) -> SoakResult:
@@ -160,7 +177,9 @@ def main() -> int:
         f"{result.inserted} events in {result.seconds:.0f}s ({result.rate:.0f}/s) to "
         f"{KEYS} push queries: {result.delivered} delivered, {result.missing} missing, "
         f"{result.out_of_order} out of order; server RSS {result.rss_before / 2**20:.0f} MiB "
-        f"before, {result.rss_after / 2**20:.0f} MiB after ({result.rss_growth:+.1%})"
+        f"before, {result.rss_after / 2**20:.0f} MiB after ({result.rss_growth:+.1%}); "
+        f"server CPU {result.server_cpu:.1f}s ({result.server_cpu_per_10k:.2f}s per 10k "
+        f"events), client CPU {result.client_cpu:.1f}s"
     )
     return 0 if result.missing == 0 and result.out_of_order == 0 else 1
 
