@@ -8,11 +8,14 @@ never waits on them; a closed or disconnected query stops within one poll interv
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import functools
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,11 +91,69 @@ class OpenQuery:
             yield self.rows
             return
         push = self.push
+        ready = anyio.Event()
+        waker = LoopWaker.current()
         try:
+            if not push.notify_when_ready(lambda: waker.wake(ready)):
+                while not push.done:
+                    yield await _polled(push)
+                return
             while not push.done:
-                yield await anyio.to_thread.run_sync(push.poll, POLL_SECONDS, limiter=_POLLERS)
+                rows = push.take_ready()
+                if rows is None:  # it reads the log itself for now
+                    rows = await _polled(push)
+                elif not rows:
+                    with anyio.move_on_after(POLL_SECONDS):
+                        await ready.wait()
+                    if ready.is_set():
+                        ready = anyio.Event()
+                        continue
+                yield rows
         finally:
             push.close()
+
+
+async def _polled(push: PushQuery) -> list[PushRow]:
+    return await anyio.to_thread.run_sync(push.poll, POLL_SECONDS, limiter=_POLLERS)
+
+
+class LoopWaker:
+    """Sets events of one event loop from other threads, as many as are set meanwhile in
+    one hop onto the loop: a shared reader that hands rows to 100 push queries wakes the
+    loop once, not 100 times."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.lock = threading.Lock()
+        self.pending: list[anyio.Event] = []
+
+    @classmethod
+    def current(cls) -> LoopWaker:
+        """The running loop's waker."""
+        loop = asyncio.get_running_loop()
+        waker = _wakers.get(loop)
+        if waker is None:
+            waker = _wakers[loop] = cls(loop)
+        return waker
+
+    def wake(self, event: anyio.Event) -> None:
+        with self.lock:
+            self.pending.append(event)
+            if len(self.pending) > 1:
+                return  # a hop onto the loop is on its way and will set this one too
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            self.loop.call_soon_threadsafe(self._set_pending)
+
+    def _set_pending(self) -> None:
+        with self.lock:
+            events, self.pending = self.pending, []
+        for event in events:
+            event.set()
+
+
+_wakers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWaker] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class QueryRegistry:

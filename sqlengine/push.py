@@ -6,6 +6,10 @@ grow, from the latest or the earliest offsets (`auto.offset.reset`).
         print(row.columns)
     query.close()
 
+A caller on an event loop asks to be told when rows may be there (`notify_when_ready`) and
+takes them without blocking (`take_ready`) while the query's shared reader hands it its rows,
+so that 100 open queries cost no thread each; it polls on a worker thread otherwise.
+
 A projection over one source holds no state beyond its read positions. A GROUP BY or a join
 runs the persistent query's runtime (`query.build_query`) with its state in memory and its
 results handed to the push query instead of a sink topic. Closing a query (or dropping it)
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +141,16 @@ class PushQuery:
         while not self.done:
             yield from self.poll(0.25)
 
+    def notify_when_ready(self, callback: Callable[[], None]) -> bool:
+        """Have `callback` called (from any thread) whenever `take_ready` may have rows;
+        False if this query cannot tell (then only `poll` reads it)."""
+        return False
+
+    def take_ready(self) -> list[PushRow] | None:
+        """The changes there are now, without blocking; None when reading them would block
+        (on the log): then `poll` on a worker thread."""
+        return None
+
     def close(self) -> None:
         self.closed = True
 
@@ -210,6 +224,19 @@ class ProjectionPushQuery(PushQuery):
         super().close()
         if self.subscription is not None:
             self.subscription.cancel()
+
+    def notify_when_ready(self, callback: Callable[[], None]) -> bool:
+        if self.subscription is None:
+            return False
+        self.subscription.on_ready = callback
+        return True
+
+    def take_ready(self) -> list[PushRow] | None:
+        if self.done:
+            return []
+        if self.subscription is None or not self.subscription.caught_up:
+            return None
+        return self._read()
 
     def _changes(self) -> list[PushRow]:
         if self.subscription is not None:

@@ -4,6 +4,7 @@ source topic once, decodes it once, and hands every subscribed query the rows it
     subscription = feeds.subscribe(source, decoder, positions, route)
     entries = subscription.take()      # decoded rows, in order per partition
     subscription.wait(timeout)         # until the feed hands it some
+    subscription.on_ready = callback   # or: told (on the feed's thread) when it may have some
     subscription.cancel()
 
 Each query keeps its own WHERE and projection, its own start offsets and its own queue:
@@ -103,6 +104,15 @@ class Subscription:
         self.queue: list[Entry] = []  # guarded by self.ready
         self.ready = threading.Condition(threading.Lock())
         self.cancelled = False
+        # Called, from any thread, whenever `take` may find rows or should be called again
+        # (rows queued, detached, cancelled): for a waiter on an event loop, not a thread.
+        self.on_ready: Callable[[], None] | None = None
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether the feed hands it every partition's rows, so `take` reads no log."""
+        with self.feed.lock:
+            return self.attached.issuperset(self.positions)
 
     def take(self) -> list[Entry]:
         """What the feed queued for this query, then what it reads itself of the partitions
@@ -141,20 +151,25 @@ class Subscription:
         with self.ready:
             self.cancelled = True
             self.queue = []
-            self.ready.notify_all()
+            self.wake()
+
+    def wake(self) -> None:
+        """Under self.ready: tells its waiter, whether a thread or an event loop."""
+        self.ready.notify_all()
+        if self.on_ready is not None:
+            self.on_ready()
 
     def deliver(self, entries: list[Entry]) -> None:
         """The feed's rows for this query (under feed.lock); too many unread: detached."""
         with self.ready:
             self.queue.extend(entries)
-            if len(self.queue) <= MAX_QUEUED_ROWS:
-                self.ready.notify_all()
-                return
-            for row, _ in self.queue:  # row: (ROWTIME, ROWPARTITION, ROWOFFSET, ...)
-                partition, offset = row[1], row[2]
-                self.positions[partition] = min(self.positions[partition], offset)
-            self.queue = []
-            self.attached.clear()
+            if len(self.queue) > MAX_QUEUED_ROWS:
+                for row, _ in self.queue:  # row: (ROWTIME, ROWPARTITION, ROWOFFSET, ...)
+                    partition, offset = row[1], row[2]
+                    self.positions[partition] = min(self.positions[partition], offset)
+                self.queue = []
+                self.attached.clear()
+            self.wake()
 
 
 class SourceFeed:
@@ -221,7 +236,7 @@ class SourceFeed:
                 for subscription in self.subscribers:
                     subscription.attached.clear()
                     with subscription.ready:
-                        subscription.ready.notify_all()
+                        subscription.wake()
             self.feeds.discard(self)
 
     def _step(self) -> bool:
