@@ -174,9 +174,10 @@ class TopicLog(Log):
         timestamps: list[int] | pa.Array,
         headers: list[Headers] | None,
     ) -> range:
+        """Appends to one partition; the caller wakes the readers (`_notify`) once it has
+        written every partition of its batch, so a reader woken does not contend with it."""
         batch = encode_batch(timestamps, keys, values, headers)
         base = store.append(batch)
-        self._notify()
         return range(base, base + batch.count)
 
     def append_batch(
@@ -187,6 +188,20 @@ class TopicLog(Log):
         timestamps: list[int] | pa.Array,
         headers: list[Headers] | None = None,
         partition: int | None = None,
+    ) -> dict[int, range]:
+        try:
+            return self._append_batch(topic, keys, values, timestamps, headers, partition)
+        finally:
+            self._notify()
+
+    def _append_batch(
+        self,
+        topic: str,
+        keys: list[bytes | None] | pa.Array,
+        values: list[bytes | None] | pa.Array,
+        timestamps: list[int] | pa.Array,
+        headers: list[Headers] | None,
+        partition: int | None,
     ) -> dict[int, range]:
         t = self._topic(topic)
         if not timestamps and not keys and not values:
@@ -262,7 +277,10 @@ class TopicLog(Log):
             c[1].append(r.value)
             c[2].append(r.timestamp)
             c[3].append(r.headers)
-        ranges = {p: self._write(t.store(p), *c) for p, c in sorted(columns.items())}
+        try:
+            ranges = {p: self._write(t.store(p), *c) for p, c in sorted(columns.items())}
+        finally:
+            self._notify()
         return [(p, ranges[p][i]) for p, i in placement]
 
     def read(
