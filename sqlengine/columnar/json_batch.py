@@ -13,7 +13,6 @@ Encoding builds each object's text from per-column text with Arrow's string kern
 
 from __future__ import annotations
 
-import math
 import re
 import struct
 from collections.abc import Sequence
@@ -29,8 +28,8 @@ from sqlengine.types import Base, SqlType
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _OFFSET = struct.Struct("<i")
-# Text the per-record path rejects or reads differently, which Arrow's reader would accept.
-_DECLINED_TEXT = (b"\n", b"NaN", b"Infinity")
+# A DOUBLE's bits when it is -0.0, as a signed 64-bit integer.
+_NEGATIVE_ZERO_BITS = -(2**63)
 # Control characters, which the JSON writer escapes in several ways: strings with any are
 # written per record.
 _CONTROL = re.compile(rb"[\x00-\x1f]")
@@ -57,7 +56,7 @@ class JsonBatchDecoder:
     def __init__(self, columns: Sequence[tuple[str, SqlType]]) -> None:
         assert supported(columns)
         self.columns = list(columns)
-        self._read_options = pajson.ReadOptions(use_threads=False)
+        self._names = {name for name, _ in self.columns}
 
     def decode(self, values: pa.Array) -> list[pa.Array] | None:
         """The columns of a batch of non-null values, or None to decode it per record."""
@@ -71,40 +70,43 @@ class JsonBatchDecoder:
             return None
         data = _data_buffer(values)
         raw = data.to_pybytes()
-        if any(text in raw for text in _DECLINED_TEXT) or not _is_utf8(raw):
+        if b"\n" in raw or not _is_utf8(raw):
             return None
         spellings = self._spellings(values[0].as_py())
         if spellings is None:
             return None
-        schema = pa.schema(
-            [
-                (spelling, pa.int64() if t.base is Base.INTEGER else arrow_type(t))
-                for spelling, (_, t) in zip(spellings, self.columns, strict=True)
-            ]
-        )
-        # Fields outside the schema are read too, so that another spelling of a column's
-        # name shows up as a column of its own.
-        options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-        read = pajson.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 20))
-        try:
-            table = pajson.read_json(
-                pa.BufferReader(data), read_options=read, parse_options=options
-            )
-        except (pa.ArrowInvalid, UnicodeDecodeError):
-            return None
+        read_types: dict[str, pa.DataType] = {}  # a spelling two columns share is read once
+        for spelling, (_, t) in zip(spellings, self.columns, strict=True):
+            read_type = pa.int64() if t.base is Base.INTEGER else arrow_type(t)
+            if read_types.setdefault(spelling, read_type) != read_type:
+                return None  # columns of two types read one field: each coerces it its way
+        schema = pa.schema(list(read_types.items()))
+        fields = list(read_types)
+        # First with every field of every value in the schema, the common case and Arrow's
+        # fastest: nothing but the columns' fields, so NaN and Infinity (which Arrow reads,
+        # and orjson refuses) can only be DOUBLE values, which `_exact` declines.
+        table = _read_json(data, schema, "error")
+        if table is None:
+            # Other fields are read too, so that another spelling of a column's name shows
+            # up as a field of its own; NaN or Infinity may be in any of them.
+            if b"NaN" in raw or b"Infinity" in raw:
+                return None
+            table = _read_json(data, schema, "infer")
+            if table is None or self._spelled_otherwise(table.schema.names[len(fields) :]):
+                return None
         if table.num_rows != n:  # a value held more than one object
             return None
-        names = {name for name, _ in self.columns}
-        extra = table.schema.names[len(spellings) :]
-        if any(f in names or f.upper() in names for f in extra):
-            return None  # some value spells a column's field another way
         out = []
-        for i, (_, t) in enumerate(self.columns):
-            column = _exact(table.column(i).combine_chunks(), t)
+        for spelling, (_, t) in zip(spellings, self.columns, strict=True):
+            column = _exact(table.column(fields.index(spelling)).combine_chunks(), t)
             if column is None:
                 return None
             out.append(column)
         return out
+
+    def _spelled_otherwise(self, fields: list[str]) -> bool:
+        """Is one of these fields outside the schema a column's field spelled another way?"""
+        return any(f in self._names or f.upper() in self._names for f in fields)
 
     def _spellings(self, first_value: bytes) -> list[str] | None:
         """How each column's field is spelled in this batch's JSON, learnt from the first
@@ -128,6 +130,17 @@ class JsonBatchDecoder:
         return spellings
 
 
+def _read_json(data: pa.Buffer, schema: pa.Schema, other_fields: str) -> pa.Table | None:
+    """The values in `data` as a table of `schema` (`other_fields`: Arrow's
+    unexpected_field_behavior); None when Arrow's reader refuses them."""
+    options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior=other_fields)
+    read = pajson.ReadOptions(use_threads=False, block_size=max(len(data) + 1, 1 << 20))
+    try:
+        return pajson.read_json(pa.BufferReader(data), read_options=read, parse_options=options)
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+
+
 def _is_utf8(raw: bytes) -> bool:
     if raw.isascii():
         return True
@@ -140,15 +153,18 @@ def _is_utf8(raw: bytes) -> bool:
 
 def _exact(column: pa.Array, t: SqlType) -> pa.Array | None:
     """A decoded column as the per-record path has it, or None when a value differs there:
-    an INT out of 32-bit range (ksqlDB wraps it), a DOUBLE -0 (read as the integer 0)."""
+    an INT out of 32-bit range (ksqlDB wraps it), a DOUBLE -0 (read as the integer 0), NaN or
+    an infinity (orjson refuses the literals NaN and Infinity; a finite literal too large for
+    a double fails Arrow's reader as well)."""
     if t.base is Base.INTEGER:
         low, high = pc.min_max(column).values()
         if low.is_valid and (low.as_py() < _INT32_MIN or high.as_py() > _INT32_MAX):
             return None
         return column.cast(pa.int32())
     if t.base is Base.DOUBLE:
-        zeros = column.filter(pc.equal(column, 0.0))
-        if any(math.copysign(1.0, z) < 0 for z in zeros.to_pylist()):
+        if not pc.all(pc.is_finite(column)).as_py():
+            return None
+        if pc.any(pc.equal(column.view(pa.int64()), _NEGATIVE_ZERO_BITS)).as_py():
             return None
     return column
 

@@ -1,0 +1,175 @@
+"""The JSON batch decoder and encoder against the per-record JSON serde, batch by batch.
+
+A decoded batch must hold exactly the columns the per-record deserializer gives value by
+value, or the decoder must decline it (None); each odd value below is put in a batch of clean
+ones and the test says which of the two must happen, so a decoder that returned columns for a
+batch it cannot read exactly fails here even where its columns would look plausible."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pytest
+
+from sqlengine import types as T
+from sqlengine.columnar.json_batch import JsonBatchDecoder, JsonBatchEncoder
+from sqlengine.serde.base import SerdeError
+from sqlengine.serde.json_format import make_json_deserializer, make_json_serializer
+
+COLUMNS = [
+    ("COLOUR", T.STRING),
+    ("WEIGHT_G", T.INTEGER),
+    ("TEMP", T.DOUBLE),
+    ("BIG", T.BIGINT),
+    ("OK", T.BOOLEAN),
+]
+
+
+def _clean(rnd: random.Random) -> bytes:
+    return orjson.dumps(
+        {
+            "colour": rnd.choice(["RED", "BLUE", "grün", 'q"uote\\', "a\u2028b"]),
+            "weight_g": rnd.randint(-(2**31), 2**31 - 1),
+            "temp": rnd.choice([rnd.uniform(-50, 50), float(rnd.randint(0, 9)), 1e300]),
+            "big": rnd.randint(-(2**63), 2**63 - 1),
+            "ok": rnd.random() < 0.5,
+        }
+    )
+
+
+def _per_record(values: list[bytes], columns: list[tuple[str, T.SqlType]]) -> list[Any] | None:
+    """The columns the per-record deserializer reads (as text, so -0.0 differs from 0.0),
+    or None when it fails on some value."""
+    deserialize = make_json_deserializer(columns, unwrap=False, is_key=False, topic="t")
+    try:
+        rows = [deserialize(v) for v in values]
+    except SerdeError:
+        return None
+    return [repr(list(column)) for column in zip(*rows, strict=True)]
+
+
+def _decoded(values: list[bytes], columns: list[tuple[str, T.SqlType]]) -> list[Any] | None:
+    decoded = JsonBatchDecoder(columns).decode(pa.array(values, pa.binary()))
+    return None if decoded is None else [repr(c.to_pylist()) for c in decoded]
+
+
+VECTORIZED = [
+    b'{"colour": null, "temp": null}',
+    b"{}",
+    b'{"extra": {"weight_g": 5, "x": [1, 2]}, "weight_g": 2}',  # other fields are read too
+    b'{"extra": 1}',
+    b'{"\\u0063olour": "escaped name", "weight_g": 3}',  # the name is "colour"
+    b'{"colour": "quote \\" back \\\\ tab \\t nul \\u0000 \\ud83d\\ude00"}',
+    b'{"temp": 7, "big": -0}',  # an integer for a DOUBLE; -0 for a BIGINT
+    b'{"temp": 1e-400, "weight_g": -2147483648}',
+]
+
+DECLINED = [
+    b'{"COLOUR": "exact name first", "colour": "x"}',
+    b'{"Colour": "another spelling"}',
+    b'{"\\u0043OLOUR": "another spelling, escaped"}',
+    b'{"colour": "a", "colour": "last one wins"}',
+    b'{"weight_g": 3000000000}',
+    b'{"weight_g": 1.5}',
+    b'{"weight_g": "12"}',
+    b'{"temp": "1.5"}',
+    b'{"colour": 3}',
+    b'{"colour": {"x": 1}}',
+    b'{"ok": 1}',
+    b'{"big": 99999999999999999999}',
+    b'{"temp": -0}',
+    b'{"temp": -0.0}',
+    b'{"temp": NaN}',
+    b'{"temp": Infinity}',
+    b'{"temp": -Infinity}',
+    b'{"extra": NaN}',
+    b'{"extra": [1, Infinity]}',
+    b'{"temp": 1e400}',
+    b'{"weight_g": 1}{"weight_g": 2}',
+    b'{"weight_g": 1,}',
+    b'{"colour": "x",\n "weight_g": 7}',
+    b'{"colour": "\xff"}',
+    b'{"colour": "\\ud800"}',
+    b' {"weight_g": 1}',
+]
+
+
+@pytest.mark.parametrize(
+    ("odd", "vectorized"), [(v, True) for v in VECTORIZED] + [(v, False) for v in DECLINED]
+)
+def test_a_batch_decodes_as_each_value_would_or_declines(odd: bytes, vectorized: bool) -> None:
+    rnd = random.Random(odd)
+    values = [_clean(rnd) for _ in range(60)]
+    values.insert(30, odd)
+    decoded = _decoded(values, COLUMNS)
+    assert (decoded is not None) == vectorized
+    if decoded is not None:
+        assert decoded == _per_record(values, COLUMNS)
+    # First, its field names are the ones the decoder reads: a column it lacks is read by
+    # its own name then, and the others' spelling in the later values makes it decline.
+    values.insert(0, values.pop(30))
+    decoded = _decoded(values, COLUMNS)
+    assert decoded is None or decoded == _per_record(values, COLUMNS)
+    if not vectorized:
+        assert decoded is None
+
+
+def test_field_names_spelled_as_the_columns_in_every_value() -> None:
+    rnd = random.Random(1)
+    values = [_clean(rnd).upper().replace(b"TRUE", b"true").replace(b"FALSE", b"false")]
+    values += [orjson.dumps({"COLOUR": "x", "WEIGHT_G": i, "OK": None}) for i in range(9)]
+    decoded = _decoded(values, COLUMNS)
+    assert decoded is not None
+    assert decoded == _per_record(values, COLUMNS)
+
+
+def test_two_columns_reading_one_field() -> None:
+    """`a` and `A` both read the JSON field "a" (exact name, then the upper-cased one)."""
+    values = [b'{"a": 1}', b'{"a": 2, "b": 3}', b"{}"]
+    same_type = [("a", T.INTEGER), ("A", T.INTEGER)]
+    assert _decoded(values, same_type) == _per_record(values, same_type) == ["[1, 2, None]"] * 2
+    # A STRING column reads the number as its text: each column coerces the field its way.
+    other_type = [("a", T.INTEGER), ("A", T.STRING)]
+    assert _decoded(values, other_type) is None
+    assert _per_record(values, other_type) == ["[1, 2, None]", "['1', '2', None]"]
+
+
+ENCODED = [("S", T.STRING), ("I", T.INTEGER), ("D", T.DOUBLE), ("B", T.BIGINT), ("OK", T.BOOLEAN)]
+
+
+@pytest.mark.parametrize("nulls", [False, True])
+def test_encoder_writes_each_row_as_the_serializer(nulls: bool) -> None:
+    rnd = random.Random(nulls)
+    rows = []
+    for _ in range(300):
+        row = [
+            "".join(chr(rnd.randint(32, 0x2FF)) for _ in range(4)) + '"\\',
+            rnd.randint(-(2**31), 2**31 - 1),
+            rnd.choice([rnd.uniform(-1, 1) * 10 ** rnd.randint(-12, 20), 0.0, -0.0, 3.0]),
+            rnd.randint(-(2**63), 2**63 - 1),
+            rnd.random() < 0.5,
+        ]
+        rows.append([None if nulls and rnd.random() < 0.2 else v for v in row])
+    arrays = [
+        pa.array(list(column), t)
+        for column, t in zip(
+            zip(*rows, strict=True),
+            [pa.string(), pa.int32(), pa.float64(), pa.int64(), pa.bool_()],
+            strict=True,
+        )
+    ]
+    encoded = JsonBatchEncoder(ENCODED).encode(arrays)
+    assert encoded is not None
+    serialize = make_json_serializer(ENCODED, unwrap=False)
+    assert encoded.to_pylist() == [serialize(row).decode() for row in rows]  # type: ignore[union-attr]
+
+
+def test_encoder_declines_control_characters_and_non_finite_doubles() -> None:
+    encoder = JsonBatchEncoder([("S", T.STRING), ("D", T.DOUBLE)])
+    assert encoder.encode([pa.array(["a", "b\x01"]), pa.array([1.0, 2.0])]) is None
+    assert encoder.encode([pa.array(["a", "b"]), pa.array([1.0, float("nan")])]) is None
+    assert encoder.encode([pa.array(["a", "b"]), pa.array([float("-inf"), 2.0])]) is None
+    assert encoder.encode([pa.array(["a", "b"]), pa.array([1.0, 2.0])]) is not None
