@@ -13,10 +13,10 @@ Encoding builds each object's text from per-column text with Arrow's string kern
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Sequence
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -30,9 +30,6 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _OFFSET = struct.Struct("<i")
 # A DOUBLE's bits when it is -0.0, as a signed 64-bit integer.
 _NEGATIVE_ZERO_BITS = -(2**63)
-# Control characters, which the JSON writer escapes in several ways: strings with any are
-# written per record.
-_CONTROL = re.compile(rb"[\x00-\x1f]")
 
 
 def supported(columns: Sequence[tuple[str, SqlType]]) -> bool:
@@ -184,26 +181,46 @@ class JsonBatchEncoder:
         """One JSON text per row, or None to encode the batch per record."""
         if not len(arrays[0]):
             return pa.array([], pa.string())
+        # Literal text between the columns' texts; a string column without nulls has its
+        # quotes there, the others their text or null.
         parts: list[pa.Array | str] = []
+        literal = ""
         for prefix, (_, t), array in zip(self._prefixes, self.columns, arrays, strict=True):
             text = _json_text(array, t)
             if text is None:
                 return None
-            parts += [prefix, pc.fill_null(text, "null")]
-        parts.append("}")
+            literal += prefix
+            if t.base is Base.STRING and not array.null_count:
+                parts += [literal + '"', text]
+                literal = '"'
+                continue
+            if t.base is Base.STRING:
+                text = pc.binary_join_element_wise('"', text, '"', "")
+            parts += [literal, pc.fill_null(text, "null") if array.null_count else text]
+            literal = ""
+        parts.append(literal + "}")
         return pc.binary_join_element_wise(*parts, "")
 
 
+def _bytes_of(array: pa.Array) -> np.ndarray:
+    """The bytes of a string array's values, without copying them."""
+    return np.frombuffer(_data_buffer(array), np.uint8)
+
+
 def _json_text(array: pa.Array, t: SqlType) -> pa.Array | None:
+    """A column's values as JSON text (a STRING's escaped but not quoted), or None to
+    encode the batch per record."""
     if t.base is Base.STRING:
-        raw = _data_buffer(array).to_pybytes()
-        if _CONTROL.search(raw):
+        chars = _bytes_of(array)
+        if not chars.size:
+            return array
+        if chars.min() < 0x20:  # control characters: escaped by the writer in several ways
             return None
-        if b"\\" in raw:
+        if (chars == ord("\\")).any():
             array = pc.replace_substring(array, "\\", "\\\\")
-        if b'"' in raw:
+        if (chars == ord('"')).any():
             array = pc.replace_substring(array, '"', '\\"')
-        return pc.binary_join_element_wise('"', array, '"', "")
+        return array
     if t.base is Base.DOUBLE:
         return _double_text(array)
     return array.cast(pa.string())
@@ -215,7 +232,7 @@ def _double_text(array: pa.Array) -> pa.Array | None:
     neither has an exponent, once ".0" is added to integral values; the others are written
     by `java_double_str`. Non-finite values are declined (the per-record writer quotes them
     as Jackson does)."""
-    if pc.any(pc.is_nan(array)).as_py() or pc.any(pc.is_inf(array)).as_py():
+    if not pc.all(pc.is_finite(array)).as_py():
         return None
     text = array.cast(pa.string())
     magnitude = pc.abs(array)
@@ -224,7 +241,7 @@ def _double_text(array: pa.Array) -> pa.Array | None:
         pc.equal(array, 0.0),
     )
     others = pc.invert(plain)
-    if b"e" in _data_buffer(text).to_pybytes():
+    if (_bytes_of(text) == ord("e")).any():
         others = pc.or_(others, pc.match_substring(text, "e"))
     integral = pc.equal(pc.trunc(array), array)
     text = pc.if_else(integral, pc.binary_join_element_wise(text, ".0", ""), text)
