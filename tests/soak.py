@@ -25,6 +25,7 @@ from tests.live_server import live_server
 KEYS = 100  # one push query per key: each selects 1% of the events
 INSERTERS = 4  # inserter j owns the keys k with k % INSERTERS == j, so each key's order holds
 BATCH_SECONDS = 0.1
+CATCH_UP_BATCHES = 10  # at most this many late batches go in one request
 DRAIN_SECONDS = 120  # after the last insert, for the queries to deliver what is left
 STREAM = (
     "CREATE STREAM events (k INT KEY, seq BIGINT, pad STRING) "
@@ -61,27 +62,34 @@ class SoakResult:
 
 
 async def _insert(
-    url: str, owned: list[int], rate: float, until: float, sent: dict[int, int]
+    url: str, owned: list[int], rate: float, started: float, until: float, sent: dict[int, int]
 ) -> None:
-    """Insert rows for the `owned` keys at `rate` rows a second until `until`; `sent[k]`
-    counts each key's acknowledged rows (its next sequence number)."""
+    """Insert rows for the `owned` keys at `rate` rows a second from `started` until `until`;
+    `sent[k]` counts each key's acknowledged rows (its next sequence number). A batch is due
+    every BATCH_SECONDS: one that comes back late is made up in the next request (up to
+    CATCH_UP_BATCHES at once), so the rate inserted is the server's throughput up to `rate`,
+    not one slow round trip's."""
     per_batch = max(1, int(rate * BATCH_SECONDS))
     async with httpx.AsyncClient(timeout=60) as client:
         turn = 0
-        while (started := time.monotonic()) < until:
+        due = 0  # batches sent so far; batch n is due at started + n * BATCH_SECONDS
+        while (now := time.monotonic()) < until:
+            behind = int((now - started) / BATCH_SECONDS) + 1 - due
+            batches = max(1, min(CATCH_UP_BATCHES, behind))
             rows = []
             next_seq = {key: sent[key] for key in owned}
-            for _ in range(per_batch):
+            for _ in range(per_batch * batches):
                 key = owned[turn % len(owned)]
                 turn += 1
-                rows.append({"K": key, "SEQ": next_seq[key], "PAD": PAD})
+                rows.append(orjson.dumps({"K": key, "SEQ": next_seq[key], "PAD": PAD}))
                 next_seq[key] += 1
-            body = b"\n".join([orjson.dumps({"target": "EVENTS"}), *map(orjson.dumps, rows)])
+            body = b"\n".join([orjson.dumps({"target": "EVENTS"}), *rows])
             response = await client.post(f"{url}/inserts-stream", content=body)
-            acks = [orjson.loads(line) for line in response.text.splitlines()]
+            acks = [orjson.loads(line) for line in response.content.splitlines()]
             assert len(acks) == len(rows) and all(a["status"] == "ok" for a in acks), response.text
             sent.update(next_seq)
-            await asyncio.sleep(max(0.0, BATCH_SECONDS - (time.monotonic() - started)))
+            due += batches
+            await asyncio.sleep(max(0.0, started + due * BATCH_SECONDS - time.monotonic()))
 
 
 class Reader:
@@ -94,20 +102,27 @@ class Reader:
         self.opened = asyncio.Event()
 
     async def read(self, client: httpx.AsyncClient, url: str, done: asyncio.Event) -> None:
+        """Reads the response's lines as they come, the rows of each chunk parsed at once
+        (a JSON array of its lines): the 100 readers share this process with the inserters."""
         select = {"sql": f"SELECT seq FROM events WHERE k = {self.key} EMIT CHANGES;"}
         async with client.stream("POST", f"{url}/query-stream", json=select) as response:
-            lines = response.aiter_lines()
-            await anext(lines)  # the header: the query is open
-            self.opened.set()
-            async for line in lines:
-                if not line:
-                    continue
-                (seq,) = orjson.loads(line)
-                if seq != self.received:
-                    self.out_of_order += 1
-                self.received = max(self.received, seq + 1)
+            pending = b""
+            async for chunk in response.aiter_bytes():
+                *lines, pending = (pending + chunk).split(b"\n")
+                if not self.opened.is_set() and lines:
+                    lines.pop(0)  # the header: the query is open
+                    self.opened.set()
+                rows = [line for line in lines if line]
+                if rows:
+                    self._check(orjson.loads(b"[" + b",".join(rows) + b"]"))
                 if done.is_set():
                     return
+
+    def _check(self, rows: list[list[int]]) -> None:
+        for (seq,) in rows:
+            if seq != self.received:
+                self.out_of_order += 1
+            self.received = max(self.received, seq + 1)
 
 
 async def soak(url: str, pid: int, seconds: float, rate: float) -> SoakResult:
@@ -125,7 +140,9 @@ async def soak(url: str, pid: int, seconds: float, rate: float) -> SoakResult:
         until = started + seconds
         await asyncio.gather(
             *(
-                _insert(url, list(range(j, KEYS, INSERTERS)), rate / INSERTERS, until, sent)
+                _insert(
+                    url, list(range(j, KEYS, INSERTERS)), rate / INSERTERS, started, until, sent
+                )
                 for j in range(INSERTERS)
             )
         )
