@@ -28,19 +28,40 @@ from sqlengine.inserts import row_encoder
 from sqlengine.sink import SinkEncoder
 
 
+def _insert_source(engine: Engine, name: str) -> C.DataSource:
+    """The stream a request names, if rows may be inserted into it."""
+    source = engine.catalog.source(name) or engine.catalog.source(name.upper())
+    if source is None:
+        raise ApiError(400, f"Cannot insert values into an unknown stream: {name}", E.BAD_STATEMENT)
+    if source.kind != "STREAM":
+        raise ApiError(400, "Inserts are only supported into streams", E.BAD_STATEMENT)
+    if source.is_source:
+        raise ApiError(400, f"Cannot insert into read-only stream: {source.name}")
+    return source
+
+
+class InsertTargets:
+    """Each stream's InsertTarget, built once for each definition of the stream (a client
+    that inserts in many small requests would otherwise build it, its encoder and its row
+    reader, for each)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.built: dict[str, tuple[str, InsertTarget]] = {}
+
+    def target(self, name: str) -> InsertTarget:
+        source = _insert_source(self.engine, name)
+        definition = repr(source)  # a stream dropped and created again is another target
+        built = self.built.get(source.name)
+        if built is None or built[0] != definition:
+            built = self.built[source.name] = (definition, InsertTarget(self.engine, source))
+        return built[1]
+
+
 class InsertTarget:
     """A stream rows are inserted into: its columns and encoder."""
 
-    def __init__(self, engine: Engine, name: str) -> None:
-        source = engine.catalog.source(name) or engine.catalog.source(name.upper())
-        if source is None:
-            raise ApiError(
-                400, f"Cannot insert values into an unknown stream: {name}", E.BAD_STATEMENT
-            )
-        if source.kind != "STREAM":
-            raise ApiError(400, "Inserts are only supported into streams", E.BAD_STATEMENT)
-        if source.is_source:
-            raise ApiError(400, f"Cannot insert into read-only stream: {source.name}")
+    def __init__(self, engine: Engine, source: C.DataSource) -> None:
         self.columns = source.key_columns + source.value_columns
         self.by_name = {c.name: c for c in self.columns}
         self.names = frozenset(self.by_name)
@@ -139,8 +160,8 @@ class _Session:
     """One request's state: the target once the first line named it, the next seq, and how
     acks are written: one per line, or (`Accept: application/json`) as one JSON array."""
 
-    def __init__(self, engine: Engine, send: Send, json_array: bool) -> None:
-        self.engine = engine
+    def __init__(self, targets: InsertTargets, send: Send, json_array: bool) -> None:
+        self.targets = targets
         self.send = send
         self.json_array = json_array
         self.target: InsertTarget | None = None
@@ -172,7 +193,7 @@ class _Session:
 
     async def _start(self, line: bytes) -> None:
         args = parse_object(line, {"target": str, "properties": dict}, ("target",))
-        self.target = InsertTarget(self.engine, args["target"])
+        self.target = self.targets.target(args["target"])
         media = "application/json" if self.json_array else DELIMITED
         headers = [(b"content-type", media.encode())]
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -180,11 +201,11 @@ class _Session:
 
 class InsertsStream:
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        self.targets = InsertTargets(engine)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        session = _Session(self.engine, send, wants_json(request))
+        session = _Session(self.targets, send, wants_json(request))
         try:
             check_content_type(request)
             pending = b""

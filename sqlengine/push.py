@@ -23,7 +23,7 @@ import dataclasses
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from grammar import ast
 from planner.builder import OutputColumn, QueryPlan
@@ -49,9 +49,10 @@ class QueryColumn:
     is_key: bool
 
 
-@dataclass(frozen=True)
-class PushRow:
-    """One change: the projected columns; a table tombstone carries only its key columns."""
+class PushRow(NamedTuple):
+    """One change: the projected columns; a table tombstone carries only its key columns.
+    (A named tuple: one is made per row a query emits, and a frozen dataclass's __init__
+    costs several times as much.)"""
 
     columns: list[Any]
     tombstone: bool = False
