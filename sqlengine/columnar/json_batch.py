@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import orjson
@@ -30,6 +31,8 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _OFFSET = struct.Struct("<i")
 # A DOUBLE's bits when it is -0.0, as a signed 64-bit integer.
 _NEGATIVE_ZERO_BITS = -(2**63)
+# How many values at most a batch's field names are learnt from.
+_SPELLING_SAMPLE = 64
 
 
 def supported(columns: Sequence[tuple[str, SqlType]]) -> bool:
@@ -69,7 +72,7 @@ class JsonBatchDecoder:
         raw = data.to_pybytes()
         if b"\n" in raw or not _is_utf8(raw):
             return None
-        spellings = self._spellings(values[0].as_py())
+        spellings = self._spellings(values)
         if spellings is None:
             return None
         read_types: dict[str, pa.DataType] = {}  # a spelling two columns share is read once
@@ -105,26 +108,37 @@ class JsonBatchDecoder:
         """Is one of these fields outside the schema a column's field spelled another way?"""
         return any(f in self._names or f.upper() in self._names for f in fields)
 
-    def _spellings(self, first_value: bytes) -> list[str] | None:
-        """How each column's field is spelled in this batch's JSON, learnt from the first
-        value (the reader then sees any other spelling as a field of its own)."""
-        try:
-            first = orjson.loads(first_value)
-        except orjson.JSONDecodeError:
-            return None
-        if type(first) is not dict:
-            return None
-        spellings = []
-        for name, _ in self.columns:
-            if name in first:
-                spelling = name
-            else:
-                same = [k for k in first if k.upper() == name]
-                spelling = same[-1] if same else name
-            if not spelling.isascii():
+    def _spellings(self, values: pa.Array) -> list[str] | None:
+        """How each column's field is spelled in this batch's JSON, learnt from its first
+        value, and for a field that one lacks from the first of the next few that has it (a
+        field it has in no value is read by the column's name). The reader then sees any
+        other spelling as a field of its own, and the batch is declined."""
+        spellings: list[str | None] = [None] * len(self.columns)
+        for value in values[:_SPELLING_SAMPLE].to_pylist():
+            try:
+                obj = orjson.loads(value)
+            except orjson.JSONDecodeError:
                 return None
-            spellings.append(spelling)
-        return spellings
+            if type(obj) is not dict:
+                return None
+            for i, (name, _) in enumerate(self.columns):
+                if spellings[i] is None:
+                    spellings[i] = _spelling(name, obj)
+            if None not in spellings:
+                break
+        named = [
+            name if s is None else s for s, (name, _) in zip(spellings, self.columns, strict=True)
+        ]
+        return named if all(s.isascii() for s in named) else None
+
+
+def _spelling(name: str, obj: dict[str, Any]) -> str | None:
+    """The key of `obj` ksqlDB reads column `name` from (the exact name, else the last key
+    whose upper case is the name), or None when it has none."""
+    if name in obj:
+        return name
+    same = [k for k in obj if k.upper() == name]
+    return same[-1] if same else None
 
 
 def _read_json(data: pa.Buffer, schema: pa.Schema, other_fields: str) -> pa.Table | None:
@@ -159,7 +173,7 @@ def _exact(column: pa.Array, t: SqlType) -> pa.Array | None:
             return None
         return column.cast(pa.int32())
     if t.base is Base.DOUBLE:
-        if not pc.all(pc.is_finite(column)).as_py():
+        if not pc.all(pc.is_finite(column), min_count=0).as_py():
             return None
         if pc.any(pc.equal(column.view(pa.int64()), _NEGATIVE_ZERO_BITS)).as_py():
             return None
@@ -232,7 +246,7 @@ def _double_text(array: pa.Array) -> pa.Array | None:
     neither has an exponent, once ".0" is added to integral values; the others are written
     by `java_double_str`. Non-finite values are declined (the per-record writer quotes them
     as Jackson does)."""
-    if not pc.all(pc.is_finite(array)).as_py():
+    if not pc.all(pc.is_finite(array), min_count=0).as_py():
         return None
     text = array.cast(pa.string())
     magnitude = pc.abs(array)
