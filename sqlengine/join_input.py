@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+import pyarrow.compute as pc
+
 from grammar import ast
 from planner.aggregation import AggregationPlan
 from planner.builder import QueryPlan
@@ -216,8 +218,31 @@ class JoinInput:
         """A step's batches: (source index, batch). A step's output depends only on its
         batches and the state committed before it, so a replayed step writes the same
         records in the same order."""
-        if not self._run_vectorized(reads):
-            self._run_per_record(reads)
+        if self._run_vectorized(reads):
+            return
+        ahead, rest = self._table_first(reads)
+        if ahead:
+            self._run_per_record(ahead)
+        if rest and not self._run_vectorized(rest):
+            self._run_per_record(rest)
+
+    def _table_first(
+        self, reads: list[tuple[int, RecordBatch]]
+    ) -> tuple[list[tuple[int, RecordBatch]], list[tuple[int, RecordBatch]]]:
+        """A step that read table records too, cut in two: first the table's records with
+        the stream's up to the table's last record time (per record, merged by time), then
+        the stream's later records, which all see the same table and may run vectorized.
+        The per-record merge orders the records so anyway. (reads, []) when nothing is cut."""
+        if self.columnar is None or all(i for i, _ in reads) or not any(i for i, _ in reads):
+            return reads, []
+        last = max(pc.max(batch.arrays()[0]).as_py() for i, batch in reads if i)
+        ahead, rest = [], []
+        for i, batch in reads:
+            cut = len(batch) if i else _leading_until(batch, last)
+            head, tail = batch.split(cut)
+            ahead += [(i, head)] if len(head) else []
+            rest += [(i, tail)] if len(tail) else []
+        return ahead, rest
 
     def flush(self) -> None:
         for store in self.stores:
@@ -378,3 +403,11 @@ class JoinInput:
         if self.tasks is not None:
             mode += f"; on this process and {self.tasks.processes} worker process(es)"
         return {"JOIN": mode, "PROJECT": mode}
+
+
+def _leading_until(batch: RecordBatch, time: int) -> int:
+    """How many records open the batch with times up to `time`, if no later one has such a
+    time (the batch is in time order around it); else the whole batch's length."""
+    at_most = pc.less_equal(batch.arrays()[0], time)
+    count = pc.sum(at_most).as_py() or 0
+    return len(batch) if pc.any(at_most.slice(count)).as_py() else count

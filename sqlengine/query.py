@@ -102,8 +102,10 @@ class Query:
         self.topics = topics
         self.positions = ctx.start_offsets(self.group, dict.fromkeys(self.topics))
 
-    def step(self, max_records: int = 10000) -> int:
-        """Process what is available (up to max_records per partition); returns the count."""
+    def step(self) -> int:
+        """Process what is available (up to `ctx.step_records` per partition); returns the
+        count."""
+        max_records = self.ctx.step_records
         reads: list[tuple[int, RecordBatch]] = []
         for i, topic in enumerate(self.topics):
             for (read_topic, partition), offset in self.positions.items():

@@ -29,6 +29,11 @@ from sqlengine.timestamps import timestamp_extractor
 from sqlengine.windowed_keys import split_windowed_key
 
 OnError = Callable[[Exception, Sequence[Any]], None]  # an expression's error, with its row
+# Records a query's step reads per partition at most, by default. Vectorized operators pay
+# per batch (Arrow calls, worker messages, a commit) and a GROUP BY with the record cache on
+# emits a changed group once per step, so a large step costs less per record; a per-record
+# step is no slower for it.
+STEP_RECORDS = 50_000
 
 
 class QueryFailure(Exception):
@@ -210,6 +215,8 @@ class QueryContext:
     vectorized: bool = True
     # Worker processes a query's partitions may run on (ksql.streams.num.stream.threads).
     stream_threads: int = 1
+    # Records a step reads per partition at most (ksql.streams.max.poll.records).
+    step_records: int = STEP_RECORDS
     # The query's durable state stores (on local disk); None: state in memory only.
     stores: StateStores | None = None
     # ksql.service.id: names the query's consumer group and internal topics.
@@ -245,6 +252,10 @@ class QueryContext:
             stream_threads=int(
                 config.get("ksql.streams.num.stream.threads", config.get("num.stream.threads"))
                 or default_threads()
+            ),
+            step_records=int(
+                config.get("ksql.streams.max.poll.records", config.get("max.poll.records"))
+                or STEP_RECORDS
             ),
             stores=(
                 StateStores(log, state_dir, partitioning=partitioning)

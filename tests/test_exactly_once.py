@@ -206,6 +206,8 @@ def kill_9_outcome(
     )
 
 
+# Steps of 10,000 records per partition, as the crash below counts them.
+STEP_CONFIG = {"ksql.streams.num.stream.threads": "1", "ksql.streams.max.poll.records": "10000"}
 _CRASH_BETWEEN_PARTITIONS = textwrap.dedent(
     """
     import os, sys
@@ -213,7 +215,10 @@ _CRASH_BETWEEN_PARTITIONS = textwrap.dedent(
     from sqlengine.log import topics
 
     data_dir, sink = sys.argv[1], sys.argv[2]
-    engine = Engine(data_dir, {"ksql.streams.num.stream.threads": "1"})
+    engine = Engine(
+        data_dir,
+        {"ksql.streams.num.stream.threads": "1", "ksql.streams.max.poll.records": "10000"},
+    )
     write = topics.TopicLog._write
     appends = []
 
@@ -247,7 +252,7 @@ def test_a_crash_between_two_sink_partitions_writes_nothing_twice(tmp_path: Path
     }
     for sink, query in queries.items():
         data_dir = tmp_path / sink
-        engine = Engine(data_dir, {"ksql.streams.num.stream.threads": "1"})
+        engine = Engine(data_dir, STEP_CONFIG)
         engine.execute(setup)
         engine.log.append_batch("names", [b"k1"], [b'{"name": "one"}'], [0])
         for start in range(0, 30_000, 10_000):  # steps of 10,000 records per partition

@@ -120,6 +120,20 @@ class RecordBatch:
         ]
         return (RecordBatch, (self.topic, self.partition, self._offsets, *columns, self.headers))
 
+    def split(self, at: int) -> tuple[RecordBatch, RecordBatch]:
+        """The records before position `at` and those from it on, as two batches."""
+        halves = []
+        for part in (slice(0, at), slice(at, len(self))):
+            columns = [
+                c.slice(part.start, part.stop - part.start) if isinstance(c, pa.Array) else c[part]
+                for c in (self._timestamps, self._keys, self._values)
+            ]
+            offsets = self._offsets[part]
+            halves.append(
+                RecordBatch(self.topic, self.partition, offsets, *columns, self.headers[part])
+            )
+        return halves[0], halves[1]
+
     def records(self) -> list[Record]:
         return [
             Record(self.topic, self.partition, o, t, k, v, h)
