@@ -5,6 +5,7 @@ stops taking rows is detached rather than holding rows without bound."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,4 +136,56 @@ def test_a_routed_query_on_a_table_keeps_its_rows_and_tombstones_in_order(
         rows += [(r.columns, r.tombstone) for r in query.poll(0.05)]
     # A table's tombstone shows whatever its WHERE says, as an unshared query shows it.
     assert rows == [(["a", "ann"], False), (["b", None], True), (["a", None], True)]
+    query.close()
+
+
+def _taken(query: PushQuery, told: threading.Event, count: int) -> list[int]:
+    """The SEQ of `count` rows taken without blocking, each time the query tells it has
+    some (as a waiter on an event loop takes them; bounded: a loaded machine gets 60 s)."""
+    seqs: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(seqs) < count and told.wait(max(0.0, deadline - time.monotonic())):
+        told.clear()
+        rows = query.take_ready()
+        assert rows is not None
+        seqs += [r.columns[0] for r in rows]
+    return seqs
+
+
+def test_a_query_on_the_reader_tells_its_waiter_when_rows_are_there(engine: Engine) -> None:
+    query = _open(engine, "SELECT seq FROM events WHERE k = 'a' EMIT CHANGES;", LATEST)
+    told = threading.Event()
+    assert query.notify_when_ready(told.set)
+    assert query.take_ready() == []
+    _append(engine, "a", range(0, 3))
+    _append(engine, "b", range(0, 3))
+    _append(engine, "a", range(3, 5))
+    assert _taken(query, told, 5) == [0, 1, 2, 3, 4]
+    told.clear()
+    query.close()
+    assert told.is_set(), "closing the query did not wake its waiter"
+    assert query.take_ready() == []
+
+
+def test_a_query_behind_the_reader_is_polled_until_it_joins_it(engine: Engine) -> None:
+    latest = _open(engine, "SELECT seq FROM events WHERE k = 'a' EMIT CHANGES;", LATEST)
+    _append(engine, "a", range(0, 10))
+    assert _seqs(latest, 10) == list(range(10))
+    earliest = _open(engine, "SELECT seq FROM events WHERE k = 'a' EMIT CHANGES;", EARLIEST)
+    told = threading.Event()
+    assert earliest.notify_when_ready(told.set)
+    assert earliest.take_ready() is None  # it reads the log itself: poll it on a thread
+    assert _seqs(earliest, 10) == list(range(10))
+    assert earliest.take_ready() == []  # caught up: the reader hands it its rows now
+    _append(engine, "a", range(10, 12))
+    assert _taken(earliest, told, 2) == [10, 11]
+    latest.close()
+    earliest.close()
+
+
+def test_a_query_with_its_own_runtime_is_only_polled(engine: Engine) -> None:
+    (stmt,) = engine.parse("SELECT k, COUNT(*) FROM events GROUP BY k EMIT CHANGES;")
+    query = engine.open_push_query(stmt, LATEST)  # type: ignore[arg-type]
+    assert not query.notify_when_ready(lambda: None)
+    assert query.take_ready() is None
     query.close()
