@@ -135,6 +135,34 @@ def test_field_names_learnt_from_the_first_values_having_them() -> None:
     assert "1]" in _per_record(exact, COLUMNS)[1]
 
 
+@pytest.mark.parametrize(
+    ("odd", "vectorized"),
+    [
+        (None, True),
+        (b"7", True),
+        (b"null", True),
+        # Another type: the inferring read refuses a field of mixed types, so per record.
+        (b'"text"', False),
+        (b"[1]", False),
+        (b"NaN", False),
+        (b"-Infinity", False),
+        (b"1e999", False),
+    ],
+)
+def test_fields_outside_the_columns_in_every_value(odd: bytes | None, vectorized: bool) -> None:
+    """As a stream keyed by a field of its values has that field in every value: the
+    decoder reads such fields with the type of their first values."""
+    rnd = random.Random(2)
+    values = []
+    for i in range(50):
+        x = odd if i == 20 and odd is not None else b"%r" % rnd.random()
+        values.append(_clean(rnd)[:-1] + b',"key":"k%d","n":%d,"x":%s,"b":true}' % (i, i, x))
+    decoded = _decoded(values, COLUMNS)
+    assert (decoded is not None) == vectorized
+    if decoded is not None:
+        assert decoded == _per_record(values, COLUMNS)
+
+
 def test_two_columns_reading_one_field() -> None:
     """`a` and `A` both read the JSON field "a" (exact name, then the upper-cased one)."""
     values = [b'{"a": 1}', b'{"a": 2, "b": 3}', b"{}"]

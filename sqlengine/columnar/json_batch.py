@@ -31,6 +31,8 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 _OFFSET = struct.Struct("<i")
 # A DOUBLE's bits when it is -0.0, as a signed 64-bit integer.
 _NEGATIVE_ZERO_BITS = -(2**63)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_PLAIN_TYPES = {str: pa.string(), float: pa.float64(), bool: pa.bool_()}
 # How many values at most a batch's field names are learnt from.
 _SPELLING_SAMPLE = 64
 
@@ -72,26 +74,33 @@ class JsonBatchDecoder:
         raw = data.to_pybytes()
         if b"\n" in raw or not _is_utf8(raw):
             return None
-        spellings = self._spellings(values)
-        if spellings is None:
+        sample = self._sample(values)
+        if sample is None:
             return None
+        spellings, others = sample
         read_types: dict[str, pa.DataType] = {}  # a spelling two columns share is read once
         for spelling, (_, t) in zip(spellings, self.columns, strict=True):
             read_type = pa.int64() if t.base is Base.INTEGER else arrow_type(t)
             if read_types.setdefault(spelling, read_type) != read_type:
                 return None  # columns of two types read one field: each coerces it its way
-        schema = pa.schema(list(read_types.items()))
         fields = list(read_types)
-        # First with every field of every value in the schema, the common case and Arrow's
-        # fastest: nothing but the columns' fields, so NaN and Infinity (which Arrow reads,
-        # and orjson refuses) can only be DOUBLE values, which `_exact` declines.
-        table = _read_json(data, schema, "error")
+        table = None
+        if None not in others.values():
+            # First with the fields of the first values and their types fixed, the common
+            # case and Arrow's fastest: any other field, or another type, fails the read.
+            # NaN and Infinity (which Arrow reads, and orjson refuses) can only be values of
+            # DOUBLE fields then, which are checked.
+            table = _read_json(data, pa.schema([*read_types.items(), *others.items()]), "error")
+            if table is not None and not all(
+                _finite(table.column(f)) for f, t in others.items() if t == pa.float64()
+            ):
+                return None
         if table is None:
-            # Other fields are read too, so that another spelling of a column's name shows
+            # Other fields are inferred, so that another spelling of a column's name shows
             # up as a field of its own; NaN or Infinity may be in any of them.
             if b"NaN" in raw or b"Infinity" in raw:
                 return None
-            table = _read_json(data, schema, "infer")
+            table = _read_json(data, pa.schema(list(read_types.items())), "infer")
             if table is None or self._spelled_otherwise(table.schema.names[len(fields) :]):
                 return None
         if table.num_rows != n:  # a value held more than one object
@@ -108,12 +117,14 @@ class JsonBatchDecoder:
         """Is one of these fields outside the schema a column's field spelled another way?"""
         return any(f in self._names or f.upper() in self._names for f in fields)
 
-    def _spellings(self, values: pa.Array) -> list[str] | None:
-        """How each column's field is spelled in this batch's JSON, learnt from its first
-        value, and for a field that one lacks from the first of the next few that has it (a
-        field it has in no value is read by the column's name). The reader then sees any
-        other spelling as a field of its own, and the batch is declined."""
+    def _sample(self, values: pa.Array) -> tuple[list[str], dict[str, pa.DataType | None]] | None:
+        """How each column's field is spelled in this batch's JSON, and the other fields
+        with the type they are read as (None: not a plain one), learnt from its first value,
+        and for a column's field that one lacks from the first of the next few that has it
+        (a field none has is read by the column's name). The reader then sees any other
+        spelling as a field of its own, and the batch is declined."""
         spellings: list[str | None] = [None] * len(self.columns)
+        keys: dict[str, Any] = {}  # every field of the sampled values: a value of it
         for value in values[:_SPELLING_SAMPLE].to_pylist():
             try:
                 obj = orjson.loads(value)
@@ -121,6 +132,9 @@ class JsonBatchDecoder:
                 return None
             if type(obj) is not dict:
                 return None
+            for key, field_value in obj.items():
+                if keys.get(key) is None:
+                    keys[key] = field_value
             for i, (name, _) in enumerate(self.columns):
                 if spellings[i] is None:
                     spellings[i] = _spelling(name, obj)
@@ -129,7 +143,22 @@ class JsonBatchDecoder:
         named = [
             name if s is None else s for s, (name, _) in zip(spellings, self.columns, strict=True)
         ]
-        return named if all(s.isascii() for s in named) else None
+        others = {k: _read_type(v) for k, v in keys.items() if k not in named}
+        if not all(s.isascii() for s in named) or self._spelled_otherwise(list(others)):
+            return None
+        return named, others
+
+
+def _read_type(value: Any) -> pa.DataType | None:
+    """The Arrow type a field outside the columns is read as, given a value of it: None for
+    nested values (and nulls), which Arrow's reader infers instead."""
+    if type(value) is int:
+        return pa.int64() if _INT64_MIN <= value <= _INT64_MAX else None
+    return _PLAIN_TYPES.get(type(value))
+
+
+def _finite(column: pa.Array | pa.ChunkedArray) -> bool:
+    return bool(pc.all(pc.is_finite(column), min_count=0).as_py())
 
 
 def _spelling(name: str, obj: dict[str, Any]) -> str | None:
@@ -173,7 +202,7 @@ def _exact(column: pa.Array, t: SqlType) -> pa.Array | None:
             return None
         return column.cast(pa.int32())
     if t.base is Base.DOUBLE:
-        if not pc.all(pc.is_finite(column), min_count=0).as_py():
+        if not _finite(column):
             return None
         if pc.any(pc.equal(column.view(pa.int64()), _NEGATIVE_ZERO_BITS)).as_py():
             return None
