@@ -51,6 +51,7 @@ from sqlengine.serde import SerdeError
 from sqlengine.serde.compatibility import FORMAT_RULES
 from sqlengine.state import drop_local_state, encode_key, frozen
 from sqlengine.statements import StatementExecutor, command_id, session_statement
+from sqlengine.tasks import tune_gc
 from sqlengine.udf import EXTENSION_DIR_CONFIG, load_extensions
 
 REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
@@ -73,6 +74,7 @@ class Engine:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config: dict[str, str] = dict(config or {})
+        tune_gc()
         # User-defined functions first: the statements replayed below may call them.
         load_extensions(self.config.get(EXTENSION_DIR_CONFIG))
         self.log = log if log is not None else open_log(self.data_dir, config=self.config)

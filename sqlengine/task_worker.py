@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from sqlengine.log.base import RecordBatch
-from sqlengine.tasks import read_message, write_message
+from sqlengine.tasks import read_message, tune_gc, write_message
 
 
 def _run(stages: dict[bytes, Any], spec: bytes, batch: RecordBatch, extra: tuple[Any, ...]) -> Any:
@@ -21,6 +21,7 @@ def _run(stages: dict[bytes, Any], spec: bytes, batch: RecordBatch, extra: tuple
 
 
 def main() -> None:
+    tune_gc()
     stages: dict[bytes, Any] = {}  # built once per query
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
     while True:
