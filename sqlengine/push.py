@@ -26,10 +26,13 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from grammar import ast
+from grammar.rewrite import walk
 from planner.builder import OutputColumn, QueryPlan
+from planner.table_functions import FlatMapNode
 from sqlengine import catalog as C
 from sqlengine import types as T
 from sqlengine.flatmap import projection_stage
+from sqlengine.functions.registry import REGISTRY
 from sqlengine.log.base import Log
 from sqlengine.processing_log import ProcessingLog
 from sqlengine.push_feed import SourceFeeds, Subscription, key_route
@@ -94,6 +97,22 @@ def open_push_query(
     if plan.aggregation is None and plan.join is None:
         return ProjectionPushQuery(plan, limit, ctx, feeds)
     return RuntimePushQuery(plan, limit, ctx)
+
+
+def runs_user_code(plan: QueryPlan) -> bool:
+    """Whether the query's WHERE, SELECT or table functions call a function loaded from an
+    extension directory (`sqlengine.udf`), which may take any time: such a query's rows are
+    computed on a worker thread, never on the server's event loop."""
+    exprs = [o.expr for o in plan.outputs]
+    if plan.where is not None:
+        exprs.append(plan.where)
+    node = plan.root.input  # type: ignore[attr-defined]
+    if isinstance(node, FlatMapNode):
+        exprs += [c.call for c in node.calls]
+    user = REGISTRY.origins
+    return any(
+        isinstance(n, ast.FunctionCall) and n.name.upper() in user for e in exprs for n in walk(e)
+    )
 
 
 def _reads(output: OutputColumn, names: list[str]) -> int | None:
@@ -206,6 +225,7 @@ class ProjectionPushQuery(PushQuery):
             p: o for (_, p), o in ctx.start_offsets(self.query_id, [self.topic]).items()
         }
         self.subscription: Subscription | None = None
+        self.runs_user_code = runs_user_code(plan)
         if feeds is not None:
             route = key_route(plan)
             self.subscription = feeds.subscribe(source, self.decoder.decode, self.positions, route)
@@ -217,7 +237,7 @@ class ProjectionPushQuery(PushQuery):
         return {(self.topic, p): o for p, o in self.positions.items()}
 
     def _wait(self, timeout: float) -> bool:
-        if self.subscription is None:
+        if self.subscription is None or self.runs_user_code:
             return super()._wait(timeout)
         return self.subscription.wait(timeout)
 
@@ -227,7 +247,7 @@ class ProjectionPushQuery(PushQuery):
             self.subscription.cancel()
 
     def notify_when_ready(self, callback: Callable[[], None]) -> bool:
-        if self.subscription is None:
+        if self.subscription is None or self.runs_user_code:
             return False
         self.subscription.on_ready = callback
         return True
@@ -235,7 +255,7 @@ class ProjectionPushQuery(PushQuery):
     def take_ready(self) -> list[PushRow] | None:
         if self.done:
             return []
-        if self.subscription is None or not self.subscription.caught_up:
+        if self.subscription is None or self.runs_user_code or not self.subscription.caught_up:
             return None
         return self._read()
 

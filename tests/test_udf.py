@@ -146,6 +146,32 @@ def test_udf_udaf_and_udtf_in_persistent_queries(engine: Engine) -> None:
     assert len(failures) == 1 and failures[0].kind == "RECORD_PROCESSING_ERROR"
 
 
+def test_a_push_query_calling_a_udf_is_never_computed_on_the_servers_event_loop(
+    engine: Engine,
+) -> None:
+    """A UDF may take any time: a push query that calls one is polled on a worker thread,
+    whereas one of built-ins on a shared reader has its rows taken on the event loop."""
+    engine.execute(
+        "CREATE STREAM S (ID INT KEY, V INT, T STRING) "
+        "WITH (kafka_topic='s', value_format='JSON', partitions=1);"
+    )
+    queries = {}
+    for name, sql in [
+        ("built-ins", "SELECT ABS(V) FROM S WHERE V > 0 EMIT CHANGES;"),
+        ("udf in select", "SELECT EXT_MULTIPLY(V, 2) FROM S EMIT CHANGES;"),
+        ("udf in where", "SELECT V FROM S WHERE EXT_OR_ZERO(V) > 0 EMIT CHANGES;"),
+        ("udtf", "SELECT EXT_WORDS(T) FROM S EMIT CHANGES;"),
+    ]:
+        (stmt,) = engine.parse(sql)
+        queries[name] = engine.open_push_query(stmt, {})  # type: ignore[arg-type]
+    told = {name: q.notify_when_ready(lambda: None) for name, q in queries.items()}
+    assert told == {"built-ins": True, "udf in select": False, "udf in where": False, "udtf": False}
+    assert queries["built-ins"].take_ready() == []
+    assert all(queries[name].take_ready() is None for name in told if not told[name])
+    for query in queries.values():
+        query.close()
+
+
 def test_described_like_built_ins(engine: Engine) -> None:
     (described,) = engine.execute("DESCRIBE FUNCTION ext_multiply;")
     assert isinstance(described, FunctionDescription)
