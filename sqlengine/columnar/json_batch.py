@@ -6,7 +6,9 @@ types fixed, after checks that make its result the per-record one: every value i
 object on one line, field names are spelled one way in the whole batch (ksqlDB matches
 names case-insensitively: exact name first, then the upper-cased JSON keys), and no value
 needs one of ksqlDB's coercions (a string for a number, a fraction for an INT...: Arrow's
-reader rejects those and the batch goes the per-record way).
+reader rejects those and the batch goes the per-record way). The reader runs in its fastest
+mode, every field's type fixed and any other field an error, with the fields the first
+values have; a batch with other fields is read again with those inferred.
 
 Encoding builds each object's text from per-column text with Arrow's string kernels.
 """
