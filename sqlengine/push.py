@@ -237,7 +237,7 @@ class ProjectionPushQuery(PushQuery):
         return {(self.topic, p): o for p, o in self.positions.items()}
 
     def _wait(self, timeout: float) -> bool:
-        if self.subscription is None or self.runs_user_code:
+        if self.subscription is None:
             return super()._wait(timeout)
         return self.subscription.wait(timeout)
 
