@@ -294,7 +294,7 @@ def _double_text(array: pa.Array) -> pa.Array | None:
     if not pc.any(others).as_py():
         return text
     fixed = text.to_pylist()
-    for i, value in enumerate(array.to_pylist()):
-        if others[i].as_py():
+    for i, (other, value) in enumerate(zip(others.to_pylist(), array.to_pylist(), strict=True)):
+        if other:
             fixed[i] = java_double_str(value)
     return pa.array(fixed, pa.string())
