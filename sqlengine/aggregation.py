@@ -9,6 +9,7 @@ is the largest timestamp seen; windows closed by it (end + grace) take no more r
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -68,6 +69,13 @@ class WindowSpec:
         return out
 
 
+def _window_start(key: tuple[Any, ...]) -> float:
+    """A store key's order for `KeyValueStore.order_keys`: a (group, window) key's window
+    start; bookkeeping keys are unordered."""
+    window = key[1] if len(key) == 2 else None
+    return window[0] if type(window) is tuple else math.inf
+
+
 class AggregateOperator:
     def __init__(
         self,
@@ -89,6 +97,10 @@ class AggregateOperator:
             self.slices.append(slice(pos, pos + n))
             pos += n
         self.stream_time: int = store.get(("__stream_time__",), -1)
+        if window is not None and window.kind != "SESSION":
+            # A window starts at or before the time of any record in it: no stored window
+            # starts after the stream time, and new windows' misses need no disk read.
+            store.order_keys(_window_start, self.stream_time)
         self._expired_at = self.stream_time
         # The earliest window end in the store (-inf: unknown, as after a restart), so that
         # expiry scans the store only when some window can have passed retention.

@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import io
 import marshal
+import math
 import pickle
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -165,6 +166,11 @@ class KeyValueStore:
         """Every entry; callers change the store only after iterating."""
         raise NotImplementedError
 
+    def order_keys(self, order: Callable[[Any], float], stored_up_to: float) -> None:
+        """Keys have an order (a windowed group's window start; inf: unordered), and no key
+        stored so far has one above `stored_up_to`: a miss of a key ordered above every
+        key that went to disk then needs no disk read (nothing, in memory)."""
+
     def keys(self) -> Iterator[Any]:
         return (key for key, _ in self.items())
 
@@ -255,6 +261,10 @@ class PersistentStore(KeyValueStore):
         self.db = self._open(directory, store_id.encode())
         # While RocksDB holds nothing the cache does not, a miss needs no read.
         self._complete = not self._has_data()
+        # With ordered keys (`order_keys`), neither does a miss of a key ordered above every
+        # key RocksDB holds without the cache: those were evicted, or there at the open.
+        self._order: Callable[[Any], float] | None = None
+        self._disk_order_max = -math.inf
 
     @property
     def logged_end(self) -> int:
@@ -335,7 +345,11 @@ class PersistentStore(KeyValueStore):
         value = self.dirty.get(key, _MISSING)
         if value is not _MISSING:
             return value  # changed since the last flush; not in the cache: deleted
-        if self._complete:
+        if (
+            self._complete
+            or (order := self._order) is not None
+            and (order(key) > self._disk_order_max)
+        ):
             return None
         encoded = encode_key(key)
         raw = self._unwritten.get(encoded, _MISSING)
@@ -359,6 +373,10 @@ class PersistentStore(KeyValueStore):
             key = decode(encoded)
             if key not in cached and key not in deleted:
                 yield key, decode(raw)
+
+    def order_keys(self, order: Callable[[Any], float], stored_up_to: float) -> None:
+        self._order = order
+        self._disk_order_max = -math.inf if self._complete else stored_up_to
 
     def flush(self) -> None:
         """Append the dirty entries to the changelog; they are written locally on commit."""
@@ -402,9 +420,15 @@ class PersistentStore(KeyValueStore):
         # A reader must stop trusting the cache to hold everything before entries go.
         self._complete = False
         # A tenth of the bound more than needed, so that evictions come in rare batches.
-        for key in list(islice(self.cache, excess + self.cache_entries // 10)):
-            if key not in self.dirty:
-                del self.cache[key]
+        evicted = [
+            key
+            for key in islice(self.cache, excess + self.cache_entries // 10)
+            if key not in self.dirty
+        ]
+        for key in evicted:
+            del self.cache[key]
+        if self._order is not None and evicted:
+            self._disk_order_max = max(self._disk_order_max, *map(self._order, evicted))
 
     def close(self) -> None:
         self.db.close()

@@ -146,6 +146,45 @@ def test_store_larger_than_its_cache_round_trips(log: EmbeddedLog, tmp_path: Pat
     stores.close()
 
 
+def test_ordered_keys_read_disk_only_for_keys_it_may_hold(log: EmbeddedLog, tmp_path: Path) -> None:
+    """With windowed keys ordered by window start, a miss reads RocksDB only for a window
+    that starts at or before some window the cache let go of (or found there at the open);
+    every evicted or restored window is still found."""
+
+    def start(key: tuple[object, ...]) -> float:
+        return key[1][0] if isinstance(key[1], tuple) else float("inf")
+
+    stores, store = _reopen(log, tmp_path / "state", cache_entries=10)
+    store.order_keys(start, -1)
+    for t in range(0, 100, 5):  # 20 windows, 10 of them evicted at each commit
+        store.put(("k", (t, t + 5)), [t])
+        _commit(stores, store)
+    reads: list[bytes] = []
+    db = store.db
+    store.db = _Counting(db, reads)  # type: ignore[assignment]
+    assert store.peek(("k", (0, 5))) == [0]  # evicted: read from disk
+    assert store.peek(("k", (1000, 1005))) is None and len(reads) == 1  # new: no read
+    store.db = db
+    stores.close()
+
+    stores, store = _reopen(log, tmp_path / "state", cache_entries=10)
+    store.order_keys(start, 95)  # the stream time reached: no stored window starts after it
+    assert all(store.get(("k", (t, t + 5))) == [t] for t in range(0, 100, 5))
+    assert store.get(("k", (100, 105))) is None
+    stores.close()
+
+
+class _Counting:
+    """A RocksDB handle that notes the keys read."""
+
+    def __init__(self, db: object, reads: list[bytes]) -> None:
+        self.db, self.reads = db, reads
+
+    def get(self, key: bytes) -> object:
+        self.reads.append(key)
+        return self.db.get(key)  # type: ignore[attr-defined]
+
+
 def test_a_recreated_changelog_topic_does_not_adopt_old_local_state(
     log: EmbeddedLog, tmp_path: Path
 ) -> None:
