@@ -244,6 +244,15 @@ class JoinInput:
             rest += [(i, tail)] if len(tail) else []
         return ahead, rest
 
+    def start(self, reads: list[tuple[int, RecordBatch]]) -> bool:
+        """Nothing ahead of `run`: a worker's batch is joined with the table as the step
+        finds it, which an earlier step's table records may change."""
+        return False
+
+    def abandon(self) -> None:
+        if self.tasks is not None:
+            self.tasks.abandon()
+
     def flush(self) -> None:
         for store in self.stores:
             store.flush()
@@ -261,7 +270,7 @@ class JoinInput:
                 tasks.start(batches[1:], table.match)
         parts = []
         for batch in batches:  # every worker's answer is read, whatever the others give
-            ran, part = (False, None) if tasks is None else tasks.result(batch.partition)
+            ran, part = (False, None) if tasks is None else tasks.result(batch)
             parts.append(part if ran else self.columnar.run(batch, self.lookup_join.match))
         columns = merge_partitions(parts)
         if columns is None:

@@ -49,6 +49,15 @@ class Input(Protocol):
 
     def run(self, reads: list[tuple[int, RecordBatch]]) -> None: ...
 
+    def start(self, reads: list[tuple[int, RecordBatch]]) -> bool:
+        """Sends batches' vectorized work to worker processes ahead of `run` (each batch
+        once); False when the input has no such work (then the query reads no step ahead)."""
+        ...
+
+    def abandon(self) -> None:
+        """Drops the work started for batches `run` will not get."""
+        ...
+
     def flush(self) -> None: ...
 
     def execution_modes(self) -> dict[str, str]: ...
@@ -66,6 +75,13 @@ class TopicInputs:
             own = [(j, batch) for j, batch in reads if j == i]
             if own:
                 input.run(own)
+
+    def start(self, reads: list[tuple[int, RecordBatch]]) -> bool:
+        return False
+
+    def abandon(self) -> None:
+        for input in self.inputs:
+            input.abandon()
 
     def flush(self) -> None:
         for input in self.inputs:
@@ -101,14 +117,35 @@ class Query:
         self.group = query_group(query_id, ctx.service_id)
         self.topics = topics
         self.positions = ctx.start_offsets(self.group, dict.fromkeys(self.topics))
+        # The next step's batches, read ahead while workers can run them during this step.
+        self.ahead: list[tuple[int, RecordBatch]] = []
 
     def step(self) -> int:
         """Process what is available (up to `ctx.step_records` per partition); returns the
         count."""
+        reads, self.ahead = self.ahead or self._read(self.positions), []
+        if not reads:
+            return 0
+        read = {(b.topic, b.partition): b.next_offset for _, b in reads}
+        step = self.guard.begin_step(read) if self.guard is not None else {}
+        if self.input.start(reads):
+            # Workers take the next step's batches as soon as they are done with this
+            # step's, while this process merges and appends this step's results.
+            self.ahead = self._read({**self.positions, **read})
+            self.input.start(self.ahead)
+        self.input.run(reads)
+        self.input.flush()
+        self.positions.update(read)
+        self.ctx.commit(self.group, {**read, **step})
+        return sum(len(b) for _, b in reads)
+
+    def _read(self, positions: dict[tuple[str, int], int]) -> list[tuple[int, RecordBatch]]:
+        """A batch from every partition of the query's topics with records from `positions`
+        on: (topic index, batch) each."""
         max_records = self.ctx.step_records
         reads: list[tuple[int, RecordBatch]] = []
         for i, topic in enumerate(self.topics):
-            for (read_topic, partition), offset in self.positions.items():
+            for (read_topic, partition), offset in positions.items():
                 if read_topic != topic:
                     continue
                 limit = max_records
@@ -117,15 +154,7 @@ class Query:
                 batch = self.ctx.log.read(topic, partition, offset, limit) if limit else None
                 if batch is not None and len(batch):
                     reads.append((i, batch))
-        if not reads:
-            return 0
-        read = {(b.topic, b.partition): b.next_offset for _, b in reads}
-        step = self.guard.begin_step(read) if self.guard is not None else {}
-        self.input.run(reads)
-        self.input.flush()
-        self.positions.update(read)
-        self.ctx.commit(self.group, {**read, **step})
-        return sum(len(b) for _, b in reads)
+        return reads
 
     def read_positions(self) -> dict[tuple[str, int], int]:
         """The next offset to read per source topic and partition."""
@@ -140,6 +169,8 @@ class Query:
         return self.input.execution_modes()
 
     def close(self) -> None:
+        self.input.abandon()
+        self.ahead = []
         self.ctx.commit(self.group, self.read_positions())
         self.ctx.close()
 

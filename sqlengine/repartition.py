@@ -64,6 +64,12 @@ class RepartitionSource:
                 self.stores.processing(batch.partition)
             self.aggregation.write(_rows(batch), set())
 
+    def start(self, reads: list[tuple[int, RecordBatch]]) -> bool:
+        return False
+
+    def abandon(self) -> None:
+        """Nothing runs ahead."""
+
     def flush(self) -> None:
         """The aggregation flushes its store as each batch is written."""
 

@@ -45,7 +45,11 @@ class BatchOperator(Protocol):
     """Takes whole batches, vectorized; `run` is False for a batch it cannot take, which
     then goes the row path."""
 
-    def start(self, batches: list[RecordBatch]) -> None: ...
+    def start(self, batches: list[RecordBatch]) -> bool:
+        """Sends batches to worker processes (each once); False when it has none."""
+        ...
+
+    def abandon(self) -> None: ...
 
     def run(self, batch: RecordBatch) -> bool: ...
 
@@ -85,6 +89,13 @@ class SourceInput:
                 self.stores.processing(batch.partition)
             if self.vectorized is None or not self.vectorized.run(batch):
                 self.rows.process(self.decoder.decode(batch))
+
+    def start(self, reads: list[tuple[int, RecordBatch]]) -> bool:
+        return self.vectorized is not None and self.vectorized.start([b for _, b in reads])
+
+    def abandon(self) -> None:
+        if self.vectorized is not None:
+            self.vectorized.abandon()
 
     def flush(self) -> None:
         """Nothing to flush: an aggregation flushes its store as each batch is written."""
@@ -199,12 +210,18 @@ class VectorizedProject:
         self.sink = sink
         self.tasks = tasks
 
-    def start(self, batches: list[RecordBatch]) -> None:
+    def start(self, batches: list[RecordBatch]) -> bool:
+        if self.tasks is None:
+            return False
+        self.tasks.start(batches[1:])
+        return True
+
+    def abandon(self) -> None:
         if self.tasks is not None:
-            self.tasks.start(batches[1:])
+            self.tasks.abandon()
 
     def run(self, batch: RecordBatch) -> bool:
-        ran, columns = (False, None) if self.tasks is None else self.tasks.result(batch.partition)
+        ran, columns = (False, None) if self.tasks is None else self.tasks.result(batch)
         if not ran:
             columns = self.columnar.run(batch)
         if columns is None:
@@ -232,13 +249,19 @@ class VectorizedGroupBy:
         self.aggregation = aggregation
         self.tasks = tasks
 
-    def start(self, batches: list[RecordBatch]) -> None:
+    def start(self, batches: list[RecordBatch]) -> bool:
+        if self.tasks is None:
+            return False
+        self.tasks.start(batches, self.aggregation.operator.stream_time)
+        return True
+
+    def abandon(self) -> None:
         if self.tasks is not None:
-            self.tasks.start(batches, self.aggregation.operator.stream_time)
+            self.tasks.abandon()
 
     def run(self, batch: RecordBatch) -> bool:
         stream_time = self.aggregation.operator.stream_time
-        ran, groups = (False, None) if self.tasks is None else self.tasks.result(batch.partition)
+        ran, groups = (False, None) if self.tasks is None else self.tasks.result(batch)
         if ran and groups is not None:
             groups = groups.started_at(stream_time)
         if groups is None:

@@ -1,6 +1,8 @@
-"""A worker process of `sqlengine.tasks`: reads (stage spec, batch, extra arguments) requests
-from stdin and answers each with the stage's result for the batch (None: the query's process
-runs the batch itself). Exits when stdin closes."""
+"""A worker process of `sqlengine.tasks`: reads (request id, stage spec, batch, extra
+arguments) requests from stdin and answers each, in order, with (request id, the stage's
+result for the batch) (None: the query's process runs the batch itself). Large messages
+pass through files in the spill directory its one argument names. Exits when stdin
+closes."""
 
 from __future__ import annotations
 
@@ -24,16 +26,17 @@ def main() -> None:
     tune_gc()
     stages: dict[bytes, Any] = {}  # built once per query
     requests, answers = sys.stdin.buffer, sys.stdout.buffer
+    spill_dir = sys.argv[1]
     while True:
         try:
-            spec, batch, extra = read_message(requests)
+            request_id, spec, batch, extra = read_message(requests)
         except EOFError:
             return
         try:
             result = _run(stages, spec, batch, extra)
         except Exception:  # noqa: BLE001 - the query's process runs the batch itself
             result = None
-        write_message(answers, result)
+        write_message(answers, (request_id, result), spill_dir)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,16 @@ The query's own process keeps reading, appending and committing offsets in order
 worker changes nothing about ordering or restarts, and a worker that dies only sends its
 batches back to the per-record path.
 
-Workers are `python -m sqlengine.task_worker` processes fed through pipes, one request at
-a time each (length-prefixed pickles), shared by every query of the process and started on
-first use. They are plain subprocesses rather than `multiprocessing` ones so that they never
-import the embedding program's main module again, and they exit when their pipe closes
-(their parent ended, however it ended).
+Workers are `python -m sqlengine.task_worker` processes fed through pipes (length-prefixed
+pickles), shared by every query of the process and started on first use. A query may queue
+a second batch on a worker while the first runs (the next step's, read ahead: the worker
+computes while the query's process merges and appends), so a large message goes through a
+file in the worker's spill directory and the pipe only carries its name: neither side
+ever waits to write. Requests carry ids; an answer nobody waits for any more (a query that
+ended with a batch queued) is read and dropped before the worker serves another query.
+They are plain subprocesses rather than `multiprocessing` ones so that they never import
+the embedding program's main module again, and they exit when their pipe closes (their
+parent ended, however it ended).
 """
 
 from __future__ import annotations
@@ -21,11 +26,16 @@ from __future__ import annotations
 import atexit
 import fcntl
 import gc
+import itertools
 import os
 import pickle
+import shutil
+import struct
 import subprocess
 import sys
+import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -33,9 +43,13 @@ from sqlengine.log.base import RecordBatch
 
 # A batch smaller than this runs in the query's process: shipping it costs more than it saves.
 MIN_PARALLEL_RECORDS = 2000
-_LENGTH = 8
+# Requests a query may have queued on one worker: the one running and the next.
+QUEUE_DEPTH = 2
+_HEADER = struct.Struct("<?Q")  # (the payload is a file name, payload length)
+_INLINE_BYTES = 1 << 16
 _PIPE_BYTES = 1 << 20
 _DEFAULT_GC_THRESHOLDS = (700, 10, 10)
+_request_ids = itertools.count()
 
 
 def tune_gc() -> None:
@@ -52,54 +66,85 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def write_message(stream: Any, message: object) -> None:
+def write_message(stream: Any, message: object, spill_dir: str) -> None:
     data = pickle.dumps(message, protocol=5)
-    stream.write(len(data).to_bytes(_LENGTH, "little"))
+    spilled = len(data) > _INLINE_BYTES
+    if spilled:
+        fd, path = tempfile.mkstemp(dir=spill_dir)
+        with os.fdopen(fd, "wb") as spill:
+            spill.write(data)
+        data = path.encode()
+    stream.write(_HEADER.pack(spilled, len(data)))
     stream.write(data)
     stream.flush()
 
 
 def read_message(stream: Any) -> Any:
     """The next message, or raises EOFError when the other side is gone."""
-    header = stream.read(_LENGTH)
-    if len(header) < _LENGTH:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
         raise EOFError
-    size = int.from_bytes(header, "little")
+    spilled, size = _HEADER.unpack(header)
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
+    if spilled:
+        path = data.decode()
+        with open(path, "rb") as spill:
+            data = spill.read()
+        os.unlink(path)
     return pickle.loads(data)  # noqa: S301 - our own processes' messages
 
 
 class Worker:
-    """One worker process with at most one request in flight."""
+    """One worker process and the requests it has queued, answered in order."""
 
     def __init__(self) -> None:
+        self.spill_dir = tempfile.mkdtemp(prefix="streamdb-worker-")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sqlengine.task_worker"],
+            [sys.executable, "-m", "sqlengine.task_worker", self.spill_dir],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
         for pipe in (self.process.stdin, self.process.stdout):
             _widen(pipe)
-        self.busy = False
+        self.pending: deque[int] = deque()  # ids of the requests not answered yet
+        self.abandoned: set[int] = set()  # ... of which nobody waits for the answer
+        self.owner: StageTasks | None = None  # whose requests are pending
 
-    def send(self, message: object) -> bool:
+    def send(self, request_id: int, message: tuple[Any, ...]) -> bool:
         try:
-            write_message(self.process.stdin, message)
+            write_message(self.process.stdin, (request_id, *message), self.spill_dir)
         except (BrokenPipeError, OSError):
             return False
-        self.busy = True
+        self.pending.append(request_id)
         return True
 
-    def receive(self) -> Any:
-        self.busy = False
-        return read_message(self.process.stdout)
+    def receive(self, request_id: int) -> Any:
+        """The answer to a request, after those to the requests sent before it."""
+        while True:
+            answered, answer = read_message(self.process.stdout)
+            self.pending.popleft()
+            self.abandoned.discard(answered)
+            if not self.pending:
+                self.owner = None
+            if answered == request_id:
+                return answer
+
+    def settle(self) -> None:
+        """Read and drop the answers nobody waits for, if they are all that is pending."""
+        if self.pending and all(r in self.abandoned for r in self.pending):
+            try:
+                self.receive(self.pending[-1])
+            except EOFError:
+                self.pending.clear()
+                self.owner = None
 
     def stop(self) -> None:
         if self.process.stdin is not None:
             self.process.stdin.close()
         self.process.wait(timeout=5)
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
 
 
 def _widen(pipe: Any) -> None:
@@ -116,18 +161,27 @@ _lock = threading.Lock()
 _workers: list[Worker] = []
 
 
-def _idle_worker(limit: int) -> Worker | None:
-    """An idle live worker among the first `limit`, started if need be."""
+def _free_worker(tasks: StageTasks) -> Worker | None:
+    """A live worker among the first `tasks.processes` that can take a request of `tasks`
+    (idle, or running only requests of `tasks` and fewer than QUEUE_DEPTH), the least
+    loaded, started if need be. A worker serves one query at a time: a query steps on one
+    thread, so it alone reads its workers' answers."""
     with _lock:
-        for worker in _workers[:limit]:
-            if not worker.busy and worker.process.poll() is None:
-                return worker
         _workers[:] = [w for w in _workers if w.process.poll() is None]
-        if len(_workers) < limit:
+        candidates = []
+        for worker in _workers[: tasks.processes]:
+            worker.settle()
+            if worker.owner in (None, tasks) and len(worker.pending) < QUEUE_DEPTH:
+                candidates.append(worker)
+        if len(_workers) < tasks.processes and not any(not w.pending for w in candidates):
             worker = Worker()
             _workers.append(worker)
-            return worker
-        return None
+            candidates.append(worker)
+        if not candidates:
+            return None
+        chosen = min(candidates, key=lambda w: len(w.pending))
+        chosen.owner = tasks
+        return chosen
 
 
 @atexit.register
@@ -163,31 +217,46 @@ class StageTasks:
         self.processes = processes
         self.batches = 0  # batches run in a worker
         self.failed = False  # a worker died: this query runs in its own process from now on
-        self.started: dict[int, Worker] = {}  # partition -> the worker running its batch
+        # The batches sent, by (partition, first offset): their worker and request id.
+        self.started: dict[tuple[int, int], tuple[Worker, int]] = {}
 
     def start(self, batches: list[RecordBatch], *extra: Any) -> None:
-        """Starts each batch on an idle worker, unless it is better run here (small, or no
-        worker idle) or the workers are gone."""
+        """Starts each batch on a free worker, unless it is better run here (small, or no
+        worker free), the workers are gone or it was started already (read ahead)."""
         for batch in batches:
-            if self.failed or len(batch) < MIN_PARALLEL_RECORDS:
+            if self.failed or len(batch) < MIN_PARALLEL_RECORDS or _id(batch) in self.started:
                 continue
-            worker = _idle_worker(self.processes)
+            worker = _free_worker(self)
             if worker is None:
                 return
-            if not worker.send((self.spec, batch, extra)):
+            request_id = next(_request_ids)
+            if not worker.send(request_id, (self.spec, batch, extra)):
                 self.failed = True
                 return
             self.batches += 1
-            self.started[batch.partition] = worker
+            self.started[_id(batch)] = (worker, request_id)
 
-    def result(self, partition: int) -> tuple[bool, Any]:
-        """(False, None) if no worker runs the partition's batch; else (True, the stage's
-        result), the result None if the worker died (the caller runs the batch itself)."""
-        worker = self.started.pop(partition, None)
-        if worker is None:
+    def result(self, batch: RecordBatch) -> tuple[bool, Any]:
+        """(False, None) if no worker runs the batch; else (True, the stage's result), the
+        result None if the worker died (the caller runs the batch itself)."""
+        started = self.started.pop(_id(batch), None)
+        if started is None:
             return False, None
+        worker, request_id = started
         try:
-            return True, worker.receive()
+            return True, worker.receive(request_id)
         except EOFError:
             self.failed = True
             return True, None
+
+    def abandon(self) -> None:
+        """Nobody will ask for the results of the batches started: their answers are
+        dropped when they come."""
+        with _lock:
+            for worker, request_id in self.started.values():
+                worker.abandoned.add(request_id)
+        self.started.clear()
+
+
+def _id(batch: RecordBatch) -> tuple[int, int]:
+    return (batch.partition, batch.first_offset)

@@ -178,20 +178,57 @@ def test_worker_processes_give_the_same_records(tmp_path: Path) -> None:
     rows, parallel, worker_batches = _rows_and_parallel(
         tmp_path, DDL, ("s", keys, values, stamps), f"CREATE STREAM o AS {QUERIES[0]};", "O"
     )
-    assert worker_batches >= 1  # the first partition's batch runs in the query's process
+    # Each step's first partition runs in the query's process, the second in a worker.
+    assert worker_batches >= 2
     assert all(rows) and parallel == rows
+
+
+def test_batches_read_ahead_for_a_terminated_query_do_not_reach_the_next(tmp_path: Path) -> None:
+    """A query terminated after one step leaves its next step's batches queued on the
+    workers; their answers are dropped, and the next query's batches get their own."""
+    rnd = random.Random(5)
+    values = [_clean(rnd, i) for i in range(12_000)]
+    keys = [b"k%d" % (i % 97) for i in range(len(values))]
+    props = {
+        "ksql.streams.num.stream.threads": "2",
+        "ksql.streams.max.poll.records": str(STEP_RECORDS),
+    }
+    engine = Engine(tmp_path / "ahead")
+    engine.execute(DDL)
+    engine.log.append_batch("s", keys, values, list(range(len(values))))
+    engine.execute(f"CREATE STREAM first AS {QUERIES[0]};", props)
+    (first,) = engine.executor.running.values()  # type: ignore[attr-defined]
+    assert first.step() > 0 and first.ahead  # the next step read ahead, sent to a worker
+    engine.execute(f"TERMINATE {first.query_id};")
+    engine.execute(f"CREATE STREAM second AS {QUERIES[2]};", props)
+    engine.run_until_idle()
+    (second,) = engine.executor.running.values()  # type: ignore[attr-defined]
+    assert _vectorized(second)[1].batches >= 2
+    got = [engine.log.read("SECOND", p, 0, 100_000) for p in range(2)]
+    engine.close()
+    expected = _rows_and_parallel(
+        tmp_path,
+        DDL,
+        ("s", keys, values, list(range(len(values)))),
+        f"CREATE STREAM second AS {QUERIES[2]};",
+        "SECOND",
+    )[0]
+    assert all(expected)
+    assert [list(zip(b.keys, b.values, b.timestamps, strict=True)) for b in got] == expected
 
 
 def _rows_and_parallel(
     tmp: Path, ddl: str, data: tuple[str, list, list, list], query: str, sink: str
 ) -> tuple[list[list[tuple]], list[list[tuple]], int]:
     """The sink's records per partition written per record, then written with worker
-    processes (2 threads), and how many batches ran in a worker."""
+    processes (2 threads), and how many batches ran in a worker. Steps of STEP_RECORDS
+    records per partition: workers run each step's batches and, read ahead, the next's."""
     topic, keys, values, stamps = data
     results = []
+    steps = {"ksql.streams.max.poll.records": str(STEP_RECORDS)}
     for name, props in [
-        ("rows", {"streamdb.vectorized": "false"}),
-        ("workers", {"ksql.streams.num.stream.threads": "2"}),
+        ("rows", {"streamdb.vectorized": "false", **steps}),
+        ("workers", {"ksql.streams.num.stream.threads": "2", **steps}),
     ]:
         engine = Engine(tmp / name)
         engine.execute(ddl)
@@ -220,6 +257,10 @@ def _sinks_and_runs(engine: Engine, sinks: list[str]) -> tuple[list[list[tuple]]
     engine.close()
     return records, ran
 
+
+# Records per partition and step in the worker tests: more than a worker takes
+# (tasks.MIN_PARALLEL_RECORDS), fewer than their 6,000 per partition.
+STEP_RECORDS = 2500
 
 JOIN_DDL = """
 CREATE STREAM orders (itemid STRING KEY, orderid INT, units INT, note STRING)

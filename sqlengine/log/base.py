@@ -107,6 +107,10 @@ class RecordBatch:
         )
 
     @property
+    def first_offset(self) -> int:
+        return self._offsets[0]
+
+    @property
     def next_offset(self) -> int:
         """The offset to read from after this batch (only meaningful when non-empty)."""
         return self._offsets[-1] + 1
