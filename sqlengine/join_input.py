@@ -245,9 +245,17 @@ class JoinInput:
         return ahead, rest
 
     def start(self, reads: list[tuple[int, RecordBatch]]) -> bool:
-        """Nothing ahead of `run`: a worker's batch is joined with the table as the step
-        finds it, which an earlier step's table records may change."""
-        return False
+        """A step's stream batches (all but the first) go to workers ahead of `run`, with
+        the table as it is now: unless the step reads table records (then nothing is read
+        ahead of it, and a step read ahead of one that read none finds the same table)."""
+        if self.columnar is None or self.tasks is None or any(i for i, _ in reads):
+            return False
+        assert self.lookup_join is not None
+        table = self.lookup_join.snapshot(_MAX_SHIPPED_TABLE_ROWS)
+        if table is None:
+            return False
+        self.tasks.start([batch for _, batch in reads[1:]], table.match)
+        return True
 
     def abandon(self) -> None:
         if self.tasks is not None:
@@ -263,11 +271,8 @@ class JoinInput:
             return False
         assert self.lookup_join is not None and isinstance(self.output, SinkEncoder)
         batches = [b for _, b in reads]
+        self.start(reads)  # unless it was read ahead
         tasks = self.tasks
-        if tasks is not None and len(batches) > 1:
-            table = self.lookup_join.snapshot(_MAX_SHIPPED_TABLE_ROWS)
-            if table is not None:
-                tasks.start(batches[1:], table.match)
         parts = []
         for batch in batches:  # every worker's answer is read, whatever the others give
             ran, part = (False, None) if tasks is None else tasks.result(batch)
