@@ -7,6 +7,7 @@ closes."""
 from __future__ import annotations
 
 import pickle
+import shutil
 import sys
 from typing import Any
 
@@ -31,6 +32,8 @@ def main() -> None:
         try:
             request_id, spec, batch, extra = read_message(requests)
         except EOFError:
+            # The query's process is gone (however it ended): so are the spill files' readers.
+            shutil.rmtree(spill_dir, ignore_errors=True)
             return
         try:
             result = _run(stages, spec, batch, extra)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import math
 import random
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -256,6 +259,38 @@ def _sinks_and_runs(engine: Engine, sinks: list[str]) -> tuple[list[list[tuple]]
             records.append(list(zip(batch.keys, batch.values, batch.timestamps, strict=True)))
     engine.close()
     return records, ran
+
+
+_KILLED_WITH_WORKERS = """
+import os, sys
+from sqlengine import tasks
+from sqlengine.log.base import RecordBatch
+stage = tasks.StageTasks(len, (), 1)  # len() fails in the worker: it answers None
+batch = RecordBatch("t", 0, range(3000), [0] * 3000, [None] * 3000, [b"x" * 50] * 3000, [()] * 3000)
+stage.start([batch])
+assert stage.result(batch) == (True, None)  # the batch went through a spill file
+print(tasks._workers[0].spill_dir, flush=True)
+os._exit(9)
+"""
+
+
+def test_a_worker_outliving_its_query_process_removes_its_spill_files() -> None:
+    """A query's process killed outright: its worker sees its pipe close, removes its spill
+    directory and exits."""
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_WITH_WORKERS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert child.returncode == 9, child.stderr
+    spill_dir = Path(child.stdout.strip())
+    assert spill_dir.name.startswith("streamdb-worker-")
+    deadline = time.monotonic() + 20
+    while spill_dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not spill_dir.exists()
 
 
 # Records per partition and step in the worker tests: more than a worker takes
