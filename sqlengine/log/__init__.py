@@ -29,13 +29,14 @@ def open_log(
     data_dir: Path | str, *, fsync: bool = False, config: dict[str, str] | None = None
 ) -> Log:
     """The Kafka cluster that `bootstrap.servers` in config names, with the Kafka client
-    properties of config (see kafka.kafka_client_config); else the embedded log in data_dir
+    properties of config (see kafka_config.kafka_client_config); else the embedded log in data_dir
     (created if missing). fsync=True: each embedded append is flushed to the device
     (survives machine crashes, much slower)."""
     config = config or {}
     if config.get("bootstrap.servers"):
         # Imported here: the embedded log needs no Kafka client.
-        from sqlengine.log.kafka import KafkaLog, kafka_client_config
+        from sqlengine.log.kafka import KafkaLog
+        from sqlengine.log.kafka_config import kafka_client_config
 
         return KafkaLog(kafka_client_config(config), service_id(config))
     return EmbeddedLog(data_dir, fsync=fsync)
