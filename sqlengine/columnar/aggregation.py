@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Any
 
 import pyarrow as pa
@@ -202,12 +203,13 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
         else:  # each group's non-NULL values in row order
             if ordered is None:
                 ordered = pc.sort_indices(table, [("g", "ascending"), ("p", "ascending")])
-            values = table.column(f"a{i}").take(ordered).to_pylist()
-            groups, at = [], 0
-            for count in counts:
-                groups.append([v for v in values[at : at + count] if v is not None])
-                at += count
-            out.append(groups)
+            column = table.column(f"a{i}")
+            values = column.take(ordered).to_pylist()
+            bounds = list(accumulate(counts, initial=0))
+            runs = [values[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+            if column.null_count:
+                runs = [[v for v in run if v is not None] for run in runs]
+            out.append(runs)
     return out
 
 
