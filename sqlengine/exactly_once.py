@@ -76,12 +76,12 @@ class OutputGuard:
                     if held > 0:
                         self.written[partition] = held
 
-    def read_limit(self, topic: str, partition: int, offset: int, max_records: int) -> int:
-        """How many records a step may read from a partition: a replayed step what the
-        step it replays read, no more."""
+    def replay_end(self, topic: str, partition: int, offset: int) -> int | None:
+        """Where a replayed step's batch of a partition ends (at `offset`: the step read
+        none there), or None when the step is no replay."""
         if not self.replay_ends:
-            return max_records
-        return max(0, min(max_records, self.replay_ends.get((topic, partition), 0) - offset))
+            return None
+        return max(offset, self.replay_ends.get((topic, partition), offset))
 
     def begin_step(self, reads: dict[tuple[str, int], int]) -> dict[tuple[str, int], int]:
         """Records a step before it appends (`reads`: each batch's end); returns the entry

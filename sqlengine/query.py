@@ -15,6 +15,7 @@ last step ended.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -148,13 +149,32 @@ class Query:
             for (read_topic, partition), offset in positions.items():
                 if read_topic != topic:
                     continue
-                limit = max_records
+                end = None
                 if self.guard is not None:
-                    limit = self.guard.read_limit(topic, partition, offset, max_records)
-                batch = self.ctx.log.read(topic, partition, offset, limit) if limit else None
-                if batch is not None and len(batch):
+                    end = self.guard.replay_end(topic, partition, offset)
+                if end is None:
+                    batch = self.ctx.log.read(topic, partition, offset, max_records)
+                else:
+                    batch = self._read_until(topic, partition, offset, end)
+                if len(batch):
                     reads.append((i, batch))
         return reads
+
+    def _read_until(self, topic: str, partition: int, offset: int, end: int) -> RecordBatch:
+        """The records from `offset` to `end`, in one batch: a replayed step reads exactly
+        the batches the step it replays read, however the log splits its reads (a Kafka
+        fetch may return part of what is there), for the sink to leave out, record by
+        record, what that step wrote already."""
+        chunks = []
+        while offset < end:
+            chunk = self.ctx.log.read(topic, partition, offset, end - offset)
+            if not len(chunk):
+                break
+            if chunk.next_offset > end:
+                chunk = chunk.split(bisect_left(chunk.offsets, end))[0]
+            chunks.append(chunk)
+            offset = chunk.next_offset
+        return RecordBatch.concat(topic, partition, chunks)
 
     def read_positions(self) -> dict[tuple[str, int], int]:
         """The next offset to read per source topic and partition."""

@@ -138,6 +138,22 @@ class RecordBatch:
             )
         return halves[0], halves[1]
 
+    @staticmethod
+    def concat(topic: str, partition: int, batches: list[RecordBatch]) -> RecordBatch:
+        """Consecutive batches of one partition as one (none: an empty batch)."""
+        if not batches:
+            return RecordBatch(topic, partition, [], [], [], [], [])
+        if len(batches) == 1:
+            return batches[0]
+        arrays = [batch.arrays() for batch in batches]
+        return RecordBatch(
+            topic,
+            partition,
+            [offset for batch in batches for offset in batch.offsets],
+            *(pa.concat_arrays([a[i] for a in arrays]) for i in range(3)),
+            [headers for batch in batches for headers in batch.headers],
+        )
+
     def records(self) -> list[Record]:
         return [
             Record(self.topic, self.partition, o, t, k, v, h)
