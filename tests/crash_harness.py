@@ -34,6 +34,9 @@ from tests.live_server import LiveServer, start_server
 CUSTOMERS = 7
 WINDOW_MS = 10_000
 ROWS_PER_REQUEST = 100
+# Orders are 100 ms apart in event time (`order`): a run that inserts more than 864,000 of
+# them spans more than a window's default retention (24 h of grace), after which the oldest
+# windows expire, as in ksqlDB. The check compares every window, so they are kept 30 days.
 SETUP = f"""
 CREATE STREAM orders (customer STRING KEY, n BIGINT, amount INT, ts BIGINT)
     WITH (kafka_topic='orders', value_format='JSON', partitions=2, timestamp='ts');
@@ -41,7 +44,8 @@ CREATE TABLE customers (id STRING PRIMARY KEY, region STRING)
     WITH (kafka_topic='customers', value_format='JSON', partitions=2);
 CREATE STREAM big AS SELECT customer, n, amount FROM orders WHERE amount >= 50;
 CREATE TABLE per_window AS SELECT customer, COUNT(*) AS orders, SUM(amount) AS total
-    FROM orders WINDOW TUMBLING (SIZE {WINDOW_MS // 1000} SECONDS) GROUP BY customer;
+    FROM orders WINDOW TUMBLING (SIZE {WINDOW_MS // 1000} SECONDS, RETENTION 30 DAYS)
+    GROUP BY customer;
 CREATE STREAM enriched AS SELECT o.customer AS customer, o.n AS n, c.region AS region
     FROM orders o JOIN customers c ON o.customer = c.id;
 """
