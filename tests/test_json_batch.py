@@ -7,7 +7,9 @@ batch it cannot read exactly fails here even where its columns would look plausi
 
 from __future__ import annotations
 
+import math
 import random
+import struct
 from typing import Any
 
 import orjson
@@ -16,6 +18,7 @@ import pytest
 
 from sqlengine import types as T
 from sqlengine.columnar.json_batch import JsonBatchDecoder, JsonBatchEncoder
+from sqlengine.javatext import java_double_str
 from sqlengine.serde.base import SerdeError
 from sqlengine.serde.json_format import make_json_deserializer, make_json_serializer
 
@@ -202,6 +205,20 @@ def test_encoder_writes_each_row_as_the_serializer(nulls: bool) -> None:
     assert encoded is not None
     serialize = make_json_serializer(ENCODED, unwrap=False)
     assert encoded.to_pylist() == [serialize(row).decode() for row in rows]  # type: ignore[union-attr]
+
+
+def test_encoder_writes_doubles_as_java_prints_them() -> None:
+    """Many doubles of every magnitude, most where the batch text is not Java's own code's
+    (1e-3 <= |x| < 1e7): random digits, random bits, rounded decimals and integral values."""
+    rnd = random.Random(5)
+    values = [rnd.uniform(-1e7, 1e7) for _ in range(5000)]
+    values += [10 ** rnd.uniform(-3, 7) * rnd.choice([-1, 1]) for _ in range(5000)]
+    values += [round(rnd.uniform(0, 1e4), rnd.randint(0, 5)) for _ in range(5000)]
+    values += [struct.unpack("<d", rnd.randbytes(8))[0] for _ in range(5000)]
+    values = [v for v in values if math.isfinite(v)] + [0.0, -0.0, 1e-3, 1e7, 9999999.999999998]
+    encoded = JsonBatchEncoder([("D", T.DOUBLE)]).encode([pa.array(values, pa.float64())])
+    assert encoded is not None
+    assert encoded.to_pylist() == ['{"D":' + java_double_str(v) + '}' for v in values]
 
 
 def test_encoder_declines_control_characters_and_non_finite_doubles() -> None:

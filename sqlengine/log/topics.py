@@ -239,20 +239,21 @@ class TopicLog(Log):
         """`append_batch` of Arrow columns to a topic of several partitions: each distinct
         key is hashed once, then every partition's records are taken column-wise."""
         encoded = keys.cast(pa.binary()).dictionary_encode()
-        per_key = [t.partition_for(k) for k in encoded.dictionary.to_pylist()]
-        indices = encoded.indices.to_pylist()
-        placement = [t.partition_for(None) if i is None else per_key[i] for i in indices]
-        targets = pa.array(placement, pa.int32())
+        per_key = pa.array([t.partition_for(k) for k in encoded.dictionary.to_pylist()], pa.int32())
+        targets = per_key.take(encoded.indices)
+        if targets.null_count:  # null keys go round-robin, one record after the other
+            spread = [t.partition_for(None) for _ in range(targets.null_count)]
+            targets = pc.replace_with_mask(targets, targets.is_null(), pa.array(spread, pa.int32()))
         value_array = pa.array(values, pa.binary()) if isinstance(values, list) else values
         stamp_array = (
             pa.array(timestamps, pa.int64()) if isinstance(timestamps, list) else timestamps
         )
         written = {}
-        for p in sorted(set(placement)):
+        for p in pc.unique(targets).sort().to_pylist():
             mask = pc.equal(targets, p)
             part_headers = None
             if headers:
-                part_headers = [h for h, q in zip(headers, placement, strict=True) if q == p]
+                part_headers = [h for h, m in zip(headers, mask.to_pylist(), strict=True) if m]
             written[p] = self._write(
                 t.store(p),
                 keys.filter(mask),
