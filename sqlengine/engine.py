@@ -44,14 +44,14 @@ from sqlengine.pull_cache import PullQueries, PullQuery
 from sqlengine.push import PushQuery, open_push_query
 from sqlengine.push_feed import SourceFeeds
 from sqlengine.query import Query
-from sqlengine.runtime import QueryFailure
+from sqlengine.runtime import QueryFailure, configured_threads, runs_vectorized
 from sqlengine.scaleout import ScaleOut, scales_out
 from sqlengine.schema_registry import LocalSchemaRegistry, RemoteSchemaRegistry, SchemaRegistry
 from sqlengine.serde import SerdeError
 from sqlengine.serde.compatibility import FORMAT_RULES
 from sqlengine.state import drop_local_state, encode_key, frozen
 from sqlengine.statements import StatementExecutor, command_id, session_statement
-from sqlengine.tasks import tune_gc
+from sqlengine.tasks import prestart, tune_gc
 from sqlengine.udf import EXTENSION_DIR_CONFIG, load_extensions
 
 REGISTRY_URL_CONFIG = "ksql.schema.registry.url"
@@ -75,6 +75,9 @@ class Engine:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.config: dict[str, str] = dict(config or {})
         tune_gc()
+        threads = configured_threads(self.config)
+        if runs_vectorized(self.config) and threads > 1:
+            prestart(threads)  # the queries' worker processes start while this one replays
         # User-defined functions first: the statements replayed below may call them.
         load_extensions(self.config.get(EXTENSION_DIR_CONFIG))
         self.log = log if log is not None else open_log(self.data_dir, config=self.config)

@@ -196,6 +196,17 @@ def query_group(query_id: str, service: str = SERVICE_ID) -> str:
     return query_topic_prefix(query_id, service)
 
 
+def runs_vectorized(config: dict[str, str]) -> bool:
+    """Do batches run vectorized where they can (`streamdb.vectorized`, default true)?"""
+    return config.get("streamdb.vectorized", "true").strip().lower() != "false"
+
+
+def configured_threads(config: dict[str, str]) -> int:
+    """ksql.streams.num.stream.threads (default: the number of cores)."""
+    threads = config.get("ksql.streams.num.stream.threads", config.get("num.stream.threads"))
+    return int(threads or default_threads())
+
+
 @dataclass(frozen=True)
 class QueryContext:
     """What every query runtime runs against, and the settings it honours."""
@@ -248,11 +259,8 @@ class QueryContext:
             registry,
             config.get("ksql.timestamp.throw.on.invalid", "").lower() == "true",
             cache is None or cache.strip() not in ("0", ""),
-            vectorized=config.get("streamdb.vectorized", "true").strip().lower() != "false",
-            stream_threads=int(
-                config.get("ksql.streams.num.stream.threads", config.get("num.stream.threads"))
-                or default_threads()
-            ),
+            vectorized=runs_vectorized(config),
+            stream_threads=configured_threads(config),
             step_records=int(
                 config.get("ksql.streams.max.poll.records", config.get("max.poll.records"))
                 or STEP_RECORDS

@@ -10,8 +10,9 @@ worker changes nothing about ordering or restarts, and a worker that dies only s
 batches back to the per-record path.
 
 Workers are `python -m sqlengine.task_worker` processes fed through pipes (length-prefixed
-pickles), shared by every query of the process and started on first use. A query may queue
-a second batch on a worker while the first runs (the next step's, read ahead: the worker
+pickles), shared by every query of the process and started with the engine (`prestart`)
+or on first use. A query may queue a second batch on a worker while the first runs (the
+next step's, read ahead: the worker
 computes while the query's process merges and appends), so a large message goes through a
 file in the worker's spill directory and the pipe only carries its name: neither side
 ever waits to write. Requests carry ids; an answer nobody waits for any more (a query that
@@ -182,6 +183,16 @@ def _free_worker(tasks: StageTasks) -> Worker | None:
         chosen = min(candidates, key=lambda w: len(w.pending))
         chosen.owner = tasks
         return chosen
+
+
+def prestart(processes: int) -> None:
+    """Starts workers up to `processes` now, so that a query's first step does not wait
+    while they start (each imports the engine: about half a second of CPU), as Kafka
+    Streams starts its stream threads with the application."""
+    with _lock:
+        _workers[:] = [w for w in _workers if w.process.poll() is None]
+        while len(_workers) < processes:
+            _workers.append(Worker())
 
 
 @atexit.register

@@ -293,6 +293,41 @@ def test_a_worker_outliving_its_query_process_removes_its_spill_files() -> None:
     assert not spill_dir.exists()
 
 
+_WORKERS_AT_START = """
+import sys, tempfile
+from sqlengine import tasks
+from sqlengine.engine import Engine
+config = dict(arg.split("=", 1) for arg in sys.argv[1:])
+with tempfile.TemporaryDirectory() as data_dir:
+    engine = Engine(data_dir, config)
+    print(sum(w.process.poll() is None for w in tasks._workers), flush=True)
+    engine.close()
+"""
+
+
+@pytest.mark.parametrize(
+    ("config", "workers"),
+    [
+        (["ksql.streams.num.stream.threads=2"], 2),
+        (["ksql.streams.num.stream.threads=3"], 3),
+        (["ksql.streams.num.stream.threads=1"], 0),
+        (["ksql.streams.num.stream.threads=2", "streamdb.vectorized=false"], 0),
+    ],
+)
+def test_an_engine_starts_its_worker_processes_with_it(config: list[str], workers: int) -> None:
+    """Workers start with the engine (as Kafka Streams starts its threads with the
+    application), not during a query's first step; only when queries may use them."""
+    child = subprocess.run(
+        [sys.executable, "-c", _WORKERS_AT_START, *config],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert child.returncode == 0, child.stderr
+    assert int(child.stdout.strip()) == workers
+
+
 # Records per partition and step in the worker tests: more than a worker takes
 # (tasks.MIN_PARALLEL_RECORDS), fewer than their 6,000 per partition.
 STEP_RECORDS = 2500
