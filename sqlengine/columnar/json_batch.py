@@ -34,6 +34,7 @@ _OFFSET = struct.Struct("<i")
 # A DOUBLE's bits when it is -0.0, as a signed 64-bit integer.
 _NEGATIVE_ZERO_BITS = -(2**63)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_NEWLINE = ord("\n")
 _PLAIN_TYPES = {str: pa.string(), float: pa.float64(), bool: pa.bool_()}
 # How many values at most a batch's field names are learnt from.
 _SPELLING_SAMPLE = 64
@@ -73,8 +74,8 @@ class JsonBatchDecoder:
         ):
             return None
         data = _data_buffer(values)
-        raw = data.to_pybytes()
-        if b"\n" in raw or not _is_utf8(raw):
+        chars = np.frombuffer(data, np.uint8)
+        if (chars == _NEWLINE).any() or not _is_utf8(data, chars):
             return None
         sample = self._sample(values)
         if sample is None:
@@ -100,6 +101,7 @@ class JsonBatchDecoder:
         if table is None:
             # Other fields are inferred, so that another spelling of a column's name shows
             # up as a field of its own; NaN or Infinity may be in any of them.
+            raw = data.to_pybytes()
             if b"NaN" in raw or b"Infinity" in raw:
                 return None
             table = _read_json(data, pa.schema(list(read_types.items())), "infer")
@@ -183,11 +185,11 @@ def _read_json(data: pa.Buffer, schema: pa.Schema, other_fields: str) -> pa.Tabl
         return None
 
 
-def _is_utf8(raw: bytes) -> bool:
-    if raw.isascii():
+def _is_utf8(data: pa.Buffer, chars: np.ndarray) -> bool:
+    if not chars.size or chars.max() < 0x80:  # ASCII
         return True
     try:
-        raw.decode()
+        data.to_pybytes().decode()
     except UnicodeDecodeError:
         return False
     return True
