@@ -202,7 +202,11 @@ class JoinInput:
         self.columnar = ColumnarLookupJoin.build(plan, self.output.sink)
         if self.columnar is not None:
             build_args = (plan, self.output.sink)
-            self.tasks = ctx.stage_tasks(ColumnarLookupJoin.build, build_args, partitions)
+            # The query's process merges the partitions' results by time and appends them
+            # all: work enough for a thread, so workers run every batch of a step.
+            self.tasks = ctx.stage_tasks(
+                ColumnarLookupJoin.build, build_args, partitions, merges=True
+            )
 
     def _key_fn(self, expr: Any, scope: Scope) -> Callable[[Body], Any]:
         """A row's join key. Usually a plain column: then an item get, not a stage call."""
@@ -245,7 +249,7 @@ class JoinInput:
         return ahead, rest
 
     def start(self, reads: list[tuple[int, RecordBatch]]) -> bool:
-        """A step's stream batches (all but the first) go to workers ahead of `run`, with
+        """A step's stream batches go to workers ahead of `run`, with
         the table as it is now: unless the step reads table records (then nothing is read
         ahead of it, and a step read ahead of one that read none finds the same table)."""
         if self.columnar is None or self.tasks is None or any(i for i, _ in reads):
@@ -254,7 +258,7 @@ class JoinInput:
         table = self.lookup_join.snapshot(_MAX_SHIPPED_TABLE_ROWS)
         if table is None:
             return False
-        self.tasks.start([batch for _, batch in reads[1:]], table.match)
+        self.tasks.start([batch for _, batch in reads], table.match)
         return True
 
     def abandon(self) -> None:

@@ -349,8 +349,8 @@ class QueryContext:
         """Worker processes for a query's vectorized stage (`StageTasks`), if the query has
         partitions to spread and threads to spread them on. The query's own process is one
         of its threads: it runs a step's first batch while workers run the others; unless
-        it `merges` every batch's result into state (a GROUP BY), work enough for a thread:
-        then workers run every batch of the step."""
+        it `merges` every batch's result (into a GROUP BY's state, or a join's partitions
+        by time), work enough for a thread: then workers run every batch of the step."""
         workers = min(self.stream_threads, partitions) - (0 if merges else 1)
         if self.stream_threads < 2 or workers < 1:
             return None

@@ -47,6 +47,7 @@ MIN_PARALLEL_RECORDS = 2000
 # Requests a query may have queued on one worker: the one running and the next.
 QUEUE_DEPTH = 2
 _HEADER = struct.Struct("<?Q")  # (the payload is a file name, payload length)
+_COUNT = struct.Struct("<I")  # a spill file's parts: the pickle, then its buffers
 _INLINE_BYTES = 1 << 16
 _PIPE_BYTES = 1 << 20
 _DEFAULT_GC_THRESHOLDS = (700, 10, 10)
@@ -68,13 +69,22 @@ def default_threads() -> int:
 
 
 def write_message(stream: Any, message: object, spill_dir: str) -> None:
-    data = pickle.dumps(message, protocol=5)
-    spilled = len(data) > _INLINE_BYTES
+    """A small message goes through the pipe; a large one through a spill file, its
+    arrays' buffers written as they are (pickle's out-of-band buffers), not copied into
+    the pickle first."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
+    parts = [memoryview(data), *(b.raw() for b in buffers)]
+    spilled = sum(len(p) for p in parts) > _INLINE_BYTES
     if spilled:
         fd, path = tempfile.mkstemp(dir=spill_dir)
         with os.fdopen(fd, "wb") as spill:
-            spill.write(data)
+            spill.write(struct.pack(f"<I{len(parts)}Q", len(parts), *map(len, parts)))
+            for part in parts:
+                spill.write(part)
         data = path.encode()
+    elif buffers:
+        data = pickle.dumps(message, protocol=5)
     stream.write(_HEADER.pack(spilled, len(data)))
     stream.write(data)
     stream.flush()
@@ -89,12 +99,19 @@ def read_message(stream: Any) -> Any:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
-    if spilled:
-        path = data.decode()
-        with open(path, "rb") as spill:
-            data = spill.read()
-        os.unlink(path)
-    return pickle.loads(data)  # noqa: S301 - our own processes' messages
+    if not spilled:
+        return pickle.loads(data)  # noqa: S301 - our own processes' messages
+    path = data.decode()
+    with open(path, "rb") as spill:
+        content = memoryview(spill.read())
+    os.unlink(path)
+    (count,) = _COUNT.unpack_from(content)
+    lengths = struct.unpack_from(f"<{count}Q", content, _COUNT.size)
+    parts, at = [], _COUNT.size + 8 * count
+    for length in lengths:
+        parts.append(content[at : at + length])
+        at += length
+    return pickle.loads(parts[0], buffers=parts[1:])  # noqa: S301 - as above
 
 
 class Worker:

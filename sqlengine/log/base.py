@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import struct
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -115,14 +115,16 @@ class RecordBatch:
         """The offset to read from after this batch (only meaningful when non-empty)."""
         return self._offsets[-1] + 1
 
-    def __reduce__(self) -> tuple[type, tuple[object, ...]]:
+    def __reduce__(self) -> tuple[Callable[..., RecordBatch], tuple[object, ...]]:
         """Pickles the batch's own bytes only: a batch read from the log is a slice of its
-        frames, whose whole buffers an Arrow array would otherwise carry along."""
+        frames, whose whole buffers an Arrow array would otherwise carry along. Headers
+        that are all empty (the usual case) pickle as None rather than a tuple a record."""
         columns = [
             pa.concat_arrays([c]) if isinstance(c, pa.Array) else c
             for c in (self._timestamps, self._keys, self._values)
         ]
-        return (RecordBatch, (self.topic, self.partition, self._offsets, *columns, self.headers))
+        headers = self.headers if any(self.headers) else None
+        return (_unpickled, (self.topic, self.partition, self._offsets, *columns, headers))
 
     def split(self, at: int) -> tuple[RecordBatch, RecordBatch]:
         """The records before position `at` and those from it on, as two batches."""
@@ -161,6 +163,20 @@ class RecordBatch:
                 self.offsets, self.timestamps, self.keys, self.values, self.headers, strict=True
             )
         ]
+
+
+def _unpickled(
+    topic: str,
+    partition: int,
+    offsets: list[int] | range,
+    timestamps: list[int] | pa.Array,
+    keys: list[bytes | None] | pa.Array,
+    values: list[bytes | None] | pa.Array,
+    headers: list[Headers] | None,
+) -> RecordBatch:
+    if headers is None:
+        headers = [()] * len(offsets)
+    return RecordBatch(topic, partition, offsets, timestamps, keys, values, headers)
 
 
 def _as_array(column: list | pa.Array, type_: pa.DataType) -> pa.Array:
