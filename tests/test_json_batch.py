@@ -218,7 +218,7 @@ def test_encoder_writes_doubles_as_java_prints_them() -> None:
     values = [v for v in values if math.isfinite(v)] + [0.0, -0.0, 1e-3, 1e7, 9999999.999999998]
     encoded = JsonBatchEncoder([("D", T.DOUBLE)]).encode([pa.array(values, pa.float64())])
     assert encoded is not None
-    assert encoded.to_pylist() == ['{"D":' + java_double_str(v) + '}' for v in values]
+    assert encoded.to_pylist() == ['{"D":' + java_double_str(v) + "}" for v in values]
 
 
 def test_encoder_declines_control_characters_and_non_finite_doubles() -> None:
