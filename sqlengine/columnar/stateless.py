@@ -156,7 +156,7 @@ class SourceReader:
                 return None
         cols[0] = timestamps
         cols[1] = pa.scalar(batch.partition, pa.int32())
-        cols[2] = pa.array(batch.offsets, pa.int64())
+        cols[2] = batch.offset_array()
         if self.key_index is not None:
             try:
                 cols[self.key_index] = keys.cast(pa.string())

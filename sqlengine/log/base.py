@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import numpy as np
 import pyarrow as pa
 
 Headers = tuple[tuple[str, bytes | None], ...]
@@ -105,6 +106,13 @@ class RecordBatch:
             _as_array(self._keys, pa.binary()),
             _as_array(self._values, pa.binary()),
         )
+
+    def offset_array(self) -> pa.Array:
+        """The records' offsets as an int64 array (without a list of them when contiguous)."""
+        offsets = self._offsets
+        if isinstance(offsets, range) and offsets.step == 1:
+            return pa.array(np.arange(offsets.start, offsets.stop, dtype=np.int64))
+        return pa.array(self.offsets, pa.int64())
 
     @property
     def first_offset(self) -> int:
