@@ -69,6 +69,9 @@ def run_case(case: Case, body: Callable[[Case, str], None] | None = None) -> Cas
 TEST_FUNCTIONS_DIR = Path(__file__).parent / "extensions"
 RUNNER_DEFAULTS = {
     "ksql.streams.cache.max.bytes.buffering": "0",
+    # A case's few records never reach a worker process (tasks.MIN_PARALLEL_RECORDS): its
+    # engine starts none.
+    "ksql.streams.num.stream.threads": "1",
     EXTENSION_DIR_CONFIG: str(TEST_FUNCTIONS_DIR),
 }
 # The log every case runs on: the embedded one (empty), or the Kafka cluster that
