@@ -7,6 +7,7 @@ odd field-name casing, tombstones, headers...)."""
 
 from __future__ import annotations
 
+import io
 import math
 import random
 import struct
@@ -17,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from sqlengine.engine import Engine
+from sqlengine.log.base import RecordBatch
 from sqlengine.query import Query
 from sqlengine.source_input import SourceInput
+from sqlengine.tasks import read_message, write_message
 
 DDL = (
     "CREATE STREAM s (id STRING KEY, colour STRING, weight_g INT, temp DOUBLE, big BIGINT, "
@@ -291,6 +295,34 @@ def test_a_worker_outliving_its_query_process_removes_its_spill_files() -> None:
     while spill_dir.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not spill_dir.exists()
+
+
+@pytest.mark.parametrize("headers", [False, True])
+def test_worker_messages_carry_batches_whole(tmp_path: Path, headers: bool) -> None:
+    """A batch large enough to go through a spill file (its arrays' buffers out of band)
+    and a small one through the pipe arrive as they were sent; spill files are removed."""
+    n = 5000
+    values = pa.array([b'{"V":%d}' % i for i in range(n)], pa.binary())
+    batch = RecordBatch(
+        "t",
+        1,
+        range(100, 100 + n),
+        pa.array(range(n), pa.int64()),
+        pa.array([b"k%d" % (i % 7) for i in range(n)], pa.binary()),
+        values.slice(0, n),
+        [(("h", b"%d" % i),) if headers and i % 3 == 0 else () for i in range(n)],
+    )
+    for sent in (batch, batch.split(10)[0]):
+        pipe = io.BytesIO()
+        write_message(pipe, (7, sent), str(tmp_path))
+        pipe.seek(0)
+        request_id, received = read_message(pipe)
+        assert request_id == 7
+        assert received.arrays()[1].equals(sent.arrays()[1])
+        assert received.arrays()[2].equals(sent.arrays()[2])
+        assert received.timestamps == sent.timestamps
+        assert (received.offsets, received.headers) == (sent.offsets, sent.headers)
+        assert list(tmp_path.iterdir()) == []
 
 
 _WORKERS_AT_START = """

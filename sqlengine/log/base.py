@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -132,7 +132,7 @@ class RecordBatch:
             for c in (self._timestamps, self._keys, self._values)
         ]
         headers = self.headers if any(self.headers) else None
-        return (_unpickled, (self.topic, self.partition, self._offsets, *columns, headers))
+        return (_unpickled, ((self.topic, self.partition, self._offsets, *columns), headers))
 
     def split(self, at: int) -> tuple[RecordBatch, RecordBatch]:
         """The records before position `at` and those from it on, as two batches."""
@@ -173,18 +173,10 @@ class RecordBatch:
         ]
 
 
-def _unpickled(
-    topic: str,
-    partition: int,
-    offsets: list[int] | range,
-    timestamps: list[int] | pa.Array,
-    keys: list[bytes | None] | pa.Array,
-    values: list[bytes | None] | pa.Array,
-    headers: list[Headers] | None,
-) -> RecordBatch:
-    if headers is None:
-        headers = [()] * len(offsets)
-    return RecordBatch(topic, partition, offsets, timestamps, keys, values, headers)
+def _unpickled(fields: tuple[Any, ...], headers: list[Headers] | None) -> RecordBatch:
+    """A batch from its pickle (`RecordBatch.__reduce__`): all but its headers, which come
+    as None when all are empty."""
+    return RecordBatch(*fields, [()] * len(fields[2]) if headers is None else headers)
 
 
 def _as_array(column: list | pa.Array, type_: pa.DataType) -> pa.Array:
