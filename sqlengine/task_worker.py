@@ -39,7 +39,11 @@ def main() -> None:
             result = _run(stages, spec, batch, extra)
         except Exception:  # noqa: BLE001 - the query's process runs the batch itself
             result = None
-        write_message(answers, (request_id, result), spill_dir)
+        try:
+            write_message(answers, (request_id, result), spill_dir)
+        except OSError:  # the query's process died while this one computed (BrokenPipeError)
+            shutil.rmtree(spill_dir, ignore_errors=True)
+            return
 
 
 if __name__ == "__main__":

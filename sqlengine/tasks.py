@@ -38,6 +38,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlengine.log.base import RecordBatch
@@ -52,6 +53,7 @@ _INLINE_BYTES = 1 << 16
 _PIPE_BYTES = 1 << 20
 _DEFAULT_GC_THRESHOLDS = (700, 10, 10)
 _request_ids = itertools.count()
+SPILL_PREFIX = "streamdb-worker-"
 
 
 def tune_gc() -> None:
@@ -118,7 +120,8 @@ class Worker:
     """One worker process and the requests it has queued, answered in order."""
 
     def __init__(self) -> None:
-        self.spill_dir = tempfile.mkdtemp(prefix="streamdb-worker-")
+        # Named after the query's process, so that a later one can tell it is left over.
+        self.spill_dir = tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sqlengine.task_worker", self.spill_dir],
             stdin=subprocess.PIPE,
@@ -177,6 +180,7 @@ def _widen(pipe: Any) -> None:
 
 _lock = threading.Lock()
 _workers: list[Worker] = []
+_swept = False  # has this process swept left-over spill directories yet?
 
 
 def _free_worker(tasks: StageTasks) -> Worker | None:
@@ -192,14 +196,43 @@ def _free_worker(tasks: StageTasks) -> Worker | None:
             if worker.owner in (None, tasks) and len(worker.pending) < QUEUE_DEPTH:
                 candidates.append(worker)
         if len(_workers) < tasks.processes and not any(not w.pending for w in candidates):
-            worker = Worker()
-            _workers.append(worker)
-            candidates.append(worker)
+            candidates.append(_start_worker())
         if not candidates:
             return None
         chosen = min(candidates, key=lambda w: len(w.pending))
         chosen.owner = tasks
         return chosen
+
+
+def _start_worker() -> Worker:
+    """A new worker (the caller holds `_lock`); the first of the process sweeps first."""
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_spill_dirs()
+    worker = Worker()
+    _workers.append(worker)
+    return worker
+
+
+def sweep_spill_dirs() -> None:
+    """Removes the spill directories of query processes that are gone. A worker removes its
+    own when its query's process ends, however it ends, unless it dies too (killed with
+    it): what they held then stays behind, up to a few batches each."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*-*"):
+        owner = directory.name.removeprefix(SPILL_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
 
 
 def prestart(processes: int) -> None:
@@ -209,7 +242,7 @@ def prestart(processes: int) -> None:
     with _lock:
         _workers[:] = [w for w in _workers if w.process.poll() is None]
         while len(_workers) < processes:
-            _workers.append(Worker())
+            _start_worker()
 
 
 @atexit.register

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import random
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ from sqlengine.engine import Engine
 from sqlengine.log.base import RecordBatch
 from sqlengine.query import Query
 from sqlengine.source_input import SourceInput
-from sqlengine.tasks import read_message, write_message
+from sqlengine.tasks import SPILL_PREFIX, read_message, write_message
 
 DDL = (
     "CREATE STREAM s (id STRING KEY, colour STRING, weight_g INT, temp DOUBLE, big BIGINT, "
@@ -278,11 +281,25 @@ os._exit(9)
 """
 
 
-def test_a_worker_outliving_its_query_process_removes_its_spill_files() -> None:
-    """A query's process killed outright: its worker sees its pipe close, removes its spill
-    directory and exits."""
+_KILLED_MID_REQUEST = """
+import os, sys, time
+from sqlengine import tasks
+from sqlengine.log.base import RecordBatch
+stage = tasks.StageTasks(time.sleep, (2,), 1)  # the worker builds the stage for 2 s
+batch = RecordBatch("t", 0, range(3000), [0] * 3000, [None] * 3000, [b"x" * 50] * 3000, [()] * 3000)
+stage.start([batch])
+print(tasks._workers[0].spill_dir, flush=True)
+os._exit(9)
+"""
+
+
+@pytest.mark.parametrize("script", [_KILLED_WITH_WORKERS, _KILLED_MID_REQUEST])
+def test_a_worker_outliving_its_query_process_removes_its_spill_files(script: str) -> None:
+    """A query's process killed outright, with its worker waiting for a request or still
+    computing one (its answer then has no reader): the worker removes its spill directory
+    and exits."""
     child = subprocess.run(
-        [sys.executable, "-c", _KILLED_WITH_WORKERS],
+        [sys.executable, "-c", script],
         capture_output=True,
         text=True,
         timeout=60,
@@ -290,7 +307,7 @@ def test_a_worker_outliving_its_query_process_removes_its_spill_files() -> None:
     )
     assert child.returncode == 9, child.stderr
     spill_dir = Path(child.stdout.strip())
-    assert spill_dir.name.startswith("streamdb-worker-")
+    assert spill_dir.name.startswith(SPILL_PREFIX)
     deadline = time.monotonic() + 20
     while spill_dir.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -323,6 +340,32 @@ def test_worker_messages_carry_batches_whole(tmp_path: Path, headers: bool) -> N
         assert received.timestamps == sent.timestamps
         assert (received.offsets, received.headers) == (sent.offsets, sent.headers)
         assert list(tmp_path.iterdir()) == []
+
+
+def test_spill_directories_left_by_killed_processes_are_swept() -> None:
+    """A query's process killed with its worker (a process group killed outright) leaves
+    its spill directory behind: the next process to start a worker removes it, and keeps
+    those of processes still running."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait(timeout=30)
+    left = Path(tempfile.gettempdir()) / f"{SPILL_PREFIX}{gone.pid}-left"
+    left.mkdir()
+    (left / "batch").write_bytes(b"x" * 1000)
+    live = Path(tempfile.mkdtemp(prefix=f"{SPILL_PREFIX}{os.getpid()}-"))
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", "from sqlengine import tasks; tasks.prestart(1)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        assert child.returncode == 0, child.stderr
+        assert not left.exists()
+        assert live.exists()
+    finally:
+        shutil.rmtree(left, ignore_errors=True)
+        shutil.rmtree(live, ignore_errors=True)
 
 
 _WORKERS_AT_START = """
