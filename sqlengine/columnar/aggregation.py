@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from itertools import accumulate
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -131,7 +132,7 @@ def group_batch(
         {
             "g": codes,
             "t": times,
-            "p": pa.array(range(len(times)), pa.int64()),
+            "p": pa.array(np.arange(len(times), dtype=np.int64)),
             **{f"a{i}": a for i, a in enumerate(args) if a is not None},
         }
     )
@@ -201,8 +202,8 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
                 present = grouped.column(f"a{i}_count").to_pylist()
                 out.append([[s, c] for s, c in zip(sums, present, strict=True)])
         else:  # each group's non-NULL values in row order
-            if ordered is None:
-                ordered = pc.sort_indices(table, [("g", "ascending"), ("p", "ascending")])
+            if ordered is None:  # by group, then row: a stable sort by group alone
+                ordered = pa.array(np.argsort(table.column("g").to_numpy(), kind="stable"))
             column = table.column(f"a{i}")
             values = column.take(ordered).to_pylist()
             bounds = list(accumulate(counts, initial=0))
