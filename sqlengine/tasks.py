@@ -12,14 +12,13 @@ batches back to the per-record path.
 Workers are `python -m sqlengine.task_worker` processes fed through pipes (length-prefixed
 pickles), shared by every query of the process and started with the engine (`prestart`)
 or on first use. A query may queue a second batch on a worker while the first runs (the
-next step's, read ahead: the worker
-computes while the query's process merges and appends), so a large message goes through a
-file in the worker's spill directory and the pipe only carries its name: neither side
-ever waits to write. Requests carry ids; an answer nobody waits for any more (a query that
-ended with a batch queued) is read and dropped before the worker serves another query.
-They are plain subprocesses rather than `multiprocessing` ones so that they never import
-the embedding program's main module again, and they exit when their pipe closes (their
-parent ended, however it ended).
+next step's, read ahead: the worker computes while the query's process merges and
+appends), so a large message goes through a file in the worker's spill directory and the
+pipe only carries its name: neither side ever waits to write. Requests carry ids; an
+answer nobody waits for any more (a query that ended with a batch queued) is read and
+dropped before the worker serves another query. They are plain subprocesses rather than
+`multiprocessing` ones so that they never import the embedding program's main module
+again, and they exit when their pipe closes (their parent ended, however it ended).
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ MIN_PARALLEL_RECORDS = 2000
 # Requests a query may have queued on one worker: the one running and the next.
 QUEUE_DEPTH = 2
 _HEADER = struct.Struct("<?Q")  # (the payload is a file name, payload length)
-_COUNT = struct.Struct("<I")  # a spill file's parts: the pickle, then its buffers
+_COUNT = struct.Struct("<I")  # a message's parts: the pickle, then its buffers
 _INLINE_BYTES = 1 << 16
 _PIPE_BYTES = 1 << 20
 _DEFAULT_GC_THRESHOLDS = (700, 10, 10)
@@ -71,24 +70,26 @@ def default_threads() -> int:
 
 
 def write_message(stream: Any, message: object, spill_dir: str) -> None:
-    """A small message goes through the pipe; a large one through a spill file, its
-    arrays' buffers written as they are (pickle's out-of-band buffers), not copied into
-    the pickle first."""
+    """A message is its pickle and its arrays' buffers (pickle's out-of-band buffers, not
+    copied into the pickle), framed as one: a small one goes through the pipe, a large
+    one through a spill file."""
     buffers: list[pickle.PickleBuffer] = []
     data = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
     parts = [memoryview(data), *(b.raw() for b in buffers)]
-    spilled = sum(len(p) for p in parts) > _INLINE_BYTES
-    if spilled:
+    lengths = struct.pack(f"<I{len(parts)}Q", len(parts), *map(len, parts))
+    size = len(lengths) + sum(map(len, parts))
+    if size > _INLINE_BYTES:
         fd, path = tempfile.mkstemp(dir=spill_dir)
         with os.fdopen(fd, "wb") as spill:
-            spill.write(struct.pack(f"<I{len(parts)}Q", len(parts), *map(len, parts)))
-            for part in parts:
+            for part in (lengths, *parts):
                 spill.write(part)
-        data = path.encode()
-    elif buffers:
-        data = pickle.dumps(message, protocol=5)
-    stream.write(_HEADER.pack(spilled, len(data)))
-    stream.write(data)
+        name = path.encode()
+        stream.write(_HEADER.pack(True, len(name)))
+        stream.write(name)
+    else:
+        stream.write(_HEADER.pack(False, size))
+        for part in (lengths, *parts):
+            stream.write(part)
     stream.flush()
 
 
@@ -101,19 +102,19 @@ def read_message(stream: Any) -> Any:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
-    if not spilled:
-        return pickle.loads(data)  # noqa: S301 - our own processes' messages
-    path = data.decode()
-    with open(path, "rb") as spill:
-        content = memoryview(spill.read())
-    os.unlink(path)
+    if spilled:
+        path = data.decode()
+        with open(path, "rb") as spill:
+            data = spill.read()
+        os.unlink(path)
+    content = memoryview(data)
     (count,) = _COUNT.unpack_from(content)
     lengths = struct.unpack_from(f"<{count}Q", content, _COUNT.size)
     parts, at = [], _COUNT.size + 8 * count
     for length in lengths:
         parts.append(content[at : at + length])
         at += length
-    return pickle.loads(parts[0], buffers=parts[1:])  # noqa: S301 - as above
+    return pickle.loads(parts[0], buffers=parts[1:])  # noqa: S301 - our own processes' messages
 
 
 class Worker:
