@@ -152,8 +152,15 @@ class AggregateOperator:
     def _compile_results(self) -> Callable[[list[Any]], tuple[Any, ...]]:
         """`results(entry)`: each aggregate's result of a group entry (or a bare accumulator
         list; the trailing record time of an entry is not read), generated once per query:
-        it runs for every update. An accumulator that is its result is taken as it is."""
+        it runs for every update."""
         env: dict[str, Any] = {}
+        source = f"def results(e):\n    return {self._results_source(env)}\n"
+        exec(source, env)  # noqa: S102 - built from positions only
+        return env["results"]  # type: ignore[no-any-return]
+
+    def _results_source(self, env: dict[str, Any]) -> str:
+        """The tuple expression of each aggregate's result of entry `e`, its result
+        functions put in `env`. An accumulator that is its result is taken as it is."""
         terms = []
         for i, agg in enumerate(self.aggregators):
             if agg.result is identity:
@@ -161,9 +168,7 @@ class AggregateOperator:
             else:
                 env[f"r{i}"] = agg.result
                 terms.append(f"r{i}(e[{i}])")
-        source = f"def results(e):\n    return ({''.join(t + ', ' for t in terms)})\n"
-        exec(source, env)  # noqa: S102 - built from positions only
-        return env["results"]  # type: ignore[no-any-return]
+        return f"({''.join(t + ', ' for t in terms)})"
 
     def _apply(
         self, accs: list[Any], args: list[Any], fns: list[Callable[[Any, Any], Any]]
@@ -257,6 +262,7 @@ class AggregateOperator:
             self.store.cache,
             self.store.dirty,
             self.store.load,
+            self.store.stored_order_max(),
             self._first_end,
         )
         self.stream_time = groups.stream_time
@@ -270,8 +276,10 @@ class AggregateOperator:
         time), its accumulators take the partials in one slice assignment (a pull query sees
         the group whole), and its update's time and results are collected. A DOUBLE sum adds
         the group's values in row order (`reduce`, left to right, as the per-record additions
-        do); the other partials merge."""
-        env: dict[str, Any] = {"reduce": reduce, "add": add, "results": self.results}
+        do); the other partials merge. A windowed group whose window starts after every
+        window the store holds outside its cache (`stored_order_max`: the store's keys are
+        ordered by `_window_start`) is new without a read."""
+        env: dict[str, Any] = {"reduce": reduce, "add": add}
         terms, inits = [], []
         for i, (agg, kind) in enumerate(zip(self.aggregators, kinds, strict=True)):
             env[f"init{i}"], env[f"merge{i}"] = agg.init, agg.merge
@@ -284,14 +292,15 @@ class AggregateOperator:
                 terms.append(f"merge{i}(e[{i}], x{i})")
         xs = "".join(f", x{i}" for i in range(len(kinds)))
         source = f"""\
-def merge_groups(keys, windows, firsts, lasts{xs}, cache, dirty, load, first_end):
+def merge_groups(keys, windows, firsts, lasts{xs}, cache, dirty, load, stored_max, first_end):
     times = []
     results_of = []
     for key, w, first, last{xs} in zip(keys, windows, firsts, lasts{xs}):
         skey = (key, w)
         e = cache.get(skey)
         if e is None:
-            e = load(skey)
+            if w is None or w[0] <= stored_max:
+                e = load(skey)
             if e is None:
                 e = cache[skey] = [{", ".join(inits)}, first]
                 if w is not None and w[1] < first_end:
@@ -301,7 +310,7 @@ def merge_groups(keys, windows, firsts, lasts{xs}, cache, dirty, load, first_end
             e[-1] = last
         dirty[skey] = e
         times.append(e[-1])
-        results_of.append(results(e))
+        results_of.append({self._results_source(env)})
     return times, results_of, first_end
 """
         exec(source, env)  # noqa: S102 - built from the partial kinds only

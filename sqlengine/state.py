@@ -171,6 +171,11 @@ class KeyValueStore:
         stored so far has one above `stored_up_to`: a miss of a key ordered above every
         key that went to disk then needs no disk read (nothing, in memory)."""
 
+    def stored_order_max(self) -> float:
+        """No key ordered (`order_keys`) above this is stored outside the cache: a miss of
+        one is a new key, and reads nothing (-inf: no miss reads; inf: any miss may)."""
+        return -math.inf
+
     def keys(self) -> Iterator[Any]:
         return (key for key, _ in self.items())
 
@@ -373,6 +378,11 @@ class PersistentStore(KeyValueStore):
             key = decode(encoded)
             if key not in cached and key not in deleted:
                 yield key, decode(raw)
+
+    def stored_order_max(self) -> float:
+        if self._complete:
+            return -math.inf
+        return math.inf if self._order is None else self._disk_order_max
 
     def order_keys(self, order: Callable[[Any], float], stored_up_to: float) -> None:
         self._order = order

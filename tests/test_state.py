@@ -233,3 +233,48 @@ def test_windowed_state_is_bounded_by_retention(log: EmbeddedLog, tmp_path: Path
     assert windows and all(end >= 19_000 - 3_000 for _, end in windows)
     assert len(windows) <= 5
     stores.close()
+
+
+def test_grouped_batches_find_evicted_windows_as_rows_do(tmp_path: Path) -> None:
+    """A batch grouped at once (`add_groups`) reads an evicted window from RocksDB as the
+    per-row path does, and takes a window starting after every stored one as new."""
+    import pyarrow as pa
+
+    from sqlengine import types as T
+    from sqlengine.aggregates import resolve_aggregate
+    from sqlengine.aggregation import AggregateOperator
+    from sqlengine.columnar.aggregation import Windowing, group_batch
+
+    spec = WindowSpec("TUMBLING", size=10, advance=10, grace=1_000, retention=2_000)
+    outputs = []
+    for grouped in (False, True):
+        log = EmbeddedLog(tmp_path / f"log-{grouped}")
+        stores, store = _reopen(log, tmp_path / f"state-{grouped}", cache_entries=10)
+        aggregates = [resolve_aggregate("COUNT", [], []), resolve_aggregate("SUM", [T.INTEGER], [])]
+        operator = AggregateOperator(aggregates, [0, 1], 1, spec, store, complex_keys=False)
+        updates = []
+        for step in range(12):  # 4 keys x 5 windows per step; every third step goes back
+            base = 0 if step % 3 == 2 else step * 50
+            times = [base + i for i in range(0, 50, 2)]
+            keys = [f"k{i % 4}" for i in range(len(times))]
+            if grouped:
+                groups = group_batch(
+                    pa.array(times, pa.int64()),
+                    [pa.array(keys)],
+                    [None, pa.array(times, pa.int32())],
+                    ["count", "sum"],
+                    Windowing("TUMBLING", 10, 1_000),
+                    operator.stream_time,
+                )
+                assert groups is not None
+                updates += operator.add_groups(groups, ["count", "sum"]).updates()
+            else:
+                rows = [(t, k, t) for t, k in zip(times, keys, strict=True)]
+                updates += operator.add_rows(rows, coalesce=True)
+            _commit(stores, store)
+            store.write_local()
+        outputs.append(updates)
+        stores.close()
+        log.close()
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) > 200
