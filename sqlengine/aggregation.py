@@ -272,40 +272,55 @@ class AggregateOperator:
 
     def _compile_merge_groups(self, kinds: Sequence[PartialKind]) -> Callable[..., Any]:
         """The loop of `add_groups` for one query's partial kinds, generated once: a group's
-        entry is found in the record cache or the store (or starts fresh at its first row's
-        time), its accumulators take the partials in one slice assignment (a pull query sees
-        the group whole), and its update's time and results are collected. A DOUBLE sum adds
-        the group's values in row order (`reduce`, left to right, as the per-record additions
-        do); the other partials merge. A windowed group whose window starts after every
-        window the store holds outside its cache (`stored_order_max`: the store's keys are
-        ordered by `_window_start`) is new without a read."""
+        entry is found in the record cache or the store, its accumulators take the partials
+        in one slice assignment (a pull query sees the group whole), or it starts at its
+        first row's time with the partials merged into fresh accumulators; its update's
+        time and results are collected. A DOUBLE sum adds the group's values in row order
+        (`ValueRuns`: left to right, as the per-record additions do), a new group's taken
+        as added from 0.0 in the batch; the other partials merge. A windowed group whose
+        window starts after every window the store holds outside its cache
+        (`stored_order_max`: the store's keys are ordered by `_window_start`) is new
+        without a read."""
         env: dict[str, Any] = {"reduce": reduce, "add": add}
-        terms, inits = [], []
+        fresh, terms, items, parts = [], [], [], []
         for i, (agg, kind) in enumerate(zip(self.aggregators, kinds, strict=True)):
             env[f"init{i}"], env[f"merge{i}"] = agg.init, agg.merge
-            inits.append(f"init{i}()")
-            if kind == "sum_values":
-                terms.append(f"reduce(add, x{i}, e[{i}])")
-            elif kind == "avg_values":
-                terms.append(f"[reduce(add, x{i}, e[{i}][0]), e[{i}][1] + len(x{i})]")
+            if kind in ("sum_values", "avg_values"):
+                items.append((f"s{i}, n{i}", f"p{i}.sums, p{i}.counts"))
+                run = f"p{i}.run(g)"
             else:
+                items.append((f"x{i}", f"p{i}"))
+            if kind == "sum_values":
+                assert agg.init() == 0.0, "a DOUBLE sum starts at 0.0"
+                fresh.append(f"s{i}")
+                terms.append(f"reduce(add, {run}, e[{i}])")
+            elif kind == "avg_values":
+                assert agg.init() == [0.0, 0], "a DOUBLE average starts at [0.0, 0]"
+                fresh.append(f"[s{i}, n{i}]")
+                terms.append(f"[reduce(add, {run}, e[{i}][0]), e[{i}][1] + n{i}]")
+            else:
+                fresh.append(f"merge{i}(init{i}(), x{i})")
                 terms.append(f"merge{i}(e[{i}], x{i})")
-        xs = "".join(f", x{i}" for i in range(len(kinds)))
+            parts.append(f"p{i}")
+        names = ", ".join(name for name, _ in items)
+        columns = ", ".join(column for _, column in items)
         source = f"""\
-def merge_groups(keys, windows, firsts, lasts{xs}, cache, dirty, load, stored_max, first_end):
+def merge_groups(keys, windows, firsts, lasts, {", ".join(parts)}, cache, dirty, load, stored_max, first_end):
     times = []
     results_of = []
-    for key, w, first, last{xs} in zip(keys, windows, firsts, lasts{xs}):
+    if not keys:
+        return times, results_of, first_end
+    for g, key, w, first, last, {names} in zip(range(len(keys)), keys, windows, firsts, lasts, {columns}):
         skey = (key, w)
         e = cache.get(skey)
+        if e is None and (w is None or w[0] <= stored_max):
+            e = load(skey)
         if e is None:
-            if w is None or w[0] <= stored_max:
-                e = load(skey)
-            if e is None:
-                e = cache[skey] = [{", ".join(inits)}, first]
-                if w is not None and w[1] < first_end:
-                    first_end = w[1]
-        e[:{len(terms)}] = [{", ".join(terms)}]
+            e = cache[skey] = [{", ".join(fresh)}, first]
+            if w is not None and w[1] < first_end:
+                first_end = w[1]
+        else:
+            e[:{len(terms)}] = [{", ".join(terms)}]
         if last > e[-1]:
             e[-1] = last
         dirty[skey] = e

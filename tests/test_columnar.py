@@ -17,13 +17,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import reduce
+from operator import add
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pytest
 
+from sqlengine.columnar.aggregation import ValueRuns
 from sqlengine.engine import Engine
 from sqlengine.log.base import RecordBatch
 from sqlengine.query import Query
@@ -371,6 +375,7 @@ def test_spill_directories_left_by_killed_processes_are_swept() -> None:
 _WORKERS_AT_START = """
 import sys, tempfile
 from sqlengine import tasks
+from sqlengine.columnar.aggregation import ValueRuns
 from sqlengine.engine import Engine
 config = dict(arg.split("=", 1) for arg in sys.argv[1:])
 with tempfile.TemporaryDirectory() as data_dir:
@@ -583,3 +588,26 @@ def test_worker_processes_group_batches_as_this_process_would(tmp_path: Path, gr
     )
     assert worker_batches >= 1
     assert all(rows) and parallel == rows
+
+
+def test_value_runs_add_each_groups_values_in_row_order() -> None:
+    """A DOUBLE sum's partial: each group's sum is its values added left to right from 0.0,
+    bit for bit, for small groups (added a position at a time across groups) and large ones
+    alike; NULLs are left out of the runs and the counts."""
+    rnd = random.Random(3)
+    codes = [0] * 300 + [rnd.randrange(1, 60) for _ in range(4000)]  # group 0 is large
+    rnd.shuffle(codes)
+    magnitudes = [1e16, -1e16, 1.0, 0.1, -0.0, None]
+    values = [rnd.choice([*magnitudes, rnd.uniform(-1, 1)]) for _ in codes]
+    runs = ValueRuns.of(
+        pa.chunked_array([codes]),
+        pa.chunked_array([pa.array(values, pa.float64())]),
+        np.argsort(np.array(codes), kind="stable"),
+        60,
+    )
+    for group in range(60):
+        run = [v for c, v in zip(codes, values, strict=True) if c == group and v is not None]
+        assert runs.run(group) == run
+        assert runs.counts[group] == len(run)
+        assert struct.pack(">d", runs.sums[group]) == struct.pack(">d", reduce(add, run, 0.0))
+    assert runs.counts[0] > ValueRuns._POSITIONS

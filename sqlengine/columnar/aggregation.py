@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from itertools import accumulate
+from functools import reduce
+from operator import add
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ class Groups:
     windows: list[tuple[int, int] | None]
     first_times: list[int]  # the time of each group's first row (a new group starts there)
     last_times: list[int]  # the largest time among each group's rows
-    partials: list[list[Any]]  # per aggregate, per group
+    partials: list[Any]  # per aggregate: one per group, or the group's `ValueRuns`
     stream_time: int
     # No row's window closes before this stream time: the grouping, made from the stream
     # time of `group_batch`'s call, is what any stream time below it gives (`started_at`).
@@ -185,10 +186,10 @@ def _group_codes(columns: Sequence[pa.Array]) -> pa.Array:
     return combined.dictionary_encode().indices
 
 
-def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) -> list[list[Any]]:
+def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) -> list[Any]:
     counts = grouped.column("p_count").to_pylist()
     ordered = None
-    out: list[list[Any]] = []
+    out: list[Any] = []
     for i, kind in enumerate(kinds):
         if kind == "count":
             out.append(counts)
@@ -201,16 +202,61 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
             else:
                 present = grouped.column(f"a{i}_count").to_pylist()
                 out.append([[s, c] for s, c in zip(sums, present, strict=True)])
-        else:  # each group's non-NULL values in row order
+        else:
             if ordered is None:  # by group, then row: a stable sort by group alone
-                ordered = pa.array(np.argsort(table.column("g").to_numpy(), kind="stable"))
-            column = table.column(f"a{i}")
-            values = column.take(ordered).to_pylist()
-            bounds = list(accumulate(counts, initial=0))
-            runs = [values[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
-            if column.null_count:
-                runs = [[v for v in run if v is not None] for run in runs]
-            out.append(runs)
+                ordered = np.argsort(table.column("g").to_numpy(), kind="stable")
+            out.append(ValueRuns.of(table.column("g"), table.column(f"a{i}"), ordered, len(counts)))
+    return out
+
+
+@dataclass
+class ValueRuns:
+    """A DOUBLE sum's (or average's) partial: each group's non-NULL values in row order,
+    laid end to end (group g's are `values[bounds[g]:bounds[g + 1]]`), how many, and their
+    sum added left to right from 0.0, which a new group's accumulator starts with. A group
+    that has a sum already adds its values to it one by one (`run`)."""
+
+    values: np.ndarray
+    bounds: np.ndarray
+    counts: list[int]
+    sums: list[float]
+
+    # Groups with more values than this are summed one Python addition at a time.
+    _POSITIONS = 64
+
+    @classmethod
+    def of(
+        cls, codes: pa.ChunkedArray, column: pa.ChunkedArray, ordered: np.ndarray, groups: int
+    ) -> ValueRuns:
+        """The runs of `column`'s values by group code (`ordered`: the rows by group, then
+        row), NULLs left out."""
+        values = column.combine_chunks().take(ordered)
+        group_of = codes.to_numpy()[ordered]
+        if values.null_count:
+            valid = values.is_valid()
+            values = values.filter(valid)
+            group_of = group_of[valid.to_numpy(zero_copy_only=False)]
+        floats = values.to_numpy()
+        counts = np.bincount(group_of, minlength=groups)
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        return cls(floats, bounds, counts.tolist(), _sums_in_row_order(floats, bounds, counts))
+
+    def run(self, group: int) -> list[float]:
+        return self.values[self.bounds[group] : self.bounds[group + 1]].tolist()  # type: ignore[no-any-return]
+
+
+def _sums_in_row_order(values: np.ndarray, bounds: np.ndarray, counts: np.ndarray) -> list[float]:
+    """Each group's values added left to right from 0.0, as `reduce(add, run, 0.0)` adds
+    them: the k-th values of every group are added in one step, k = 0, 1, ..."""
+    sums = np.zeros(len(counts))
+    starts = bounds[:-1]
+    few = counts <= ValueRuns._POSITIONS
+    for k in range(int(counts[few].max(initial=0))):
+        live = np.flatnonzero(few & (counts > k))
+        sums[live] += values[starts[live] + k]
+    out: list[float] = sums.tolist()
+    for g in np.flatnonzero(~few).tolist():
+        out[g] = reduce(add, values[bounds[g] : bounds[g + 1]].tolist(), 0.0)
     return out
 
 
