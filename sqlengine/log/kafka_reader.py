@@ -169,6 +169,11 @@ class PartitionReader:
                         "check that the brokers in bootstrap.servers are reachable"
                     )
                 self._drain(_POLL_SECONDS)
+            if not buffer and self._fetched_to.get(position) == offset:
+                # The fetch that ended at `offset` may be older than the watermark saying
+                # the partition goes on: librdkafka updates it as a fetch's answer comes in,
+                # before it queues the answer's records. One more poll lets those in.
+                self._drain(_POLL_SECONDS)
         if len(buffer) <= max_records:
             messages = list(buffer)
             buffer.clear()
