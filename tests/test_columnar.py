@@ -599,11 +599,9 @@ def test_value_runs_add_each_groups_values_in_row_order() -> None:
     rnd.shuffle(codes)
     magnitudes = [1e16, -1e16, 1.0, 0.1, -0.0, None]
     values = [rnd.choice([*magnitudes, rnd.uniform(-1, 1)]) for _ in codes]
+    ordered = np.argsort(np.array(codes), kind="stable")
     runs = ValueRuns.of(
-        pa.chunked_array([codes]),
-        pa.chunked_array([pa.array(values, pa.float64())]),
-        np.argsort(np.array(codes), kind="stable"),
-        60,
+        pa.chunked_array([pa.array(values, pa.float64())]), ordered, np.array(codes)[ordered], 60
     )
     for group in range(60):
         run = [v for c, v in zip(codes, values, strict=True) if c == group and v is not None]

@@ -204,8 +204,11 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
                 out.append([[s, c] for s, c in zip(sums, present, strict=True)])
         else:
             if ordered is None:  # by group, then row: a stable sort by group alone
-                ordered = np.argsort(table.column("g").to_numpy(), kind="stable")
-            out.append(ValueRuns.of(table.column("g"), table.column(f"a{i}"), ordered, len(counts)))
+                codes = table.column("g").to_numpy()
+                ordered = np.argsort(codes, kind="stable")
+                ordered_codes = codes[ordered]
+            runs = ValueRuns.of(table.column(f"a{i}"), ordered, ordered_codes, len(counts))
+            out.append(runs)
     return out
 
 
@@ -226,12 +229,11 @@ class ValueRuns:
 
     @classmethod
     def of(
-        cls, codes: pa.ChunkedArray, column: pa.ChunkedArray, ordered: np.ndarray, groups: int
+        cls, column: pa.ChunkedArray, ordered: np.ndarray, group_of: np.ndarray, groups: int
     ) -> ValueRuns:
-        """The runs of `column`'s values by group code (`ordered`: the rows by group, then
-        row), NULLs left out."""
+        """The runs of `column`'s values by group (`ordered`: the rows by group, then row;
+        `group_of`: their group codes in that order), NULLs left out."""
         values = column.combine_chunks().take(ordered)
-        group_of = codes.to_numpy()[ordered]
         if values.null_count:
             valid = values.is_valid()
             values = values.filter(valid)
