@@ -68,13 +68,15 @@ VECTORIZED = [
     b'{"colour": "quote \\" back \\\\ tab \\t nul \\u0000 \\ud83d\\ude00"}',
     b'{"temp": 7, "big": -0}',  # an integer for a DOUBLE; -0 for a BIGINT
     b'{"temp": 1e-400, "weight_g": -2147483648}',
+    b'{"colour": "a", "colour": "last one wins"}',
+    b'{"temp": -0}',  # the integer 0 for a DOUBLE
+    b'{"colour": "x",\n "weight_g": 7}',  # a newline between tokens is whitespace
 ]
 
 DECLINED = [
     b'{"COLOUR": "exact name first", "colour": "x"}',
     b'{"Colour": "another spelling"}',
     b'{"\\u0043OLOUR": "another spelling, escaped"}',
-    b'{"colour": "a", "colour": "last one wins"}',
     b'{"weight_g": 3000000000}',
     b'{"weight_g": 1.5}',
     b'{"weight_g": "12"}',
@@ -83,7 +85,6 @@ DECLINED = [
     b'{"colour": {"x": 1}}',
     b'{"ok": 1}',
     b'{"big": 99999999999999999999}',
-    b'{"temp": -0}',
     b'{"temp": -0.0}',
     b'{"temp": NaN}',
     b'{"temp": Infinity}',
@@ -93,10 +94,10 @@ DECLINED = [
     b'{"temp": 1e400}',
     b'{"weight_g": 1}{"weight_g": 2}',
     b'{"weight_g": 1,}',
-    b'{"colour": "x",\n "weight_g": 7}',
     b'{"colour": "\xff"}',
     b'{"colour": "\\ud800"}',
     b' {"weight_g": 1}',
+    b'{"colour": "unterminated}',
 ]
 
 

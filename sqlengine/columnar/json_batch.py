@@ -1,14 +1,16 @@
 """JSON record values <-> Arrow columns for a whole batch, byte for byte as the per-record
 JSON serde (`sqlengine.serde.json_format`, `serde.coerce`) reads and writes them.
 
-Decoding parses the batch's values in one pass of Arrow's JSON reader, with the column
-types fixed, after checks that make its result the per-record one: every value is one
-object on one line, field names are spelled one way in the whole batch (ksqlDB matches
-names case-insensitively: exact name first, then the upper-cased JSON keys), and no value
-needs one of ksqlDB's coercions (a string for a number, a fraction for an INT...: Arrow's
-reader rejects those and the batch goes the per-record way). The reader runs in its fastest
-mode, every field's type fixed and any other field an error, with the fields the first
-values have; a batch with other fields is read again with those inferred.
+Decoding parses the batch's values in one pass of a typed reader, with the column types
+fixed, after checks that make its result the per-record one: every value is one object on
+one line, field names are spelled one way in the whole batch (ksqlDB matches names
+case-insensitively: exact name first, then the upper-cased JSON keys), and no value needs
+one of ksqlDB's coercions (a string for a number, a fraction for an INT...: the readers
+reject those and the batch goes the per-record way). The reader runs in its fastest mode,
+every field's type fixed and any other field an error, with the fields the first values
+have: msgspec's, into one small object per value, a third faster than Arrow's; Arrow's when
+msgspec refuses the batch, and again with other fields inferred when the batch has fields
+the first values lack.
 
 Encoding builds each object's text from per-column text with Arrow's string kernels.
 """
@@ -16,9 +18,11 @@ Encoding builds each object's text from per-column text with Arrow's string kern
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Annotated, Any
 
+import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
@@ -38,6 +42,14 @@ _NEWLINE = ord("\n")
 _PLAIN_TYPES = {str: pa.string(), float: pa.float64(), bool: pa.bool_()}
 # How many values at most a batch's field names are learnt from.
 _SPELLING_SAMPLE = 64
+# What msgspec reads a field of each Arrow type as: strictly that JSON type (an INT field's
+# 1.0 or "1", a STRING field's 1 are errors), a DOUBLE's number finite.
+_MSGSPEC_TYPES: dict[pa.DataType, Any] = {
+    pa.int64(): Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)],
+    pa.float64(): float,
+    pa.string(): str,
+    pa.bool_(): bool,
+}
 
 
 def supported(columns: Sequence[tuple[str, SqlType]]) -> bool:
@@ -73,10 +85,6 @@ class JsonBatchDecoder:
             and pc.all(pc.ends_with(values, b"}")).as_py()
         ):
             return None
-        data = _data_buffer(values)
-        chars = np.frombuffer(data, np.uint8)
-        if (chars == _NEWLINE).any() or not _is_utf8(data, chars):
-            return None
         sample = self._sample(values)
         if sample is None:
             return None
@@ -87,27 +95,8 @@ class JsonBatchDecoder:
             if read_types.setdefault(spelling, read_type) != read_type:
                 return None  # columns of two types read one field: each coerces it its way
         fields = list(read_types)
-        table = None
-        if None not in others.values():
-            # First with the fields of the first values and their types fixed, the common
-            # case and Arrow's fastest: any other field, or another type, fails the read.
-            # NaN and Infinity (which Arrow reads, and orjson refuses) can only be values of
-            # DOUBLE fields then, which are checked.
-            table = _read_json(data, pa.schema([*read_types.items(), *others.items()]), "error")
-            if table is not None and not all(
-                _finite(table.column(f)) for f, t in others.items() if t == pa.float64()
-            ):
-                return None
-        if table is None:
-            # Other fields are inferred, so that another spelling of a column's name shows
-            # up as a field of its own; NaN or Infinity may be in any of them.
-            raw = data.to_pybytes()
-            if b"NaN" in raw or b"Infinity" in raw:
-                return None
-            table = _read_json(data, pa.schema(list(read_types.items())), "infer")
-            if table is None or self._spelled_otherwise(table.schema.names[len(fields) :]):
-                return None
-        if table.num_rows != n:  # a value held more than one object
+        table = self._read(values, read_types, others)
+        if table is None or table.num_rows != n:  # a value held more than one object
             return None
         out = []
         for spelling, (_, t) in zip(spellings, self.columns, strict=True):
@@ -116,6 +105,43 @@ class JsonBatchDecoder:
                 return None
             out.append(column)
         return out
+
+    def _read(
+        self,
+        values: pa.Array,
+        read_types: dict[str, pa.DataType],
+        others: dict[str, pa.DataType | None],
+    ) -> pa.Table | None:
+        """The batch's values as a table of `read_types`' fields first (others may follow),
+        or None when no reader reads them as the per-record path does."""
+        plain = {f: t for f, t in others.items() if t is not None}
+        if len(plain) == len(others):
+            # First with the fields of the first values and their types fixed, the common
+            # case and the readers' fastest: any other field, or another type, fails the
+            # read. msgspec refuses NaN and Infinity, as orjson does.
+            table = _read_objects(values, read_types, plain)
+            if table is not None:
+                return table
+        data = _data_buffer(values)
+        chars = np.frombuffer(data, np.uint8)
+        if (chars == _NEWLINE).any() or not _is_utf8(data, chars):
+            return None
+        if len(plain) == len(others):
+            # Arrow reads NaN and Infinity: here they can only be values of DOUBLE fields,
+            # which are checked.
+            table = _read_json(data, pa.schema([*read_types.items(), *plain.items()]), "error")
+            if table is not None:
+                floats = [f for f, t in plain.items() if t == pa.float64()]
+                return table if all(_finite(table.column(f)) for f in floats) else None
+        # Other fields are inferred, so that another spelling of a column's name shows up as
+        # a field of its own; NaN or Infinity may be in any of them.
+        raw = data.to_pybytes()
+        if b"NaN" in raw or b"Infinity" in raw:
+            return None
+        table = _read_json(data, pa.schema(list(read_types.items())), "infer")
+        if table is None or self._spelled_otherwise(table.schema.names[len(read_types) :]):
+            return None
+        return table
 
     def _spelled_otherwise(self, fields: list[str]) -> bool:
         """Is one of these fields outside the schema a column's field spelled another way?"""
@@ -183,6 +209,45 @@ def _read_json(data: pa.Buffer, schema: pa.Schema, other_fields: str) -> pa.Tabl
         return pajson.read_json(pa.BufferReader(data), read_options=read, parse_options=options)
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None
+
+
+def _read_objects(
+    values: pa.Array, fields: dict[str, pa.DataType], others: dict[str, pa.DataType]
+) -> pa.Table | None:
+    """The values as a table of `fields` (read by msgspec, with `others` read and left
+    out); None when msgspec refuses them. msgspec reads the values joined by newlines as a
+    sequence of JSON texts: as each value starts with "{" and ends with "}", and no JSON text
+    holds "}" then whitespace then "{" outside a string (nor a raw newline in one), no text
+    spans two values, so the values were one object each when there are as many objects as
+    values (checked by the caller)."""
+    lines = pc.binary_join_element_wise(values, pa.scalar(b"\n"), pa.scalar(b""))
+    decoder, columns_of = _objects_reader((*fields.items(), *others.items()), len(fields))
+    try:
+        objects = decoder.decode_lines(_data_buffer(lines))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    columns = [pa.array(c, t) for c, t in zip(columns_of(objects), fields.values(), strict=True)]
+    return pa.table(columns, names=list(fields))
+
+
+@lru_cache(maxsize=64)
+def _objects_reader(
+    fields: tuple[tuple[str, pa.DataType], ...], kept: int
+) -> tuple[msgspec.json.Decoder[Any], Callable[[list[Any]], tuple[list[Any], ...]]]:
+    """A reader of objects with these fields and types (any missing one NULL, any other
+    field an error) into structs without garbage collector tracking, and a function giving
+    the first `kept` fields' values of a list of them as lists (attributes f0, f1...)."""
+    struct = msgspec.defstruct(
+        "JsonValue",
+        [(f"f{i}", _MSGSPEC_TYPES[t] | None, None) for i, (_, t) in enumerate(fields)],
+        rename={f"f{i}": name for i, (name, _) in enumerate(fields)},
+        forbid_unknown_fields=True,
+        gc=False,
+    )
+    lists = "".join(f"[o.f{i} for o in objects], " for i in range(kept))
+    env: dict[str, Any] = {}
+    exec(f"def columns_of(objects):\n    return ({lists})\n", env)  # noqa: S102 - names only
+    return msgspec.json.Decoder(struct), env["columns_of"]
 
 
 def _is_utf8(data: pa.Buffer, chars: np.ndarray) -> bool:
