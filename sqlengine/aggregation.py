@@ -21,6 +21,10 @@ from sqlengine.aggregates.core import identity
 from sqlengine.columnar.aggregation import Groups, PartialKind
 from sqlengine.state import KeyValueStore, frozen
 
+# Partial kinds whose partial is the accumulator a new group starts with: counts, and
+# integer sums (with their count, for an average) wrapped as Java wraps the argument's type.
+_PARTIAL_IS_FRESH = ("count", "count_values", "sum", "avg")
+
 # ksqlDB's default grace period when a windowed query states none (Kafka Streams' legacy 24h).
 DEFAULT_GRACE_MS = 24 * 3_600_000
 
@@ -274,7 +278,8 @@ class AggregateOperator:
         """The loop of `add_groups` for one query's partial kinds, generated once: a group's
         entry is found in the record cache or the store, its accumulators take the partials
         in one slice assignment (a pull query sees the group whole), or it starts at its
-        first row's time with the partials merged into fresh accumulators; its update's
+        first row's time with the partials merged into fresh accumulators (a count's or an
+        integer sum's partial is one: `_PARTIAL_IS_FRESH`); its update's
         time and results are collected. A DOUBLE sum adds the group's values in row order
         (`ValueRuns`: left to right, as the per-record additions do), a new group's taken
         as added from 0.0 in the batch; the other partials merge. A windowed group whose
@@ -298,6 +303,12 @@ class AggregateOperator:
                 assert agg.init() == [0.0, 0], "a DOUBLE average starts at [0.0, 0]"
                 fresh.append(f"[s{i}, n{i}]")
                 terms.append(f"[reduce(add, {run}, e[{i}][0]), e[{i}][1] + n{i}]")
+            elif kind in _PARTIAL_IS_FRESH:
+                # A count, or a sum wrapped to its type (with a count, for an average).
+                probe = [7, 2] if kind == "avg" else 7
+                assert agg.merge(agg.init(), probe) == probe, "merging into 0 keeps a partial"
+                fresh.append(f"x{i}")
+                terms.append(f"merge{i}(e[{i}], x{i})")
             else:
                 fresh.append(f"merge{i}(init{i}(), x{i})")
                 terms.append(f"merge{i}(e[{i}], x{i})")

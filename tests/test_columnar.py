@@ -566,6 +566,32 @@ def test_vectorized_group_by_equals_per_record_group_by(tmp_path: Path) -> None:
     assert sum(map(len, rows)) > 100
 
 
+def test_a_new_groups_integer_sums_wrap_as_javas(tmp_path: Path) -> None:
+    """A group a batch creates starts from its partials as they are: an INT sum (and an
+    average's) past 32 bits within the batch is wrapped as Java wraps it, in the update
+    and in the stored accumulator the next batch adds to."""
+    outputs = []
+    for vectorized in ("false", "true"):
+        engine = Engine(tmp_path / vectorized)
+        engine.execute(AGG_DDL)
+        engine.execute(
+            "CREATE TABLE t AS SELECT k, SUM(i) AS s, AVG(i) AS a, SUM(big) AS sb FROM r "
+            "GROUP BY k;",
+            {"streamdb.vectorized": vectorized},
+        )
+        row = orjson.dumps({"k": "a", "i": 2**31 - 1, "big": 2**62})
+        for _ in range(2):
+            engine.log.append_batch("r", [b"id"] * 3, [row] * 3, [0, 1, 2])
+            engine.run_until_idle()
+        (running,) = engine.executor.running.values()  # type: ignore[attr-defined]
+        outputs.append((engine.log.read("T", 0, 0, 10).values, _vectorized(running)[0]))
+        engine.close()
+    (per_record, _), (batched, columnar) = outputs
+    assert columnar.batches == 2
+    assert batched == per_record
+    assert orjson.loads(per_record[0]) == {"S": 2147483645, "A": 715827881.6666666, "SB": -2**62}
+
+
 @pytest.mark.parametrize("grace", ["", ", GRACE PERIOD 0 SECONDS"])
 def test_worker_processes_group_batches_as_this_process_would(tmp_path: Path, grace: str) -> None:
     """A GROUP BY's batches grouped in a worker process from the stream time their step

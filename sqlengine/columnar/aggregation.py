@@ -46,6 +46,7 @@ _INTEGERS = (T.Base.INTEGER, T.Base.BIGINT)
 # Keys grouped by Arrow as Python groups them (no DOUBLE: -0.0 and NaN group differently).
 _GROUP_KEY_TYPES = (T.STRING, T.INTEGER, T.BIGINT, T.BOOLEAN)
 _ARROW_AGGREGATE = {"count": "count", "count_values": "count", "min": "min", "max": "max"}
+_HALF_32, _MASK_32 = 2**31, 2**32 - 1
 
 
 def partial_kind(vector: str | None, arg_type: T.SqlType | None) -> PartialKind | None:
@@ -196,7 +197,7 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
         elif kind in _ARROW_AGGREGATE:
             out.append(grouped.column(f"a{i}_{_ARROW_AGGREGATE[kind]}").to_pylist())
         elif kind in ("sum", "avg"):
-            sums = [s or 0 for s in grouped.column(f"a{i}_sum").to_pylist()]
+            sums = [s or 0 for s in _wrapped_sums(grouped, table, i).to_pylist()]
             if kind == "sum":
                 out.append(sums)
             else:
@@ -210,6 +211,16 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
             runs = ValueRuns.of(table.column(f"a{i}"), ordered, ordered_codes, len(counts))
             out.append(runs)
     return out
+
+
+def _wrapped_sums(grouped: pa.Table, table: pa.Table, i: int) -> pa.Array:
+    """Aggregate i's integer sums wrapped as Java wraps its argument type's: Arrow adds
+    64-bit sums with wrapping, an INT's are wrapped to 32 bits here. A partial sum is then
+    what a new group's accumulator holds (0 plus it, wrapped)."""
+    sums = grouped.column(f"a{i}_sum")
+    if table.column(f"a{i}").type != pa.int32():
+        return sums
+    return pc.subtract(pc.bit_wise_and(pc.add(sums, _HALF_32), _MASK_32), _HALF_32)
 
 
 def _stable_order(codes: np.ndarray, groups: int) -> np.ndarray:
