@@ -589,7 +589,7 @@ def test_a_new_groups_integer_sums_wrap_as_javas(tmp_path: Path) -> None:
     (per_record, _), (batched, columnar) = outputs
     assert columnar.batches == 2
     assert batched == per_record
-    assert orjson.loads(per_record[0]) == {"S": 2147483645, "A": 715827881.6666666, "SB": -2**62}
+    assert orjson.loads(per_record[0]) == {"S": 2147483645, "A": 715827881.6666666, "SB": -(2**62)}
 
 
 @pytest.mark.parametrize("grace", ["", ", GRACE PERIOD 0 SECONDS"])
