@@ -215,8 +215,9 @@ def _partials(grouped: pa.Table, table: pa.Table, kinds: Sequence[PartialKind]) 
 
 def _wrapped_sums(grouped: pa.Table, table: pa.Table, i: int) -> pa.Array:
     """Aggregate i's integer sums wrapped as Java wraps its argument type's: Arrow adds
-    64-bit sums with wrapping, an INT's are wrapped to 32 bits here. A partial sum is then
-    what a new group's accumulator holds (0 plus it, wrapped)."""
+    64-bit sums with wrapping, an INT's (an int32 column: columns hold their SQL type's
+    Arrow type) are wrapped to 32 bits here. A partial sum is then what a new group's
+    accumulator holds (0 plus it, wrapped)."""
     sums = grouped.column(f"a{i}_sum")
     if table.column(f"a{i}").type != pa.int32():
         return sums

@@ -2,8 +2,8 @@
 JSON serde (`sqlengine.serde.json_format`, `serde.coerce`) reads and writes them.
 
 Decoding parses the batch's values in one pass of a typed reader, with the column types
-fixed, after checks that make its result the per-record one: every value is one object on
-one line, field names are spelled one way in the whole batch (ksqlDB matches names
+fixed, after checks that make its result the per-record one: every value is one object
+(on one line, for Arrow's reader), field names are spelled one way in the whole batch (ksqlDB matches names
 case-insensitively: exact name first, then the upper-cased JSON keys), and no value needs
 one of ksqlDB's coercions (a string for a number, a fraction for an INT...: the readers
 reject those and the batch goes the per-record way). The reader runs in its fastest mode,
