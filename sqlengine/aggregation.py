@@ -279,8 +279,8 @@ class AggregateOperator:
         entry is found in the record cache or the store, its accumulators take the partials
         in one slice assignment (a pull query sees the group whole), or it starts at its
         first row's time with the partials merged into fresh accumulators (a count's or an
-        integer sum's partial is one: `_PARTIAL_IS_FRESH`); its update's
-        time and results are collected. A DOUBLE sum adds the group's values in row order
+        integer sum's partial is one: `_PARTIAL_IS_FRESH`); its update's time and results
+        are collected. A DOUBLE sum adds the group's values in row order
         (`ValueRuns`: left to right, as the per-record additions do), a new group's taken
         as added from 0.0 in the batch; the other partials merge. A windowed group whose
         window starts after every window the store holds outside its cache
@@ -303,14 +303,14 @@ class AggregateOperator:
                 assert agg.init() == [0.0, 0], "a DOUBLE average starts at [0.0, 0]"
                 fresh.append(f"[s{i}, n{i}]")
                 terms.append(f"[reduce(add, {run}, e[{i}][0]), e[{i}][1] + n{i}]")
-            elif kind in _PARTIAL_IS_FRESH:
-                # A count, or a sum wrapped to its type (with a count, for an average).
-                probe = [7, 2] if kind == "avg" else 7
-                assert agg.merge(agg.init(), probe) == probe, "merging into 0 keeps a partial"
-                fresh.append(f"x{i}")
-                terms.append(f"merge{i}(e[{i}], x{i})")
             else:
-                fresh.append(f"merge{i}(init{i}(), x{i})")
+                if kind in _PARTIAL_IS_FRESH:
+                    # A count, or a sum wrapped to its type (with a count, for an average).
+                    probe = [7, 2] if kind == "avg" else 7
+                    assert agg.merge(agg.init(), probe) == probe, "merging into 0 keeps it"
+                    fresh.append(f"x{i}")
+                else:
+                    fresh.append(f"merge{i}(init{i}(), x{i})")
                 terms.append(f"merge{i}(e[{i}], x{i})")
             parts.append(f"p{i}")
         names = ", ".join(name for name, _ in items)
